@@ -1,0 +1,52 @@
+"""Atomic output files: write to a temporary sibling, then rename.
+
+Nothing already produced is lost or half-written: if the writer raises, the
+temporary file is removed and the destination (if it existed) is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path in the destination's directory; rename on success.
+
+    The temporary file keeps the destination's suffix (``.root``, ``.h5`` ...)
+    so that libraries choosing a format from the extension still work.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sfx = dest.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{sfx}", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if not tmp_path.exists():
+            raise RuntimeError(f"writer did not produce {tmp_path} for {dest}")
+        os.replace(tmp_path, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomically write ``text`` to ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj, **kwargs) -> Path:
+    """Atomically write ``obj`` as pretty, key-sorted JSON (deterministic bytes)."""
+    kwargs.setdefault("indent", 2)
+    kwargs.setdefault("sort_keys", True)
+    return write_text(path, json.dumps(obj, **kwargs) + "\n")

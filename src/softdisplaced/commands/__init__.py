@@ -1,0 +1,1 @@
+"""Sub-commands of the ``softdisplaced`` CLI (thin wrappers over the stage modules)."""
