@@ -96,6 +96,15 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
             m_c=pt["m_c"], dm=pt["dm"], ctau_cm=pt["ctau_cm"], br_ll=pt["br_ll"],
             cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
             n_chunks=sig.get("n_chunks", 1), events_per_chunk=sig.get("events_per_chunk", 100000), files=[])
+    val = cfg.get("validation", {}) or {}
+    for bid in val.get("pythia8_benchmarks", []) or []:
+        base = f"bp{bid}"
+        if base not in out:
+            raise ValueError(f"validation.pythia8_benchmarks: benchmark {bid} is not among the generated benchmarks")
+        spec = dict(out[base])
+        spec.update(name=f"{base}_pythia8", source="pythia8", validation_only=True,
+                    events_per_chunk=val.get("pythia8_events", 20000), n_chunks=val.get("pythia8_chunks", 1))
+        out[spec["name"]] = spec
     for ext in scfg.get("external", []):
         spec = dict(ext)
         spec.update(source=ext["type"], benchmark=None,
@@ -111,5 +120,7 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
     return out
 
 
-def signal_samples(samples: Mapping[str, dict]) -> list[str]:
-    return [n for n, s in samples.items() if s["kind"] == "signal"]
+def signal_samples(samples: Mapping[str, dict], include_validation: bool = False) -> list[str]:
+    """Signal sample names; the Pythia 8 validation copies only when asked."""
+    return [n for n, s in samples.items()
+            if s["kind"] == "signal" and (include_validation or not s.get("validation_only"))]

@@ -1,0 +1,106 @@
+# Stage 3: the neural-network discriminant. `train` per network; `evaluate`
+# per (network, sample) writes companion score files (skims are never rewritten).
+
+
+def _net_samples(network):
+    spec = NETWORKS[network]
+    return [str(s) for s in list(spec.get("signal", [])) + list(spec.get("evaluate", []))]
+
+
+def nn_settings(network, sample=None):
+    """Only what this network depends on: adding a benchmark does not retrain it."""
+    used = set(_net_samples(network))
+    bms = [b for b in config["benchmarks"] if f"bp{b['id']}" in used or str(b["id"]) in used]
+    out = dict(
+        seed=config["seed"],
+        nn={**{k: v for k, v in config["nn"].items() if k != "networks"}, "networks": {network: NETWORKS[network]}},
+        benchmarks=bms,
+        samples={"study_ntuples": config["samples"].get("study_ntuples", {})},
+    )
+    if sample is not None:
+        spec = SAMPLES[sample]
+        out["sample_params"] = {sample: {"m_c": spec.get("m_c"), "dm": spec.get("dm")}}
+    return settings_json(**out)
+
+
+def train_files(network):
+    spec = NETWORKS[network]
+    if spec.get("input", "skims") == "study_ntuples":
+        if STUDY_DIR is None:
+            raise ValueError(f"nn.networks.{network} needs the study's ntuples (samples.study_ntuples.dir)")
+        st = config["nn"].get("study_ntuples", {})
+        ids = [str(i) for i in list(spec.get("signal", [])) + list(spec.get("evaluate", []))]
+        files = [st["files"][i] for i in dict.fromkeys(ids)] + [st.get("background_file", "background.root")]
+        return {"study": [str(STUDY_DIR / f) for f in files]}
+    ana = spec.get("analysis", "soft_emu_loose")
+    return {
+        "signal": [skim(ana, s) for s in spec.get("signal", [])],
+        "background": [skim(ana, s) for s in spec.get("background", ["hf"])],
+        "evaluate": [skim(ana, s) for s in spec.get("evaluate", []) if s in SAMPLES],
+    }
+
+
+def train_args(network):
+    f = train_files(network)
+    if "study" in f:
+        return ""
+    out = f"--signal-skims {' '.join(f['signal'])} --background-skims {' '.join(f['background'])}"
+    if f["evaluate"]:
+        out += f" --eval-skims {' '.join(f['evaluate'])}"
+    return out
+
+
+rule train:
+    input:
+        lambda w: [p for files in train_files(w.network).values() for p in files],
+    output:
+        model="results/nn/{network}/model.keras",
+        scaler="results/nn/{network}/scaler.json",
+        history="results/nn/{network}/history.json",
+        metrics="results/nn/{network}/metrics.json",
+        roc="results/nn/{network}/roc.csv",
+        info="results/nn/{network}/model_info.json",
+    log:
+        "results/logs/train/{network}.log",
+    params:
+        settings=lambda w: nn_settings(w.network),
+        files=lambda w: train_args(w.network),
+        outdir=lambda w: f"results/nn/{w.network}",
+    benchmark:
+        "results/benchmarks/rules/train/{network}.tsv"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        # GPU: see workflow/profiles/slurm (gpu resource) and docs/nn.md
+    shell:
+        "softdisplaced train --settings {params.settings:q} --network {wildcards.network}"
+        " --outdir {params.outdir} {params.files} > {log} 2>&1"
+
+
+def score_analyses():
+    return [a for a in config["nn"].get("score_analyses", ["soft_emu", "soft_emu_loose"]) if a in ANALYSES]
+
+
+rule evaluate:
+    input:
+        model="results/nn/{network}/model.keras",
+        info="results/nn/{network}/model_info.json",
+        skims=lambda w: [skim(a, w.sample) for a in score_analyses()],
+    output:
+        [f"results/nn/{{network}}/scores/{a}/{{sample}}.h5" for a in score_analyses()],
+    log:
+        "results/logs/evaluate/{network}/{sample}.log",
+    params:
+        settings=lambda w: nn_settings(w.network, w.sample),
+        model_dir=lambda w: f"results/nn/{w.network}",
+    benchmark:
+        "results/benchmarks/rules/evaluate/{network}_{sample}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        "softdisplaced evaluate --settings {params.settings:q} --network {wildcards.network}"
+        " --model-dir {params.model_dir} --sample {wildcards.sample}"
+        " --skim {input.skims} --output {output} > {log} 2>&1"

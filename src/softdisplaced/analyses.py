@@ -1,0 +1,172 @@
+"""Analyses as configuration: ``build_analyses(cfg) -> {name: spec}``.
+
+Every analysis of the workflow (the study's soft e-mu selection, its loose
+variant, the CMS searches used for recasting, the pT-threshold scan) is a
+plain dict built from the ``analyses`` section of the configuration; the
+processor (``softdisplaced.processor``) interprets it.  No analysis is a code
+fork: adding a threshold to ``analyses.threshold_scan.thresholds`` or a new
+entry to ``analyses.definitions`` needs no code change.
+
+A spec (all keys always present after :func:`normalise_spec`)::
+
+    channels:        ["emu"] | any of "emu", "ee", "mumu"
+    abs_eta_max:     lepton |eta| < this
+    preselection_pt: lepton object pT > this (GeV)
+    isolation:       {electron: 0.12, muon: 0.15} (IsolationVar < cut) or null (no isolation)
+    pt_min:          {channel: [pT_y, pT_x]}  (e-mu: [pT(e), pT(mu)]; ee/mumu: [leading, subleading])
+    opposite_charge: bool
+    dr_min:          Delta R(l, l) > this, or null
+    jet_veto:        {pt_min, dr}: no jet with pT > pt_min within Delta R < dr of a lepton, or null
+    d0_window_mm:    [lo, hi]: lo < |d0| < hi for both leptons (null ends open), or null
+    signal_regions:  {mode: exclusive|nested, regions: {channel: [region, ...]}}
+                     region = {label, name, d0_x_mm: [lo, hi], d0_y_mm: [lo, hi],
+                               pt_x_min/pt_x_max/pt_y_min/pt_y_max (optional)}
+                     x = muon (e-mu) / subleading lepton (ee, mumu); y = electron / leading lepton.
+                     The first region (in list order) whose conditions hold gives the label.
+    d0_efficiency:   bool (weight_d0eff = product of the per-lepton efficiencies; else 1)
+    features:        list of the NN feature names to compute
+    objects:         object definitions of the features (``analyses.objects``: all_leptons, jets)
+    description:     free text
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Mapping
+
+from .config import ConfigError
+
+__all__ = ["build_analyses", "normalise_spec", "threshold_scan_name", "selected_analyses",
+           "analysis_sample_pairs", "CHANNELS", "FEATURES"]
+
+CHANNELS = ("emu", "ee", "mumu")
+FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
+            "Sphericity", "alphaT", "Spherocity")
+
+_SPEC_DEFAULTS = {
+    "description": "",
+    "channels": ["emu"],
+    "abs_eta_max": 2.4,
+    "preselection_pt": 15.0,
+    "isolation": None,
+    "pt_min": {"emu": [20.0, 20.0]},
+    "opposite_charge": True,
+    "dr_min": None,
+    "jet_veto": None,
+    "d0_window_mm": None,
+    "signal_regions": {"mode": "exclusive", "regions": {}},
+    "d0_efficiency": True,
+    "features": list(FEATURES),
+    "objects": {},
+}
+
+
+def _fmt(x: float) -> str:
+    x = float(x)
+    return f"{int(x)}" if x.is_integer() else f"{x:g}".replace(".", "p")
+
+
+def threshold_scan_name(base: str, thresholds) -> str:
+    """``soft_emu`` + [25, 25] -> ``soft_emu_pt25``; [42, 40] -> ``soft_emu_pt42_40``."""
+    a, b = thresholds
+    return f"{base}_pt{_fmt(a)}" if float(a) == float(b) else f"{base}_pt{_fmt(a)}_{_fmt(b)}"
+
+
+def normalise_spec(name: str, spec: Mapping) -> dict:
+    """Fill defaults and check the internal consistency of one analysis spec."""
+    out = copy.deepcopy(_SPEC_DEFAULTS)
+    out.update(copy.deepcopy(dict(spec)))
+    where = f"analyses.definitions.{name}"
+    bad = [c for c in out["channels"] if c not in CHANNELS]
+    if bad or not out["channels"]:
+        raise ConfigError(f"{where}.channels: unknown or empty channels {out['channels']} (allowed {CHANNELS})")
+    if len(set(out["channels"])) != len(out["channels"]):
+        raise ConfigError(f"{where}.channels: duplicated channel in {out['channels']}")
+    for ch in out["channels"]:
+        if ch not in out["pt_min"]:
+            raise ConfigError(f"{where}.pt_min: no thresholds for channel '{ch}'")
+        if len(out["pt_min"][ch]) != 2:
+            raise ConfigError(f"{where}.pt_min.{ch}: need two thresholds [y, x], got {out['pt_min'][ch]}")
+    unknown = [f for f in out["features"] if f not in FEATURES]
+    if unknown:
+        raise ConfigError(f"{where}.features: unknown features {unknown} (known: {', '.join(FEATURES)})")
+    sr = out["signal_regions"]
+    sr.setdefault("mode", "exclusive")
+    sr.setdefault("regions", {})
+    labels_seen = {}
+    for ch, regions in sr["regions"].items():
+        if ch not in out["channels"]:
+            raise ConfigError(f"{where}.signal_regions.regions: channel '{ch}' is not in channels {out['channels']}")
+        for r in regions:
+            if not 1 <= int(r["label"]) <= 127:
+                raise ConfigError(f"{where}.signal_regions: label {r['label']} must be in 1..127 (0 = no SR)")
+            r.setdefault("name", f"SR{r['label']}")
+            r.setdefault("d0_x_mm", [None, None])
+            r.setdefault("d0_y_mm", [None, None])
+            if labels_seen.setdefault(int(r["label"]), r["name"]) != r["name"]:
+                raise ConfigError(f"{where}.signal_regions: label {r['label']} has two names")
+    if out["d0_window_mm"] is not None and len(out["d0_window_mm"]) != 2:
+        raise ConfigError(f"{where}.d0_window_mm: need [lo, hi]")
+    return out
+
+
+def build_analyses(cfg: Mapping, only_enabled: bool = True) -> dict[str, dict]:
+    """Ordered ``{name: spec}`` of the configured analyses.
+
+    ``analyses.definitions`` in order, then the threshold scan
+    (``analyses.threshold_scan``: a copy of ``base`` per ``[pT(e), pT(mu)]``
+    pair, named by :func:`threshold_scan_name`).  With ``only_enabled`` the
+    list is restricted to ``processing.analyses`` (when set).
+    """
+    acfg = cfg.get("analyses") or {}
+    defs = acfg.get("definitions") or {}
+    features = acfg.get("features")
+    objects = copy.deepcopy(acfg.get("objects") or {})
+    out: dict[str, dict] = {}
+    for name, spec in defs.items():
+        spec = dict(spec)
+        if features is not None and "features" not in spec:
+            spec["features"] = list(features)
+        spec.setdefault("objects", objects)
+        out[name] = normalise_spec(name, spec)
+    scan = acfg.get("threshold_scan") or {}
+    if scan.get("thresholds"):
+        base = scan.get("base", "soft_emu")
+        if base not in out:
+            raise ConfigError(f"analyses.threshold_scan.base: '{base}' is not in analyses.definitions")
+        if out[base]["channels"] != ["emu"]:
+            raise ConfigError("analyses.threshold_scan.base must be an e-mu analysis")
+        for thr in scan["thresholds"]:
+            name = threshold_scan_name(base, thr)
+            if name in out:
+                raise ConfigError(f"analyses.threshold_scan: '{name}' clashes with an existing analysis")
+            spec = copy.deepcopy(out[base])
+            spec["pt_min"] = {"emu": [float(thr[0]), float(thr[1])]}
+            spec["description"] = f"{base} with pT(e) > {thr[0]:g}, pT(mu) > {thr[1]:g} GeV (threshold scan)"
+            out[name] = spec
+    if only_enabled:
+        out = {n: out[n] for n in selected_analyses(cfg, out)}
+    return out
+
+
+def selected_analyses(cfg: Mapping, analyses: Mapping) -> list[str]:
+    """Names in ``processing.analyses`` (all when null), checked against ``analyses``."""
+    want = (cfg.get("processing") or {}).get("analyses")
+    if want is None:
+        return list(analyses)
+    missing = [a for a in want if a not in analyses]
+    if missing:
+        raise ConfigError(f"processing.analyses: unknown analyses {missing} (defined: {', '.join(analyses)})")
+    return [a for a in analyses if a in want]
+
+
+def analysis_sample_pairs(cfg: Mapping, analyses: Mapping, samples) -> list[tuple[str, str]]:
+    """(analysis, sample) jobs: ``processing.analysis_samples`` restricts an analysis to some samples."""
+    restrict = (cfg.get("processing") or {}).get("analysis_samples") or {}
+    pairs = []
+    for a in analyses:
+        allowed = restrict.get(a)
+        for s in samples:
+            if allowed is None or s in allowed:
+                pairs.append((a, s))
+    return pairs

@@ -1,0 +1,261 @@
+"""CMS-like detector simulation shared by every generator.
+
+``simulate(events, detector_cfg, rng)`` takes the generic truth event record of
+docs/contracts.md (field ``particles`` with ``pid, status, px, py, pz, e, mass,
+x, y, z, t, m1, m2, d1, d2, charge``) and returns the reconstructed Delphes
+collections as awkward arrays::
+
+    {"Electron": var * {PT, Eta, Phi, T, Charge, D0, DZ, IsolationVar, Particle},
+     "Muon":     (same),
+     "Jet":      var * {PT, Eta, Phi, Mass},
+     "MissingET": var * {MET, Eta, Phi}   (one entry per event),
+     "ScalarHT":  var * {HT}              (one entry per event)}
+
+Everything is computed on the flattened particle arrays of the whole chunk
+(no Python loop over events). Jets are clustered with the ``fastjet`` package
+(awkward interface), only for events whose visible scalar pT sum can reach the
+jet threshold (an exact short-cut: a jet's pT never exceeds it).
+
+Conventions (docs/generator.md): leptons are final-state e/mu produced inside
+the tracker volume, accepted with probability tracking x identification
+efficiency from the binned CMS-card tables; pT smeared log-normally with the
+relative resolution sqrt(a^2 + pT^2 b^2); d0 = |x py - y px| / pT and
+dz = z - (x px + y py) pz / pT^2 (mm) from the production vertex in the
+straight-line approximation, optional Gaussian d0 smearing; IsolationVar =
+sum pT of visible particles (pT > isolation.pt_min_gev, |eta| < visible_eta_max)
+within Delta R < isolation.delta_r, excluding the lepton itself, divided by the
+reconstructed lepton pT; MissingET = minus the vector sum of all visible
+final-state particles; ScalarHT = sum of jet pT + pT of the isolated
+reconstructed leptons (the Delphes UniqueObjectFinder convention: isolated
+leptons are not jet inputs). T is in seconds (Delphes TreeWriter convention).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import awkward as ak
+import numpy as np
+
+from .config import ConfigError
+from .generation.defaults import with_defaults
+
+__all__ = ["simulate", "detector_settings", "binned_efficiency", "relative_resolution",
+           "impact_parameters", "C_MM_PER_S"]
+
+C_MM_PER_S = 299792458.0e3
+_JET_ALGOS = {"antikt": "antikt_algorithm", "kt": "kt_algorithm", "cambridge": "cambridge_algorithm"}
+
+
+def detector_settings(cfg: Mapping | None) -> dict:
+    """The ``detector`` section with schema defaults, table shapes checked."""
+    out = with_defaults(cfg, "detector")
+    for lep in ("electron", "muon"):
+        for tab in ("tracking_efficiency", "identification_efficiency"):
+            t = out[lep][tab]
+            shape = (len(t["eta_edges"]) - 1, len(t["pt_edges"]) - 1)
+            if np.shape(t["values"]) != shape:
+                raise ConfigError(f"detector.{lep}.{tab}: values must have shape (len(eta_edges)-1, "
+                                  f"len(pt_edges)-1) = {shape}, got {np.shape(t['values'])}")
+            if np.any(np.diff(t["eta_edges"]) <= 0) or np.any(np.diff(t["pt_edges"]) <= 0):
+                raise ConfigError(f"detector.{lep}.{tab}: eta_edges and pt_edges must increase")
+        r = out[lep]["momentum_resolution"]
+        n = len(r["eta_edges"]) - 1
+        if len(r["a"]) != n or len(r["b"]) != n:
+            raise ConfigError(f"detector.{lep}.momentum_resolution: a and b need {n} values (one per |eta| bin)")
+    return out
+
+
+def _bin(x, edges):
+    """Bin index of x in ``edges`` (right-closed bins as in the Delphes card), -1 outside."""
+    edges = np.asarray(edges, dtype=float)
+    i = np.searchsorted(edges, x, side="left") - 1
+    inside = (x > edges[0]) & (x <= edges[-1])
+    if edges[0] == 0.0:
+        inside |= x == 0.0
+        i = np.where(x == 0.0, 0, i)
+    return np.where(inside, i, -1)
+
+
+def binned_efficiency(table: Mapping, abs_eta, pt):
+    """Efficiency from an ``{eta_edges, pt_edges, values}`` table; 0 outside the bins."""
+    ie = _bin(np.asarray(abs_eta, dtype=float), table["eta_edges"])
+    ip = _bin(np.asarray(pt, dtype=float), table["pt_edges"])
+    vals = np.asarray(table["values"], dtype=float)
+    ok = (ie >= 0) & (ip >= 0)
+    return np.where(ok, vals[np.clip(ie, 0, None), np.clip(ip, 0, None)], 0.0)
+
+
+def relative_resolution(table: Mapping, abs_eta, pt):
+    """sigma(pT)/pT = sqrt(a^2 + pT^2 b^2) of the |eta| bin (last bin beyond the edges)."""
+    edges = np.asarray(table["eta_edges"], dtype=float)
+    i = np.clip(np.searchsorted(edges, abs_eta, side="left") - 1, 0, len(edges) - 2)
+    a = np.asarray(table["a"], dtype=float)[i]
+    b = np.asarray(table["b"], dtype=float)[i]
+    return np.sqrt(a * a + np.square(pt * b))
+
+
+def impact_parameters(x, y, z, px, py, pz):
+    """(d0, dz) in mm, straight line from the production vertex: d0 = |x py - y px| / pT,
+    dz = z - (x px + y py) pz / pT^2 (z at the point of closest approach to the beam line)."""
+    pt2 = px * px + py * py
+    d0 = np.abs(x * py - y * px) / np.sqrt(pt2)
+    dz = z - (x * px + y * py) * pz / pt2
+    return d0, dz
+
+
+def _unflatten(counts, **cols):
+    n = len(counts)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    content = ak.contents.RecordArray([ak.contents.NumpyArray(np.ascontiguousarray(v)) for v in cols.values()],
+                                      list(cols.keys()), length=int(offsets[-1]))
+    return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), content))
+
+
+def _pairs(owner_event, ev_offsets, ev_counts):
+    """For each object k (in event owner_event[k]) all particle indices of its event:
+    returns (object index per pair, flat particle index per pair)."""
+    c = ev_counts[owner_event]
+    obj = np.repeat(np.arange(len(owner_event)), c)
+    starts = np.repeat(ev_offsets[owner_event] - np.concatenate([[0], np.cumsum(c)[:-1]]), c)
+    return obj, starts + np.arange(len(obj))
+
+
+def _cluster_jets(vis_idx, ev, px, py, pz, e, pt, n_events, jcfg):
+    """fastjet clustering of the particles ``vis_idx`` per event; returns (counts, pt, eta, phi, mass)."""
+    import fastjet
+
+    ev_v = ev[vis_idx]
+    sum_pt = np.bincount(ev_v, weights=pt[vis_idx], minlength=n_events)
+    need = sum_pt >= jcfg["pt_min_gev"]
+    sel = vis_idx[need[ev_v]]
+    ev_s = ev[sel]
+    events_needed = np.nonzero(need)[0]
+    counts_s = np.bincount(ev_s, minlength=n_events)[events_needed]
+    jet_counts = np.zeros(n_events, dtype=np.int64)
+    empty = np.zeros(0)
+    if len(events_needed) == 0:
+        return jet_counts, empty, empty, empty, empty
+    arr = _unflatten(counts_s, px=px[sel], py=py[sel], pz=pz[sel], E=e[sel])
+    arr = ak.with_name(arr, "Momentum4D")
+    jdef = fastjet.JetDefinition(getattr(fastjet, _JET_ALGOS[jcfg["algorithm"]]), float(jcfg["r"]))
+    jets = fastjet.ClusterSequence(arr, jdef).inclusive_jets(min_pt=float(jcfg["pt_min_gev"]))
+    jc = ak.to_numpy(ak.num(jets))
+    flat = ak.flatten(jets)
+    jpx, jpy, jpz, je = (ak.to_numpy(flat[f]).astype(np.float64) for f in ("px", "py", "pz", "E"))
+    jpt = np.hypot(jpx, jpy)
+    jeta = np.arcsinh(jpz / np.where(jpt > 0, jpt, 1.0))
+    jphi = np.arctan2(jpy, jpx)
+    jm = np.sqrt(np.maximum(je * je - jpx * jpx - jpy * jpy - jpz * jpz, 0.0))
+    jev = np.repeat(events_needed, jc)
+    keep = np.abs(jeta) < jcfg["eta_max"]
+    jev, jpt, jeta, jphi, jm = jev[keep], jpt[keep], jeta[keep], jphi[keep], jm[keep]
+    order = np.lexsort((-jpt, jev))  # by event, then pT descending
+    jet_counts[:] = np.bincount(jev, minlength=n_events)
+    return jet_counts, jpt[order], jeta[order], jphi[order], jm[order]
+
+
+def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Generator) -> dict[str, ak.Array]:
+    """Reconstructed Delphes collections (see module docstring) for a chunk of truth events."""
+    cfg = detector_settings(detector_cfg)
+    parts = events["particles"]
+    n_events = len(parts)
+    counts = ak.to_numpy(ak.num(parts, axis=1)).astype(np.int64)
+    flat = ak.flatten(parts, axis=1)
+
+    def col(name, dtype=np.float64):
+        return np.asarray(ak.to_numpy(flat[name]), dtype=dtype)
+
+    pid, status = col("pid", np.int64), col("status", np.int64)
+    ev_all = np.repeat(np.arange(n_events), counts)
+    local_all = np.arange(len(pid)) - np.repeat(np.cumsum(counts) - counts, counts)
+    # work only on the final-state particles that leave a signal or are leptons
+    apid = np.abs(pid)
+    fs = (status == 1) & ~np.isin(apid, cfg["invisible_pids"])
+    idx = np.nonzero(fs)[0]
+    px, py, pz, e = (col(f)[idx] for f in ("px", "py", "pz", "e"))
+    ev, local, apid = ev_all[idx], local_all[idx], apid[idx]
+    pt = np.hypot(px, py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.where(pt > 0, np.arcsinh(pz / np.where(pt > 0, pt, 1.0)), np.copysign(999.9, pz))
+    phi = np.arctan2(py, px)
+    visible = np.abs(eta) < cfg["visible_eta_max"]
+    counts_fs = np.bincount(ev, minlength=n_events)
+    offsets_fs = np.cumsum(counts_fs) - counts_fs
+
+    # ------------------------------------------------------------ leptons
+    is_lep = (apid == 11) | (apid == 13)
+    ilep = idx[is_lep]
+    lx, ly, lz, lt, lq = (col(f)[ilep] for f in ("x", "y", "z", "t", "charge"))
+    in_tracker = np.zeros(len(idx), dtype=bool)
+    in_tracker[is_lep] = (np.hypot(lx, ly) < cfg["tracker"]["radius_mm"]) & (np.abs(lz) < cfg["tracker"]["half_length_mm"])
+    vert = {}
+    for f, v in (("x", lx), ("y", ly), ("z", lz), ("t", lt), ("q", lq)):
+        full = np.zeros(len(idx))
+        full[is_lep] = v
+        vert[f] = full
+    iso_cfg = cfg["isolation"]
+    iso_src = visible & (pt > iso_cfg["pt_min_gev"])
+    # compact list of isolation sources per event
+    isrc = np.nonzero(iso_src)[0]
+    src_counts = np.bincount(ev[isrc], minlength=n_events)
+    src_offsets = np.cumsum(src_counts) - src_counts
+    out: dict[str, ak.Array] = {}
+    isolated = np.zeros(len(idx), dtype=bool)
+    lep_ht = np.zeros(n_events)
+    for name, code in (("Electron", 11), ("Muon", 13)):
+        lcfg = cfg[name.lower()]
+        cand = np.nonzero(apid == code)[0]
+        aeta = np.abs(eta[cand])
+        eff = (binned_efficiency(lcfg["tracking_efficiency"], aeta, pt[cand])
+               * binned_efficiency(lcfg["identification_efficiency"], aeta, pt[cand]))
+        u = rng.random(len(cand))  # always drawn: the random stream does not depend on the outcome
+        sel = cand[in_tracker[cand] & (u < eff)]
+        sig = relative_resolution(lcfg["momentum_resolution"], np.abs(eta[sel]), pt[sel])
+        s_ln = np.sqrt(np.log1p(sig * sig))
+        pt_reco = pt[sel] * np.exp(rng.normal(0.0, 1.0, len(sel)) * s_ln - 0.5 * s_ln * s_ln)
+        x, y, z = vert["x"][sel], vert["y"][sel], vert["z"][sel]
+        d0, dz = impact_parameters(x, y, z, px[sel], py[sel], pz[sel])
+        if cfg["d0_smearing_um"] > 0:
+            signed = (x * py[sel] - y * px[sel]) / pt[sel]
+            d0 = np.abs(signed + rng.normal(0.0, cfg["d0_smearing_um"] * 1e-3, len(sel)))
+        # isolation: visible particles of the lepton's event within Delta R, excluding the lepton
+        obj, k = _pairs(ev[sel], src_offsets, src_counts)
+        pidx = isrc[k]
+        deta = eta[pidx] - eta[sel][obj]
+        dphi = np.abs(phi[pidx] - phi[sel][obj])
+        dphi = np.where(dphi > np.pi, 2 * np.pi - dphi, dphi)
+        near = (pidx != sel[obj]) & (deta * deta + dphi * dphi < iso_cfg["delta_r"] ** 2)
+        iso = np.bincount(obj[near], weights=pt[pidx[near]], minlength=len(sel)) / pt_reco
+        is_iso = iso < lcfg["jet_overlap_isolation_max"]
+        isolated[sel[is_iso]] = True
+        lep_ht += np.bincount(ev[sel][is_iso], weights=pt_reco[is_iso], minlength=n_events)
+        order = np.lexsort((-pt_reco, ev[sel]))
+        sel_o = sel[order]
+        out[name] = _unflatten(
+            np.bincount(ev[sel], minlength=n_events),
+            PT=pt_reco[order].astype(np.float32), Eta=eta[sel_o].astype(np.float32),
+            Phi=phi[sel_o].astype(np.float32), T=(vert["t"][sel_o] / C_MM_PER_S).astype(np.float32),
+            Charge=vert["q"][sel_o].astype(np.int32), D0=d0[order].astype(np.float32),
+            DZ=dz[order].astype(np.float32), IsolationVar=iso[order].astype(np.float32),
+            Particle=local[sel_o].astype(np.int32))
+
+    # ------------------------------------------------------------ jets, MET, HT
+    jc, jpt, jeta, jphi, jm = _cluster_jets(np.nonzero(visible & ~isolated)[0], ev, px, py, pz, e, pt,
+                                            n_events, cfg["jets"])
+    out["Jet"] = _unflatten(jc, PT=jpt.astype(np.float32), Eta=jeta.astype(np.float32),
+                            Phi=jphi.astype(np.float32), Mass=jm.astype(np.float32))
+    vis_ev = ev[visible]
+    mx = -np.bincount(vis_ev, weights=px[visible], minlength=n_events)
+    my = -np.bincount(vis_ev, weights=py[visible], minlength=n_events)
+    mz = -np.bincount(vis_ev, weights=pz[visible], minlength=n_events)
+    met = np.hypot(mx, my)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        met_eta = np.where(met > 0, np.arcsinh(mz / np.where(met > 0, met, 1.0)), 0.0)
+    ones = np.ones(n_events, dtype=np.int64)
+    out["MissingET"] = _unflatten(ones, MET=met.astype(np.float32), Eta=met_eta.astype(np.float32),
+                                  Phi=np.arctan2(my, mx).astype(np.float32))
+    ht = np.bincount(np.repeat(np.arange(n_events), jc), weights=jpt, minlength=n_events) + lep_ht
+    out["ScalarHT"] = _unflatten(ones, HT=ht.astype(np.float32))
+    return out

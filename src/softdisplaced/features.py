@@ -1,0 +1,167 @@
+"""The nine NN input features of the study (spec section 4; exact definitions in docs/features.md).
+
+Backend-agnostic: inputs are awkward Arrays on the ``cpu`` or the ``cuda``
+backend (``ak.to_backend(x, "cuda")``); the arithmetic runs in the matching
+array library, ``numpy`` or ``cupy`` (``xp`` below).  Jagged collections
+(jets, all leptons) are turned into dense, zero-padded ``(n_events, max_n)``
+matrices with plain ``xp`` index arithmetic on their offsets and content, and
+reduced with ``xp.sum(axis=1)``; no awkward broadcasting of event-level values
+against jagged lists happens, which keeps clear of awkward issue 4310 (wrong
+results on CUDA when broadcasting against a jagged array whose trailing rows are
+empty).  Everything is computed in float64.
+
+Inputs (one entry per selected event; ``y`` = electron (e-mu) or leading lepton,
+``x`` = muon (e-mu) or subleading lepton, as in the skims):
+
+* flat: ``pt_y, eta_y, phi_y, pt_x, eta_x, phi_x, met, met_phi, ht``
+* jagged: ``jet_pt, jet_eta, jet_phi``; ``ele_pt, ele_eta, ele_phi, ele_d0``;
+  ``mu_pt, mu_eta, mu_phi, mu_d0`` (all reconstructed objects of the event;
+  the object cuts of ``analyses.objects`` are applied here).  Jagged inputs
+  must be packed (``ak.to_packed``) ListOffsetArrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import awkward as ak
+import numpy as np
+
+__all__ = ["FEATURES", "compute_features", "array_module", "DEFAULT_OBJECTS"]
+
+FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
+            "Sphericity", "alphaT", "Spherocity")
+
+DEFAULT_OBJECTS = {"all_leptons": {"pt_min": 20.0, "abs_eta_max": 2.4, "d0_max_mm": 100.0},
+                   "jets": {"pt_min": 20.0, "abs_eta_max": 2.5}}
+
+
+def array_module(arr):
+    """numpy or cupy, matching the awkward backend of ``arr``."""
+    if isinstance(arr, ak.Array) and ak.backend(arr) == "cuda":
+        import cupy
+
+        return cupy
+    return np
+
+
+def _flat(arr, xp):
+    if isinstance(arr, ak.Array):
+        arr = ak.to_cupy(arr) if xp is not np else ak.to_numpy(arr)
+    return xp.asarray(arr, dtype=xp.float64)
+
+
+def _offsets_content(arr):
+    layout = ak.to_layout(arr)
+    if not isinstance(layout, ak.contents.ListOffsetArray) or not isinstance(layout.content, ak.contents.NumpyArray):
+        raise TypeError("features: jagged inputs must be packed ListOffsetArrays of numbers (use ak.to_packed)")
+    offsets = layout.offsets.data
+    content = layout.content.data
+    return offsets, content
+
+
+def _dense(arr, xp, n_rows):
+    """(values, valid): zero-padded (n_rows, max_n) float64 matrix of a packed jagged array."""
+    offsets, content = _offsets_content(arr)
+    offsets = xp.asarray(offsets, dtype=xp.int64)
+    start = offsets[:-1]
+    counts = offsets[1:] - start
+    width = max(int(counts.max()) if n_rows else 0, 1)
+    out = xp.zeros((n_rows, width), dtype=xp.float64)
+    n_items = int(offsets[-1] - offsets[0]) if n_rows else 0
+    if n_items:
+        pos = xp.arange(int(offsets[0]), int(offsets[-1]), dtype=xp.int64)
+        row = xp.searchsorted(offsets[1:], pos, side="right")
+        out[row, pos - start[row]] = xp.asarray(content, dtype=xp.float64)[pos]
+    valid = xp.arange(width, dtype=xp.int64)[None, :] < counts[:, None]
+    return out, valid
+
+
+def _dphi(a, b, xp):
+    return xp.remainder(a - b + math.pi, 2 * math.pi) - math.pi
+
+
+def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = None,
+                     names=FEATURES) -> dict:
+    """``{feature: xp float64 array}`` for the requested ``names`` (see docs/features.md)."""
+    objects = {**DEFAULT_OBJECTS, **(objects or {})}
+    lo, jo = objects["all_leptons"], objects["jets"]
+    xp = array_module(inputs["pt_y"])
+    f = {k: _flat(inputs[k], xp) for k in ("pt_y", "eta_y", "phi_y", "pt_x", "eta_x", "phi_x", "met", "met_phi", "ht")}
+    n = int(f["pt_y"].shape[0])
+
+    # jets
+    jpt, jvalid = _dense(inputs["jet_pt"], xp, n)
+    jeta, _ = _dense(inputs["jet_eta"], xp, n)
+    jphi, _ = _dense(inputs["jet_phi"], xp, n)
+    jsel = jvalid & (jpt > jo["pt_min"]) & (xp.abs(jeta) < jo["abs_eta_max"])
+    jpt_s = xp.where(jsel, jpt, 0.0)
+    ht_jet = jpt_s.sum(axis=1)
+    jet_px = (jpt_s * xp.cos(jphi)).sum(axis=1)
+    jet_py = (jpt_s * xp.sin(jphi)).sum(axis=1)
+
+    # "all leptons": electrons and muons with pT > pt_min, |eta| < abs_eta_max, |d0| < d0_max_mm
+    lep_sum_pt = xp.zeros(n)
+    lep_px = xp.zeros(n)
+    lep_py = xp.zeros(n)
+    for pre in ("ele", "mu"):
+        pt, valid = _dense(inputs[f"{pre}_pt"], xp, n)
+        eta, _ = _dense(inputs[f"{pre}_eta"], xp, n)
+        phi, _ = _dense(inputs[f"{pre}_phi"], xp, n)
+        d0, _ = _dense(inputs[f"{pre}_d0"], xp, n)
+        sel = valid & (pt > lo["pt_min"]) & (xp.abs(eta) < lo["abs_eta_max"]) & (xp.abs(d0) < lo["d0_max_mm"])
+        pts = xp.where(sel, pt, 0.0)
+        lep_sum_pt = lep_sum_pt + pts.sum(axis=1)
+        lep_px = lep_px + (pts * xp.cos(phi)).sum(axis=1)
+        lep_py = lep_py + (pts * xp.sin(phi)).sum(axis=1)
+
+    pt_y, pt_x = f["pt_y"], f["pt_x"]
+    y_leads = pt_y >= pt_x
+    pt_l1 = xp.where(y_leads, pt_y, pt_x)
+    phi_l1 = xp.where(y_leads, f["phi_y"], f["phi_x"])
+    pt_l2 = xp.where(y_leads, pt_x, pt_y)
+
+    out = {}
+    want = set(names)
+    if "YDelpObj" in want:
+        ht = f["ht"]
+        out["YDelpObj"] = xp.where(ht > 0, f["met"] / xp.sqrt(xp.where(ht > 0, ht, 1.0)), 0.0)
+    if "HtJet" in want:
+        out["HtJet"] = ht_jet
+    if "dRLL" in want:
+        dphi = _dphi(f["phi_y"], f["phi_x"], xp)
+        out["dRLL"] = xp.sqrt((f["eta_y"] - f["eta_x"]) ** 2 + dphi ** 2)
+    if "MtLeadLepMET" in want:
+        mt2 = 2.0 * f["met"] * pt_l1 * (1.0 - xp.cos(phi_l1 - f["met_phi"]))
+        out["MtLeadLepMET"] = xp.sqrt(xp.maximum(mt2, 0.0))
+    vis_px, vis_py = lep_px + jet_px, lep_py + jet_py
+    if "YUserObj" in want:
+        out["YUserObj"] = xp.where(lep_sum_pt > 0,
+                                   xp.hypot(vis_px, vis_py) / xp.sqrt(xp.where(lep_sum_pt > 0, lep_sum_pt, 1.0)), 0.0)
+    if "dPhiLepMETSelObj" in want:
+        out["dPhiLepMETSelObj"] = xp.abs(_dphi(phi_l1, xp.arctan2(vis_py, vis_px), xp))
+    if "Sphericity" in want:
+        def p3(pt, eta, phi):
+            return pt * xp.cos(phi), pt * xp.sin(phi), pt * xp.sinh(eta)
+        ax, ay, az = p3(pt_y, f["eta_y"], f["phi_y"])
+        bx, by, bz = p3(pt_x, f["eta_x"], f["phi_x"])
+        a2 = ax * ax + ay * ay + az * az
+        b2 = bx * bx + by * by + bz * bz
+        ab = ax * bx + ay * by + az * bz
+        norm = a2 + b2
+        # S = (p1 p1^T + p2 p2^T) / (|p1|^2 + |p2|^2) has rank 2: lambda3 = 0, lambda1 + lambda2 = 1,
+        # lambda1 lambda2 = (|p1|^2 |p2|^2 - (p1.p2)^2) / norm^2
+        det = xp.where(norm > 0, (a2 * b2 - ab * ab) / xp.where(norm > 0, norm, 1.0) ** 2, 0.0)
+        lam2 = 0.5 * (1.0 - xp.sqrt(xp.clip(1.0 - 4.0 * det, 0.0, 1.0)))
+        out["Sphericity"] = 1.5 * lam2
+    if "alphaT" in want:
+        mt2 = lep_sum_pt ** 2 - (lep_px ** 2 + lep_py ** 2)
+        mt = xp.sqrt(xp.maximum(mt2, 0.0))
+        out["alphaT"] = xp.where(mt > 0, pt_l2 / xp.where(mt > 0, mt, 1.0), 0.0)
+    if "Spherocity" in want:
+        s = pt_y + pt_x
+        sin_dphi = xp.abs(xp.sin(f["phi_y"] - f["phi_x"]))
+        r = xp.where(s > 0, xp.minimum(pt_y, pt_x) * sin_dphi / xp.where(s > 0, s, 1.0), 0.0)
+        out["Spherocity"] = (0.5 * math.pi * r) ** 2
+    return {k: out[k] for k in FEATURES if k in out}

@@ -1,0 +1,71 @@
+"""Event generation: the fast built-in generator and the dispatch to other backends.
+
+Every backend implements ``generate_chunk(sample, settings, rng, n_events) -> ak.Array``
+returning the truth event record of docs/contracts.md; ``softdisplaced generate``
+passes it through :func:`softdisplaced.detector.simulate` and
+:func:`softdisplaced.delphes_writer.write`.
+
+* ``source: fast``   -> :func:`generate_chunk` of this package (signal / heavy flavour);
+* ``source: pythia8`` -> ``softdisplaced.generation.pythia8.generate_chunk``;
+* ``source: lhe`` -> ``softdisplaced.generation.lhe.generate_chunk``, ``hepmc`` ->
+  ``softdisplaced.generation.hepmc.generate_chunk``; these file readers also take
+  ``chunk=`` (the index of the input file) and ``n_events=None`` (every event of the file).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Mapping
+
+import awkward as ak
+import numpy as np
+
+from .defaults import with_defaults
+from .heavyflavour import generate_heavy_flavour
+from .signal import generate_signal
+
+__all__ = ["generate_chunk", "fast_settings", "backend_for", "BACKENDS"]
+
+BACKENDS = {"fast": "softdisplaced.generation", "pythia8": "softdisplaced.generation.pythia8",
+            "lhe": "softdisplaced.generation.lhe", "hepmc": "softdisplaced.generation.hepmc"}
+FILE_SOURCES = ("lhe", "hepmc")
+
+
+def fast_settings(generation_cfg: Mapping | None) -> dict:
+    """``generation.fast`` with the schema defaults filled in."""
+    return with_defaults((generation_cfg or {}).get("fast", {}), "generation", "fast")
+
+
+def generate_chunk(sample: Mapping, settings: Mapping, rng: np.random.Generator, n_events: int) -> ak.Array:
+    """Fast generator: ``sample['kind']`` signal (uses m_c, dm, ctau_cm) or background (b bbar)."""
+    cfg = fast_settings(settings.get("generation"))
+    kind = sample.get("kind")
+    if kind == "signal":
+        for key in ("m_c", "dm", "ctau_cm"):
+            if sample.get(key) is None:
+                raise ValueError(f"sample '{sample.get('name')}': signal needs '{key}'")
+        return generate_signal(rng, int(n_events), float(sample["m_c"]), float(sample["dm"]),
+                               float(sample["ctau_cm"]), cfg)
+    if kind == "background":
+        return generate_heavy_flavour(rng, int(n_events), cfg)
+    raise ValueError(f"sample '{sample.get('name')}': the fast generator makes kind 'signal' or "
+                     f"'background' (heavy flavour), not '{kind}'")
+
+
+def backend_for(source: str):
+    """The module implementing ``generate_chunk`` for ``source`` (clear error if absent)."""
+    try:
+        modname = BACKENDS[source]
+    except KeyError:
+        raise ValueError(f"no generator for sample source '{source}' (known: {sorted(BACKENDS)}; "
+                         "'delphes' samples are not generated)") from None
+    try:
+        mod = importlib.import_module(modname)
+    except ModuleNotFoundError as exc:
+        if exc.name != modname:
+            raise
+        raise ValueError(f"generator backend for source '{source}' is not available: module {modname} "
+                         f"is missing (it must define generate_chunk(sample, settings, rng, n_events))") from exc
+    if not hasattr(mod, "generate_chunk"):
+        raise ValueError(f"{modname} does not define generate_chunk(sample, settings, rng, n_events)")
+    return mod

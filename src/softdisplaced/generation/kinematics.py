@@ -1,0 +1,223 @@
+"""Vectorised relativistic kinematics for the fast generator.
+
+All functions work on numpy arrays of shape ``(n,)`` (scalars per event) or
+``(n, 3)`` / ``(n, 4)`` (3- / 4-vectors, 4-vectors ordered ``(E, px, py, pz)``),
+never on single events, so that a chunk of 1e5 events costs a handful of numpy
+calls. Units: GeV, mm.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "kallen", "two_body_momentum", "isotropic_directions", "orthonormal_basis", "boost",
+    "four_vector", "pt_eta_phi", "accept_reject", "three_body_decay", "two_body_decay",
+    "peterson_sample", "inverse_cdf_sampler",
+]
+
+
+def kallen(a, b, c):
+    """Källén function lambda(a, b, c) = a^2 + b^2 + c^2 - 2ab - 2ac - 2bc."""
+    return a * a + b * b + c * c - 2.0 * (a * b + a * c + b * c)
+
+
+def two_body_momentum(m, m1, m2):
+    """Momentum of either daughter in the rest frame of ``m -> m1 m2``."""
+    lam = kallen(np.square(m), np.square(m1), np.square(m2))
+    return np.sqrt(np.maximum(lam, 0.0)) / (2.0 * m)
+
+
+def isotropic_directions(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``(n, 3)`` unit vectors uniform on the sphere."""
+    cos_t = rng.uniform(-1.0, 1.0, n)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    sin_t = np.sqrt(1.0 - cos_t * cos_t)
+    return np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=1)
+
+
+def orthonormal_basis(nvec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors orthogonal to the unit vectors ``nvec`` (n, 3) and to each other."""
+    helper = np.zeros_like(nvec)
+    use_x = np.abs(nvec[:, 0]) < 0.9
+    helper[use_x, 0] = 1.0
+    helper[~use_x, 1] = 1.0
+    e1 = np.cross(nvec, helper)
+    e1 /= np.linalg.norm(e1, axis=1)[:, None]
+    e2 = np.cross(nvec, e1)
+    return e1, e2
+
+
+def four_vector(p3: np.ndarray, mass) -> np.ndarray:
+    """``(n, 4)`` (E, px, py, pz) from 3-momenta and mass(es)."""
+    e = np.sqrt(np.einsum("ij,ij->i", p3, p3) + np.square(mass))
+    return np.concatenate([e[:, None], p3], axis=1)
+
+
+def boost(p4: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """Boost ``p4`` (n, 4) from the rest frame of ``parent`` (n, 4, lab frame) to the lab."""
+    e_par = parent[:, 0]
+    bvec = parent[:, 1:] / e_par[:, None]
+    b2 = np.einsum("ij,ij->i", bvec, bvec)
+    gamma = 1.0 / np.sqrt(np.maximum(1.0 - b2, 1e-300))
+    bp = np.einsum("ij,ij->i", bvec, p4[:, 1:])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g2 = np.where(b2 > 0, (gamma - 1.0) / b2, 0.0)
+    p3 = p4[:, 1:] + (g2 * bp + gamma * p4[:, 0])[:, None] * bvec
+    e = gamma * (p4[:, 0] + bp)
+    return np.concatenate([e[:, None], p3], axis=1)
+
+
+def pt_eta_phi(px, py, pz):
+    """(pT, eta, phi); eta = +-999.9 for pT = 0 as in Delphes."""
+    pt = np.hypot(px, py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.where(pt > 0, np.arcsinh(pz / np.where(pt > 0, pt, 1.0)), np.copysign(999.9, pz))
+    return pt, eta, np.arctan2(py, px)
+
+
+def accept_reject(rng: np.random.Generator, n: int, propose: Callable[[int], dict],
+                  accept: Callable[[dict], np.ndarray], efficiency_guess: float = 0.5,
+                  max_iter: int = 1000) -> dict:
+    """Vectorised accept-reject: ``propose(k)`` returns a dict of arrays of length k,
+    ``accept(d)`` a boolean mask; returns a dict with exactly ``n`` accepted rows."""
+    if n == 0:
+        return propose(0)
+    out: dict[str, list] = {}
+    have = 0
+    eff = max(efficiency_guess, 1e-3)
+    for _ in range(max_iter):
+        if have >= n:
+            break
+        k = int((n - have) / eff * 1.1) + 16
+        cand = propose(k)
+        ok = accept(cand)
+        n_ok = int(ok.sum())
+        eff = max(n_ok / k, 1e-3)
+        for key, val in cand.items():
+            out.setdefault(key, []).append(val[ok])
+        have += n_ok
+    else:  # pragma: no cover - would need a pathological density
+        raise RuntimeError("accept_reject: no convergence")
+    return {k: np.concatenate(v)[:n] for k, v in out.items()}
+
+
+# ----------------------------------------------------------------- 3-body decays
+def _dalitz_energies(M, m0, ml, s_lnu, s_0l, mnu=0.0):
+    """Rest-frame energies, momenta and l-nu opening angle for P -> p0 + l + nu."""
+    s_0nu = M * M + m0 * m0 + ml * ml + mnu * mnu - s_lnu - s_0l
+    e_l = (M * M + ml * ml - s_0nu) / (2.0 * M)
+    e_nu = (M * M + mnu * mnu - s_0l) / (2.0 * M)
+    p_l = np.sqrt(np.maximum(e_l * e_l - ml * ml, 0.0))
+    p_nu = np.sqrt(np.maximum(e_nu * e_nu - mnu * mnu, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = (ml * ml + mnu * mnu + 2.0 * e_l * e_nu - s_lnu) / (2.0 * p_l * p_nu)
+    return e_l, e_nu, p_l, p_nu, cos
+
+
+def _me_weight(M, m0, ml, e_l, e_nu, s_lnu, o_l, o_r, mw, gw):
+    """|M|^2 of P -> p0 l nu through a (virtual) W in the parent rest frame.
+
+    |M|^2 ∝ [|O_L|^2 (P.l)(p0.nu) + |O_R|^2 (P.nu)(p0.l) - O_L O_R M m0 (l.nu)]
+            / ((q^2 - mW^2)^2 + mW^2 GammaW^2),   q^2 = s_lnu.
+    """
+    l_nu = 0.5 * (s_lnu - ml * ml)
+    P_l = M * e_l
+    P_nu = M * e_nu
+    p0_nu = M * e_nu - l_nu
+    p0_l = M * e_l - ml * ml - l_nu
+    num = o_l * o_l * P_l * p0_nu + o_r * o_r * P_nu * p0_l - o_l * o_r * M * m0 * l_nu
+    return num / (np.square(s_lnu - mw * mw) + (mw * gw) ** 2)
+
+
+@lru_cache(maxsize=256)
+def _me_max(M, m0, ml, o_l, o_r, mw, gw, flat):
+    if flat:
+        return 1.0
+    s1 = np.linspace(ml * ml, (M - m0) ** 2, 401)
+    s2 = np.linspace((m0 + ml) ** 2, M * M, 401)
+    S1, S2 = np.meshgrid(s1, s2)
+    e_l, e_nu, _, _, cos = _dalitz_energies(M, m0, ml, S1, S2)
+    w = _me_weight(M, m0, ml, e_l, e_nu, S1, o_l, o_r, mw, gw)
+    ok = np.abs(cos) <= 1.0
+    return float(1.2 * np.max(np.where(ok, w, 0.0)))
+
+
+def three_body_decay(rng: np.random.Generator, parent: np.ndarray, M: float, m0: float, ml: float,
+                     o_l: float = 1.0, o_r: float = 1.0, mw: float = 80.379, gw: float = 2.085,
+                     flat: bool = False, mnu: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decay ``parent`` (n, 4 lab momenta, mass M) to (heavy p0, lepton l, neutrino nu).
+
+    Dalitz variables (s_lnu, s_0l) are drawn uniformly (= flat phase space) and
+    accepted with probability |M|^2 / max|M|^2 (``_me_weight``), unless ``flat``.
+    The decay is isotropic in the parent rest frame (unpolarised parent). ``mnu``
+    (mass of the third particle) may be non-zero only with ``flat`` (hadronic decays).
+    Returns the three lab-frame 4-momenta (n, 4) in the order (p0, l, nu).
+    """
+    n = len(parent)
+    if mnu and not flat:
+        raise ValueError("three_body_decay: the W matrix element assumes a massless neutrino")
+    wmax = _me_max(float(M), float(m0), float(ml), float(o_l), float(o_r), float(mw), float(gw), bool(flat))
+
+    def propose(k):
+        return {"s_lnu": rng.uniform((ml + mnu) ** 2, (M - m0) ** 2, k),
+                "s_0l": rng.uniform((m0 + ml) ** 2, (M - mnu) ** 2, k),
+                "u": rng.random(k)}
+
+    def accept(c):
+        e_l, e_nu, _, _, cos = _dalitz_energies(M, m0, ml, c["s_lnu"], c["s_0l"], mnu)
+        ok = (np.abs(cos) <= 1.0) & (e_nu > mnu) & (e_l > ml)
+        if flat:
+            return ok
+        w = _me_weight(M, m0, ml, e_l, e_nu, c["s_lnu"], o_l, o_r, mw, gw)
+        return ok & (c["u"] * wmax < w)
+
+    d = accept_reject(rng, n, propose, accept, efficiency_guess=0.3)
+    e_l, e_nu, p_l, p_nu, cos = _dalitz_energies(M, m0, ml, d["s_lnu"], d["s_0l"], mnu)
+    cos = np.clip(cos, -1.0, 1.0)
+    sin = np.sqrt(1.0 - cos * cos)
+    nl = isotropic_directions(rng, n)
+    e1, e2 = orthonormal_basis(nl)
+    az = rng.uniform(-np.pi, np.pi, n)
+    nnu = cos[:, None] * nl + (sin * np.cos(az))[:, None] * e1 + (sin * np.sin(az))[:, None] * e2
+    pl3 = p_l[:, None] * nl
+    pnu3 = p_nu[:, None] * nnu
+    p03 = -(pl3 + pnu3)
+    l4 = np.concatenate([e_l[:, None], pl3], axis=1)
+    nu4 = np.concatenate([e_nu[:, None], pnu3], axis=1)
+    p04 = four_vector(p03, m0)
+    return boost(p04, parent), boost(l4, parent), boost(nu4, parent)
+
+
+def two_body_decay(rng: np.random.Generator, parent: np.ndarray, M, m1: float, m2: float):
+    """Isotropic ``parent -> 1 + 2`` (lab 4-momenta (n, 4) of the two daughters)."""
+    n = len(parent)
+    p = two_body_momentum(M, m1, m2)
+    d = isotropic_directions(rng, n)
+    p3 = d * np.broadcast_to(p, (n,))[:, None]
+    return boost(four_vector(p3, m1), parent), boost(four_vector(-p3, m2), parent)
+
+
+# ----------------------------------------------------------------- 1-d samplers
+def inverse_cdf_sampler(x: np.ndarray, density: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Sampler ``u -> x`` for a tabulated density (piecewise linear, trapezoid CDF)."""
+    density = np.maximum(np.asarray(density, dtype=float), 0.0)
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(x))])
+    cdf /= cdf[-1]
+    return lambda u: np.interp(u, cdf, x)
+
+
+@lru_cache(maxsize=32)
+def _peterson_table(eps: float):
+    z = np.concatenate([np.linspace(1e-4, 0.8, 2000), np.linspace(0.8, 1 - 1e-7, 6000)[1:]])
+    dens = 1.0 / (z * np.square(1.0 - 1.0 / z - eps / (1.0 - z)))
+    return inverse_cdf_sampler(z, dens)
+
+
+def peterson_sample(rng: np.random.Generator, n: int, eps: float) -> np.ndarray:
+    """Momentum fractions z from the Peterson fragmentation function
+    D(z) ∝ 1 / [z (1 - 1/z - eps/(1-z))^2]."""
+    return _peterson_table(float(eps))(rng.random(n))

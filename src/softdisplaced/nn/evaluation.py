@@ -1,0 +1,104 @@
+"""Figures of merit of a classifier: ROC, AUC (with error), efficiencies at a cut, KS test.
+
+* AUC: Mann-Whitney statistic with mid-ranks for ties (= area under the ROC curve,
+  unweighted); error: Hanley & McNeil (Radiology 143 (1982) 29), eq. 2.
+* Efficiency at ``score >= cut``: k/n with the binomial error sqrt(p(1-p)/n) and the
+  Clopper-Pearson central 68.27 % interval (meaningful also for k = 0 or k = n).
+  Weighted efficiencies (d0-efficiency weights) use
+  var = (sum_pass w^2 (1-p)^2 + sum_fail w^2 p^2) / (sum w)^2.
+* Over-training: two-sample Kolmogorov-Smirnov test of the training-set scores
+  against the held-out scores, separately for signal and background.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+CL68 = 0.682689492137086
+
+
+def auc(sig: np.ndarray, bkg: np.ndarray) -> float:
+    sig = np.asarray(sig, float)
+    bkg = np.asarray(bkg, float)
+    if len(sig) == 0 or len(bkg) == 0:
+        return float("nan")
+    ranks = stats.rankdata(np.concatenate([sig, bkg]))
+    r_sig = ranks[: len(sig)].sum()
+    return float((r_sig - len(sig) * (len(sig) + 1) / 2) / (len(sig) * len(bkg)))
+
+
+def auc_error(a: float, n_sig: int, n_bkg: int) -> float:
+    """Hanley-McNeil standard error of an AUC from n_sig signal and n_bkg background events."""
+    if not n_sig or not n_bkg or not np.isfinite(a):
+        return float("nan")
+    q1 = a / (2 - a)
+    q2 = 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_sig - 1) * (q1 - a * a) + (n_bkg - 1) * (q2 - a * a)) / (n_sig * n_bkg)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def clopper_pearson(k: int, n: int, cl: float = CL68) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    alpha = 1 - cl
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lo, hi
+
+
+def efficiency(scores: np.ndarray, cut: float, weights: np.ndarray | None = None) -> dict:
+    """Fraction of events with score >= cut, binomial error, Clopper-Pearson interval."""
+    scores = np.asarray(scores, float)
+    passed = scores >= cut
+    n = int(len(scores))
+    k = int(passed.sum())
+    out: dict = {"n": n, "n_pass": k}
+    if weights is None:
+        p = k / n if n else float("nan")
+        out["eff"] = float(p)
+        out["err"] = float(np.sqrt(p * (1 - p) / n)) if n else float("nan")
+        out["interval68"] = list(clopper_pearson(k, n))
+        return out
+    w = np.asarray(weights, float)
+    sw = w.sum()
+    if n == 0 or sw <= 0:
+        out.update(eff=float("nan"), err=float("nan"))
+        return out
+    p = w[passed].sum() / sw
+    var = ((w[passed] ** 2).sum() * (1 - p) ** 2 + (w[~passed] ** 2).sum() * p**2) / sw**2
+    out.update(eff=float(p), err=float(np.sqrt(var)), sum_w=float(sw))
+    return out
+
+
+def ks_test(train: np.ndarray, test: np.ndarray) -> dict:
+    if len(train) == 0 or len(test) == 0:
+        return {"statistic": float("nan"), "pvalue": float("nan")}
+    r = stats.ks_2samp(np.asarray(train, float), np.asarray(test, float))
+    return {"statistic": float(r.statistic), "pvalue": float(r.pvalue)}
+
+
+def roc_curve(sig: np.ndarray, bkg: np.ndarray, thresholds: np.ndarray | None = None):
+    """(thresholds, signal efficiency, background efficiency) for score >= threshold."""
+    if thresholds is None:
+        thresholds = np.round(np.linspace(0.0, 1.0, 1001), 6)
+    sig = np.sort(np.asarray(sig, float))
+    bkg = np.sort(np.asarray(bkg, float))
+
+    def frac(s):
+        if len(s) == 0:
+            return np.full(len(thresholds), np.nan)
+        return 1.0 - np.searchsorted(s, thresholds, side="left") / len(s)
+
+    return thresholds, frac(sig), frac(bkg)
+
+
+def nan_to_none(obj):
+    """JSON-safe copy: NaN / inf -> None."""
+    if isinstance(obj, dict):
+        return {k: nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [nan_to_none(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj

@@ -1,0 +1,555 @@
+"""Validation: fast generator vs Pythia 8 backend vs the original study's selected events.
+
+Per benchmark, each available source is loaded as a :class:`Source` (values of the
+compared variables, weights, SR labels, generated-event count), from
+
+* HDF5 skims ``results/skims/<analysis>/<sample>.h5`` (docs/contracts.md): the fast
+  generator (``bp<id>``) and the Pythia 8 backend (``bp<id>_pythia8``);
+* the study's ntuples (``samples.study_ntuples.dir``): ``varTree`` (events passing its
+  e-mu preselection; the same d0 window as the skim is applied) and ``varTree_SR1/2/3``.
+
+For every pair of sources and every variable: Kolmogorov-Smirnov statistic (weighted
+ECDFs; equal to scipy's ``ks_2samp`` statistic for unit weights) and Wasserstein-1
+distance (also divided by the reference's standard deviation); the fraction of
+selected events in each SR; the selection efficiency (selected / generated) per SR,
+plain and with the d0-efficiency weights. Where a pair differs by more than
+``validation.ks_threshold`` in KS, :func:`explain` writes what the numbers say: the
+kind of difference (location, width, spike at zero, tails) and which event ingredient
+(jets, MET, lepton kinematics, displacement; ``validation.ingredients``) is implicated
+by the pattern of agreeing / disagreeing variables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "VALIDATION_DEFAULTS", "STUDY_FILES", "Source", "weighted_ks", "wasserstein", "compare_variable",
+    "load_skim", "load_study", "compare_sources", "sr_fractions", "efficiencies", "explain",
+    "run_validation", "markdown_table",
+]
+
+log = logging.getLogger(__name__)
+
+FEATURES = ["YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
+            "Sphericity", "alphaT", "Spherocity"]
+
+VALIDATION_DEFAULTS: dict = {
+    "analysis": "soft_emu",
+    "pythia8_benchmarks": [],
+    "pythia8_events": 20000,
+    "pythia8_chunks": 1,
+    "variables": FEATURES + ["d0_e", "d0_mu"],
+    "study_names": {"d0_e": "D0El", "d0_mu": "D0Mu"},
+    "abs_variables": ["d0_e", "d0_mu"],
+    "study_weight": "F",
+    "ks_threshold": 0.1,
+    "bins": 40,
+    "ingredients": {
+        "jets": ["HtJet", "YDelpObj", "YUserObj", "dPhiLepMETSelObj"],
+        "met": ["YDelpObj", "MtLeadLepMET"],
+        "lepton_kinematics": ["dRLL", "MtLeadLepMET", "Sphericity", "alphaT", "Spherocity", "YUserObj",
+                              "dPhiLepMETSelObj"],
+        "displacement": ["d0_e", "d0_mu"],
+    },
+}
+
+#: benchmark id -> study file stem (../shared/reference/README.md)
+STUDY_FILES = {1: "BP_324_20_DM", 2: "BP_200_20_DM", 3: "BP_200_20_02", 4: "BP_200_20_2",
+               5: "BP_200_20_20", 6: "BP_200_20_200"}
+
+SR_LABELS = (1, 2, 3)
+
+
+def validation_settings(settings: Mapping | None) -> dict:
+    out = json.loads(json.dumps(VALIDATION_DEFAULTS))
+    out.update((settings or {}).get("validation") or {})
+    return out
+
+
+@dataclass
+class Source:
+    """Selected events of one sample: variables, weights, SR labels and generation statistics."""
+
+    label: str
+    values: dict[str, np.ndarray]
+    sr: np.ndarray
+    weight: np.ndarray | None = None           # per-event weight for distributions (None = 1)
+    eff_weight: np.ndarray | None = None       # d0-efficiency weight for the efficiencies
+    n_generated: float = float("nan")          # generated events (sum of generator weights)
+    path: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.sr)
+
+
+# ------------------------------------------------------------------ statistics
+
+def _clean(x, w=None):
+    x = np.asarray(x, dtype=float)
+    w = np.ones_like(x) if w is None else np.asarray(w, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(w) & (w > 0)
+    return x[ok], w[ok]
+
+
+def weighted_ks(x1, x2, w1=None, w2=None) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic sup |F1 - F2| of the weighted ECDFs."""
+    x1, w1 = _clean(x1, w1)
+    x2, w2 = _clean(x2, w2)
+    if len(x1) == 0 or len(x2) == 0:
+        return float("nan")
+    grid = np.union1d(x1, x2)
+    o1, o2 = np.argsort(x1), np.argsort(x2)
+    c1 = np.concatenate([[0.0], np.cumsum(w1[o1])]) / w1.sum()
+    c2 = np.concatenate([[0.0], np.cumsum(w2[o2])]) / w2.sum()
+    f1 = c1[np.searchsorted(x1[o1], grid, side="right")]
+    f2 = c2[np.searchsorted(x2[o2], grid, side="right")]
+    return float(np.max(np.abs(f1 - f2)))
+
+
+def wasserstein(x1, x2, w1=None, w2=None) -> float:
+    from scipy.stats import wasserstein_distance
+
+    x1, w1 = _clean(x1, w1)
+    x2, w2 = _clean(x2, w2)
+    if len(x1) == 0 or len(x2) == 0:
+        return float("nan")
+    return float(wasserstein_distance(x1, x2, w1, w2))
+
+
+def _wquantile(x, w, q):
+    o = np.argsort(x)
+    cw = np.cumsum(w[o])
+    cw /= cw[-1]
+    return float(np.interp(q, cw - 0.5 * w[o] / w.sum(), x[o]))
+
+
+def _summary(x, w):
+    if len(x) == 0:
+        return dict(mean=math.nan, std=math.nan, q10=math.nan, median=math.nan, q90=math.nan, frac_zero=math.nan)
+    mean = float(np.average(x, weights=w))
+    std = float(np.sqrt(np.average((x - mean) ** 2, weights=w)))
+    return dict(mean=mean, std=std, q10=_wquantile(x, w, 0.1), median=_wquantile(x, w, 0.5),
+                q90=_wquantile(x, w, 0.9), frac_zero=float(w[x == 0].sum() / w.sum()))
+
+
+def _n_eff(w):
+    return float(w.sum() ** 2 / np.sum(w * w)) if len(w) else 0.0
+
+
+def compare_variable(x1, x2, w1=None, w2=None) -> dict:
+    """KS, its asymptotic p-value (effective sample sizes), Wasserstein distance and summaries."""
+    from scipy.stats import kstwo
+
+    a, wa = _clean(x1, w1)
+    b, wb = _clean(x2, w2)
+    ks = weighted_ks(a, b, wa, wb)
+    wd = wasserstein(a, b, wa, wb)
+    sa, sb = _summary(a, wa), _summary(b, wb)
+    na, nb = _n_eff(wa), _n_eff(wb)
+    if na > 0 and nb > 0 and np.isfinite(ks):
+        en = na * nb / (na + nb)
+        p = float(kstwo.sf(ks, max(int(round(en)), 1)))
+    else:
+        p = math.nan
+    pooled = sb["std"] if sb["std"] and np.isfinite(sb["std"]) and sb["std"] > 0 else sa["std"]
+    return dict(n_a=len(a), n_b=len(b), ks=ks, ks_pvalue=p, wasserstein=wd,
+                wasserstein_rel=(wd / pooled) if pooled and np.isfinite(pooled) and pooled > 0 else math.nan,
+                **{f"{k}_a": v for k, v in sa.items()}, **{f"{k}_b": v for k, v in sb.items()})
+
+
+# ------------------------------------------------------------------ inputs
+
+def load_skim(path: str | os.PathLike, label: str, vcfg: Mapping) -> Source:
+    """An HDF5 skim (docs/contracts.md) as a :class:`Source`."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: skim does not exist")
+    with h5py.File(path, "r") as f:
+        if "events" not in f:
+            raise ValueError(f"{path}: no group 'events' (not a skim of docs/contracts.md)")
+        g = f["events"]
+        values = {}
+        notes = []
+        for v in vcfg["variables"]:
+            if v in g:
+                x = np.asarray(g[v][...], dtype=float)
+                values[v] = np.abs(x) if v in vcfg["abs_variables"] else x
+            else:
+                notes.append(f"variable {v} missing in {path.name}")
+        if "sr" not in g:
+            raise ValueError(f"{path}: dataset events/sr missing")
+        sr = np.asarray(g["sr"][...], dtype=int)
+        wgen = np.asarray(g["weight_gen"][...], float) if "weight_gen" in g else np.ones(len(sr))
+        wd0 = np.asarray(g["weight_d0eff"][...], float) if "weight_d0eff" in g else np.ones(len(sr))
+        attrs = dict(f.attrs)
+    n_gen = float(attrs.get("sum_gen_weights", attrs.get("n_events_processed", math.nan)))
+    return Source(label=label, values=values, sr=sr, weight=wgen, eff_weight=wgen * wd0, n_generated=n_gen,
+                  path=str(path), notes=notes)
+
+
+def load_study(path: str | os.PathLike, vcfg: Mapping, n_generated: float, label: str = "study",
+               d0_window_mm: Sequence[float] = (0.2, 100.0)) -> Source:
+    """The study's ntuple (``varTree`` + ``varTree_SR1/2/3``) as a :class:`Source`.
+
+    ``varTree`` holds the events of the e-mu preselection without the d0 window; the window
+    (both leptons ``d0_window_mm[0] < |d0| < d0_window_mm[1]``) is applied here so that the
+    events are those of the SR trees (checked: the counts must agree).
+    """
+    import uproot
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: study ntuple does not exist")
+    names = dict(vcfg.get("study_names") or {})
+    with uproot.open(path) as f:
+        t = f["varTree"]
+        branches = set(t.keys())
+        need = {names.get(v, v) for v in vcfg["variables"]} | {"D0El", "D0Mu"}
+        wname = vcfg.get("study_weight", "F")
+        wb = [f"wtel{wname}", f"wtmu{wname}"] if wname != "none" else []
+        arr = t.arrays(sorted((need | set(wb)) & branches), library="np")
+        n_sr = {i: f[f"varTree_SR{i}"].num_entries for i in SR_LABELS if f"varTree_SR{i}" in f}
+    de, dm = np.abs(arr["D0El"]), np.abs(arr["D0Mu"])
+    lo, hi = d0_window_mm
+    sel = (de > lo) & (de < hi) & (dm > lo) & (dm < hi)
+    sr = np.zeros(len(de), dtype=int)
+    both = lambda a, b: sel & (de > a) & (dm > a) & (de < b) & (dm < b)  # noqa: E731
+    sr[sel] = 1
+    sr[both(0.5, hi)] = 2
+    sr[both(1.0, hi)] = 3
+    notes = []
+    for i, n in n_sr.items():
+        if n != int(np.sum(sr[sel] == i)):
+            notes.append(f"SR{i}: varTree_SR{i} has {n} events, the d0 window on varTree gives {int(np.sum(sr[sel] == i))}")
+    values = {}
+    for v in vcfg["variables"]:
+        b = names.get(v, v)
+        if b in arr:
+            x = np.asarray(arr[b], float)[sel]
+            values[v] = np.abs(x) if v in vcfg["abs_variables"] else x
+        else:
+            notes.append(f"variable {v} ({b}) not in {path.name}")
+    eff_w = np.ones(int(sel.sum()))
+    if wb and all(b in arr for b in wb):
+        eff_w = (np.asarray(arr[wb[0]], float) * np.asarray(arr[wb[1]], float))[sel]
+    return Source(label=label, values=values, sr=sr[sel], weight=None, eff_weight=eff_w,
+                  n_generated=float(n_generated), path=str(path), notes=notes)
+
+
+# ------------------------------------------------------------------ comparisons
+
+def compare_sources(sources: Mapping[str, Source], variables: Iterable[str], benchmark) -> list[dict]:
+    """Rows (benchmark, variable, a, b, statistics) for every pair of sources (in the given order)."""
+    labels = list(sources)
+    rows = []
+    for i in range(len(labels)):
+        for j in range(i + 1, len(labels)):
+            a, b = sources[labels[i]], sources[labels[j]]
+            for v in variables:
+                if v not in a.values or v not in b.values:
+                    continue
+                r = compare_variable(a.values[v], b.values[v], a.weight, b.weight)
+                rows.append(dict(benchmark=benchmark, variable=v, a=a.label, b=b.label, **r))
+    return rows
+
+
+def sr_fractions(src: Source, weighted: bool = False) -> dict[int, float]:
+    w = (src.weight if src.weight is not None else np.ones(src.n)) if weighted else np.ones(src.n)
+    tot = w.sum()
+    return {i: float(w[src.sr == i].sum() / tot) if tot > 0 else math.nan for i in (0,) + SR_LABELS}
+
+
+def efficiencies(src: Source) -> dict[str, float]:
+    """Selected / generated per SR (and all SRs), plain and d0-efficiency weighted."""
+    out = {}
+    wgen = src.weight if src.weight is not None else np.ones(src.n)
+    weff = src.eff_weight if src.eff_weight is not None else wgen
+    for key, m in [("all", src.sr > 0)] + [(f"SR{i}", src.sr == i) for i in SR_LABELS]:
+        out[f"eff_{key}"] = float(wgen[m].sum() / src.n_generated)
+        out[f"eff_{key}_d0w"] = float(weff[m].sum() / src.n_generated)
+        out[f"n_{key}"] = int(m.sum())
+    return out
+
+
+def _fmt(x, nd=3):
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    ax = abs(x)
+    if ax != 0 and (ax < 1e-2 or ax >= 1e4):
+        return f"{x:.{nd - 1}e}"
+    return f"{x:.{nd}g}" if ax >= 1 else f"{x:.{nd}f}"
+
+
+def explain(row: Mapping, rows_same_pair: Sequence[Mapping], vcfg: Mapping) -> str:
+    """Data-driven explanation of one KS disagreement (row of :func:`compare_sources`)."""
+    thr = float(vcfg["ks_threshold"])
+    v, a, b = row["variable"], row["a"], row["b"]
+    parts = [f"{v}: KS = {_fmt(row['ks'])} between {a} (n = {row['n_a']}) and {b} (n = {row['n_b']})"]
+    if np.isfinite(row.get("ks_pvalue", math.nan)) and row["ks_pvalue"] > 0.01:
+        parts.append(f"not significant with these statistics (p = {_fmt(row['ks_pvalue'])}): more events needed")
+    sa, sb = row["std_a"], row["std_b"]
+    ref = sb if sb and np.isfinite(sb) and sb > 0 else sa
+    shift = (row["median_a"] - row["median_b"]) / ref if ref else math.nan
+    findings = []
+    if np.isfinite(shift) and abs(shift) > 0.1:
+        findings.append(f"median {_fmt(row['median_a'])} vs {_fmt(row['median_b'])} "
+                        f"({'higher' if shift > 0 else 'lower'} in {a} by {_fmt(abs(shift), 2)} standard deviations)")
+    if sa and sb and np.isfinite(sa) and np.isfinite(sb) and sb > 0:
+        ratio = sa / sb
+        if abs(ratio - 1) > 0.15:
+            findings.append(f"width ratio {a}/{b} = {_fmt(ratio, 2)}")
+    za, zb = row["frac_zero_a"], row["frac_zero_b"]
+    if np.isfinite(za) and np.isfinite(zb) and abs(za - zb) > 0.05:
+        findings.append(f"fraction of events at exactly 0: {_fmt(za, 2)} vs {_fmt(zb, 2)}")
+    for q in ("q10", "q90"):
+        qa, qb = row[f"{q}_a"], row[f"{q}_b"]
+        if ref and np.isfinite(qa) and np.isfinite(qb) and abs(qa - qb) / ref > 0.25:
+            findings.append(f"{'lower' if q == 'q10' else 'upper'} decile {_fmt(qa)} vs {_fmt(qb)}")
+    if findings:
+        parts.append("; ".join(findings))
+    # ingredient attribution from the pattern of the same pair's other variables
+    ks_of = {r["variable"]: r["ks"] for r in rows_same_pair}
+    verdicts = []
+    for ing, vars_ in (vcfg.get("ingredients") or {}).items():
+        if v not in vars_:
+            continue
+        others = [(w, ks_of[w]) for w in vars_ if w != v and w in ks_of]
+        bad = [f"{w} {_fmt(k)}" for w, k in others if k > thr]
+        good = [f"{w} {_fmt(k)}" for w, k in others if k <= thr]
+        verdicts.append((ing, bad, good))
+    implicated = [ing for ing, bad, good in verdicts if bad and len(bad) >= len(good)]
+    cleared = [ing for ing, bad, good in verdicts if not bad and good]
+    for ing, bad, good in verdicts:
+        if bad or good:
+            txt = f"other {ing} variables: " + (f"disagree ({', '.join(bad)})" if bad else "")
+            if good:
+                txt += ("; " if bad else "") + f"agree ({', '.join(good)})"
+            parts.append(txt)
+    if implicated and cleared:
+        parts.append(f"pattern points to the {', '.join(implicated)} modelling (the {', '.join(cleared)} "
+                     f"variables agree)")
+    elif implicated:
+        parts.append(f"pattern points to the {', '.join(implicated)} modelling")
+    elif cleared:
+        parts.append(f"the {', '.join(cleared)} variables agree: the difference is specific to {v}")
+    return ". ".join(parts) + "."
+
+
+def markdown_table(rows: Sequence[Mapping], columns: Sequence[tuple[str, str]]) -> str:
+    head = "| " + " | ".join(t for _, t in columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    lines = [head, sep]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r[k]) if isinstance(r.get(k), float) else str(r.get(k, ""))
+                                       for k, _ in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_csv(path, rows: Sequence[Mapping]):
+    import csv
+    import io
+
+    from .atomic import write_text
+
+    if not rows:
+        write_text(path, "")
+        return
+    cols = list(rows[0].keys())
+    for r in rows[1:]:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_text(path, buf.getvalue())
+
+
+# ------------------------------------------------------------------ plots
+
+def overlay_plots(benchmark, sources: Mapping[str, Source], variables: Sequence[str], outdir: Path, bins: int) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        import mplhep as hep
+
+        plt.style.use(hep.style.CMS)
+        plt.rcParams.update({"font.size": 11, "axes.labelsize": 11, "axes.titlesize": 11,
+                             "legend.fontsize": 9, "xtick.labelsize": 9, "ytick.labelsize": 9})
+    except ImportError:  # pragma: no cover
+        hep = None
+    vs = [v for v in variables if any(v in s.values for s in sources.values())]
+    ncol = 4
+    nrow = int(math.ceil((len(vs) + 1) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow))
+    axes = np.atleast_1d(axes).ravel()
+    for ax, v in zip(axes, vs):
+        allx = np.concatenate([s.values[v] for s in sources.values() if v in s.values])
+        allx = allx[np.isfinite(allx)]
+        if len(allx) == 0:
+            continue
+        lo, hi = np.quantile(allx, [0.0, 0.99])
+        log_x = v in ("d0_e", "d0_mu") and lo > 0
+        edges = np.geomspace(max(lo, 1e-3), max(hi, lo * 10), bins + 1) if log_x else np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+        for s in sources.values():
+            if v not in s.values:
+                continue
+            x = s.values[v]
+            w = s.weight if s.weight is not None else np.ones(len(x))
+            h, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges, weights=w)
+            h = h / h.sum() if h.sum() > 0 else h
+            if hep is not None:
+                hep.histplot(h, edges, ax=ax, label=f"{s.label} ({s.n})", histtype="step")
+            else:  # pragma: no cover
+                ax.stairs(h, edges, label=f"{s.label} ({s.n})")
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(v + (" [mm]" if v.startswith("d0") else ""))
+        ax.set_ylabel("fraction")
+    ax = axes[len(vs)]
+    width = 0.8 / max(len(sources), 1)
+    for k, s in enumerate(sources.values()):
+        fr = sr_fractions(s)
+        ax.bar(np.arange(3) + k * width, [fr[i] for i in SR_LABELS], width=width, label=s.label)
+    ax.set_xticks(np.arange(3) + 0.4 - width / 2, ["SR I", "SR II", "SR III"])
+    ax.set_ylabel("fraction of selected")
+    for extra in axes[len(vs) + 1:]:
+        extra.axis("off")
+    axes[0].legend(loc="best")
+    fig.suptitle(f"benchmark {benchmark}")
+    fig.tight_layout()
+    from .atomic import atomic_path
+
+    out = []
+    for ext in ("pdf", "png"):
+        dest = outdir / f"bp{benchmark}_overlays.{ext}"
+        with atomic_path(dest) as tmp:
+            fig.savefig(tmp, dpi=110)
+        out.append(str(dest))
+    plt.close(fig)
+    return out
+
+
+# ------------------------------------------------------------------ driver
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[int, str] | None = None,
+                   pythia8: Mapping[int, str] | None = None, study_dir: str | os.PathLike | None = None,
+                   benchmarks: Iterable[int] | None = None, plots: bool = True) -> dict:
+    """Build the validation report under ``outdir``; returns the summary (also ``summary.json``).
+
+    ``fast`` / ``pythia8``: benchmark id -> skim path; ``study_dir``: the study's ntuples
+    (files from :data:`STUDY_FILES`). A benchmark is compared when at least two sources exist.
+    Outputs: ``comparison.csv/.md`` (KS, Wasserstein per benchmark / variable / pair),
+    ``sr_fractions.csv``, ``efficiencies.csv``, ``explanations.md``, ``REPORT.md``,
+    ``plots/bp<id>_overlays.pdf/png``, ``summary.json``.
+    """
+    from .atomic import write_json, write_text
+    from .provenance import record
+
+    vcfg = validation_settings(settings)
+    outdir = Path(outdir)
+    (outdir / "plots").mkdir(parents=True, exist_ok=True)
+    fast = {int(k): v for k, v in (fast or {}).items()}
+    pythia8 = {int(k): v for k, v in (pythia8 or {}).items()}
+    st = ((settings.get("samples") or {}).get("study_ntuples") or {})
+    n_study = float(st.get("n_generated", 2_000_000))
+    files = {int(k): v for k, v in (vcfg.get("study_files") or STUDY_FILES).items()}
+    ids = sorted(set(benchmarks) if benchmarks is not None else set(fast) | set(pythia8) |
+                 ({i for i, stem in files.items() if study_dir and (Path(study_dir) / f"{stem}.root").exists()}))
+    comp_rows, sr_rows, eff_rows, explanations, inputs, notes, plot_files = [], [], [], [], [], [], []
+    thr = float(vcfg["ks_threshold"])
+    for bm in ids:
+        sources: dict[str, Source] = {}
+        if bm in fast:
+            sources["fast"] = load_skim(fast[bm], "fast", vcfg)
+        if bm in pythia8:
+            sources["pythia8"] = load_skim(pythia8[bm], "pythia8", vcfg)
+        if study_dir and bm in files and (Path(study_dir) / f"{files[bm]}.root").exists():
+            sources["study"] = load_study(Path(study_dir) / f"{files[bm]}.root", vcfg, n_study)
+        for s in sources.values():
+            inputs.append(s.path)
+            notes += [f"benchmark {bm}, {s.label}: {n}" for n in s.notes]
+        for s in sources.values():
+            fr = sr_fractions(s)
+            sr_rows.append(dict(benchmark=bm, source=s.label, n_selected=s.n,
+                                **{f"frac_SR{i}": fr[i] for i in SR_LABELS}, frac_noSR=fr[0]))
+            eff_rows.append(dict(benchmark=bm, source=s.label, n_generated=s.n_generated, **efficiencies(s)))
+        if len(sources) < 2:
+            notes.append(f"benchmark {bm}: only {list(sources)} available, nothing to compare")
+            continue
+        rows = compare_sources(sources, vcfg["variables"], bm)
+        # the SR fractions as a "variable": KS of the discrete SR label distribution
+        labs = list(sources)
+        for i in range(len(labs)):
+            for j in range(i + 1, len(labs)):
+                a, b = sources[labs[i]], sources[labs[j]]
+                r = compare_variable(a.sr.astype(float), b.sr.astype(float), a.weight, b.weight)
+                rows.append(dict(benchmark=bm, variable="sr", a=a.label, b=b.label, **r))
+        comp_rows += rows
+        for r in rows:
+            if r["ks"] > thr:
+                same = [x for x in rows if x["a"] == r["a"] and x["b"] == r["b"]]
+                explanations.append(dict(benchmark=bm, variable=r["variable"], a=r["a"], b=r["b"], ks=r["ks"],
+                                         text=explain(r, same, vcfg)))
+        if plots:
+            plot_files += overlay_plots(bm, sources, vcfg["variables"], outdir / "plots", int(vcfg["bins"]))
+
+    cols = [("benchmark", "BP"), ("variable", "variable"), ("a", "A"), ("b", "B"), ("n_a", "n A"), ("n_b", "n B"),
+            ("ks", "KS"), ("ks_pvalue", "p(KS)"), ("wasserstein", "W1"), ("wasserstein_rel", "W1/std"),
+            ("mean_a", "mean A"), ("mean_b", "mean B")]
+    _write_csv(outdir / "comparison.csv", comp_rows)
+    write_text(outdir / "comparison.md", markdown_table(comp_rows, cols))
+    _write_csv(outdir / "sr_fractions.csv", sr_rows)
+    _write_csv(outdir / "efficiencies.csv", eff_rows)
+    exp_md = "".join(f"- **BP{e['benchmark']} {e['a']} vs {e['b']}, {e['variable']}** (KS {_fmt(e['ks'])}): "
+                     f"{e['text']}\n" for e in explanations) or f"No KS statistic above {thr}.\n"
+    write_text(outdir / "explanations.md", f"# Differences above KS {thr}\n\n" + exp_md)
+    report = ["# Validation: fast generator vs Pythia 8 vs the study's events", "",
+              f"Analysis `{vcfg['analysis']}`; study events: its selected events with the same d0 window, "
+              f"{int(n_study)} generated per benchmark; efficiency weights of the study: wtel{vcfg['study_weight']} x "
+              f"wtmu{vcfg['study_weight']}.", "",
+              "## KS statistic and Wasserstein distance", "", markdown_table(comp_rows, cols),
+              "## Fraction of selected events per SR", "",
+              markdown_table(sr_rows, [("benchmark", "BP"), ("source", "source"), ("n_selected", "selected"),
+                                       ("frac_SR1", "SR I"), ("frac_SR2", "SR II"), ("frac_SR3", "SR III")]),
+              "## Selection efficiency (selected / generated)", "",
+              markdown_table(eff_rows, [("benchmark", "BP"), ("source", "source"), ("n_generated", "generated"),
+                                        ("eff_all", "all SRs"), ("eff_SR1", "SR I"), ("eff_SR2", "SR II"),
+                                        ("eff_SR3", "SR III"), ("eff_all_d0w", "all, d0-eff weighted")]),
+              f"## Differences above KS {thr}", "", exp_md]
+    if notes:
+        report += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    write_text(outdir / "REPORT.md", "\n".join(report))
+    summary = dict(benchmarks=ids, n_comparisons=len(comp_rows), n_explained=len(explanations),
+                   comparisons=comp_rows, sr_fractions=sr_rows, efficiencies=eff_rows, notes=notes,
+                   plots=plot_files, provenance=record(settings, [p for p in inputs if p]))
+    write_json(outdir / "summary.json", _json_safe(summary))
+    return summary

@@ -1,0 +1,231 @@
+"""Signal and background yields per signal region, before and after the NN cut.
+
+    yield_i = sigma x L x B(ll) x emu_fraction x sum_{selected in SR i [, NN >= cut]} (w_gen w_d0eff) / sum_gen_weights
+    stat_err_i = sigma x L x B(ll) x emu_fraction x sqrt(sum (w_gen w_d0eff)^2) / sum_gen_weights
+
+Cross sections and B(ll) come from the configuration (``samples.build_samples``),
+not from the skim, so that a change of ``cross_sections.source`` needs no
+reprocessing. Background rows (benchmark ``hf``) are B_i = kappa_emu x N_i x L / 2.6
+(x f_HF(NN >= cut) after the cut) from the background stage.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import study_ntuples
+from .samples import build_samples, cross_section_fb
+
+SR_LABELS = {1: "I", 2: "II", 3: "III"}
+YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err")
+
+
+# -------------------------------------------------------------------------- skims
+def read_skim(path, columns: Iterable[str] | None = None) -> tuple[dict, dict]:
+    """(events, attrs) of a contract skim; ``columns`` restricts what is read."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: skim not found")
+    with h5py.File(path, "r") as f:
+        if "events" not in f:
+            raise ValueError(f"{path}: no group 'events' (not a skim of docs/contracts.md)")
+        g = f["events"]
+        names = list(g.keys()) if columns is None else list(columns)
+        missing = [c for c in names if c not in g]
+        if missing:
+            raise ValueError(f"{path}: datasets {missing} missing in group 'events'")
+        ev = {c: g[c][:] for c in names}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    for k in ("n_events_processed", "sum_gen_weights"):
+        if k not in attrs:
+            raise ValueError(f"{path}: attribute {k!r} missing")
+    return ev, attrs
+
+
+def read_scores(path, n: int) -> np.ndarray:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if "score" not in f:
+            raise ValueError(f"{path}: dataset 'score' missing")
+        s = np.asarray(f["score"][:], float)
+    if len(s) != n:
+        raise ValueError(f"{path}: {len(s)} scores for {n} skim events (not row-aligned)")
+    return s
+
+
+def skim_key(path) -> tuple[str, str]:
+    """(analysis, sample) from ``.../<analysis>/<sample>.h5`` (skims and score files alike)."""
+    p = Path(path)
+    return p.parent.name, p.stem
+
+
+def match_scores(skims: Sequence, scores: Sequence) -> dict:
+    """skim path -> score path, matched on (analysis, sample)."""
+    by_key = {skim_key(s): s for s in scores or []}
+    return {sk: by_key.get(skim_key(sk)) for sk in skims}
+
+
+def normalisation(cfg: Mapping, spec: Mapping, sum_gen_weights: float) -> tuple[float, float, str]:
+    """(sigma x B(ll) x emu_fraction / sum_gen_weights per fb^-1, relative cross-section error, xs label)."""
+    sig, err, label = cross_section_fb(cfg, spec["m_c"])
+    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
+    if sum_gen_weights <= 0:
+        raise ValueError(f"sample {spec['name']}: sum_gen_weights = {sum_gen_weights} (no generated events)")
+    return sig * float(spec["br_ll"]) * emu / sum_gen_weights, err / sig, label
+
+
+def sr_sums(weights: np.ndarray, sr: np.ndarray, mask=None, srs=(1, 2, 3)) -> dict[int, tuple[float, float, int]]:
+    m = np.ones(len(weights), bool) if mask is None else mask
+    return {r: (float(weights[m & (sr == r)].sum()), float((weights[m & (sr == r)] ** 2).sum()),
+                int(np.sum(m & (sr == r)))) for r in srs}
+
+
+def signal_sums(skim_path, score_path=None, cut: float | None = None, srs=(1, 2, 3)) -> dict:
+    """{'pre_nn': {sr: (sumw, sumw2, n)}, 'post_nn': ...(when scores)} plus attrs."""
+    ev, attrs = read_skim(skim_path, ["sr", "weight_gen", "weight_d0eff"])
+    w = np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float)
+    sr = np.asarray(ev["sr"])
+    out = {"attrs": attrs, "pre_nn": sr_sums(w, sr, srs=srs)}
+    if score_path is not None:
+        if cut is None:
+            raise ValueError("NN scores given but no cut (nn.cut)")
+        out["post_nn"] = sr_sums(w, sr, read_scores(score_path, len(w)) >= cut, srs=srs)
+    return out
+
+
+# ---------------------------------------------------------------------- yields
+def fast_rows(cfg: Mapping, skims: Sequence, scores: Sequence, lumis: Sequence[float], cut: float | None,
+              source: str = "fast") -> list[dict]:
+    samples = build_samples(cfg)
+    pairs = match_scores(skims, scores)
+    rows = []
+    for sk, sc in pairs.items():
+        analysis, name = skim_key(sk)
+        if name not in samples:
+            raise ValueError(f"{sk}: sample {name!r} is not in the configuration (samples)")
+        spec = samples[name]
+        if spec["kind"] != "signal":
+            continue
+        sums = signal_sums(sk, sc, cut)
+        norm, _, _ = normalisation(cfg, spec, float(sums["attrs"]["sum_gen_weights"]))
+        bench = str(spec["benchmark"]) if spec.get("benchmark") is not None else name
+        for stage in ("pre_nn", "post_nn"):
+            if stage not in sums:
+                continue
+            for r, (sw, sw2, _n) in sums[stage].items():
+                for lumi in lumis:
+                    rows.append(dict(source=spec.get("source", source) or source, benchmark=bench, analysis=analysis, sr=SR_LABELS[r], stage=stage,
+                                     lumi_fb=float(lumi), **{"yield": norm * lumi * sw}, stat_err=norm * lumi * math.sqrt(sw2)))
+    return rows
+
+
+def study_ntuple_rows(cfg: Mapping, lumis: Sequence[float], metrics_path=None, directory=None) -> list[dict]:
+    """Yields of the study's own events; post-NN from the NN metrics (sig_eff_at_cut per benchmark)."""
+    weight = cfg.get("limits", {}).get("study_ntuples_weight", "F")
+    ngen = study_ntuples.n_generated(cfg)
+    bench = {b["id"]: b for b in cfg["benchmarks"]}
+    sig_eff = {}
+    if metrics_path is not None:
+        with open(metrics_path) as fh:
+            m = json.load(fh)
+        sig_eff = {int(k): float(v) for k, v in (m.get("sig_eff_at_cut") or {}).items()}
+    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
+    rows = []
+    for bid, path in sorted(study_ntuples.benchmark_files(cfg, directory).items()):
+        b = bench[bid]
+        sig, _, _ = cross_section_fb(cfg, b["m_c"])
+        norm = sig * b["br_ll"] * emu / ngen
+        sums = study_ntuples.sr_sums(path, weight)
+        for r, (sw, sw2, _n) in sums.items():
+            for lumi in lumis:
+                base = dict(source="study_ntuples", benchmark=str(bid), analysis="soft_emu", sr=SR_LABELS[r],
+                            lumi_fb=float(lumi))
+                rows.append(dict(base, stage="pre_nn", **{"yield": norm * lumi * sw}, stat_err=norm * lumi * math.sqrt(sw2)))
+                if bid in sig_eff:
+                    e = sig_eff[bid]
+                    rows.append(dict(base, stage="post_nn", **{"yield": norm * lumi * sw * e},
+                                     stat_err=norm * lumi * math.sqrt(sw2) * e))
+    return rows
+
+
+def background_rows(bkg_rows: Sequence[Mapping], analyses: Iterable[str], lumis: Sequence[float],
+                    ref_lumi: float, source: str) -> list[dict]:
+    """Benchmark 'hf' rows scaled from the background table (given at the reference luminosity)."""
+    rows = []
+    for r in bkg_rows:
+        if r["analysis"] not in set(analyses):
+            continue
+        for lumi in lumis:
+            f = float(lumi) / ref_lumi
+            rows.append(dict(source=source, benchmark="hf", analysis=r["analysis"], sr=r["sr"], stage=r["stage"],
+                             lumi_fb=float(lumi), **{"yield": float(r["b"]) * f}, stat_err=float(r["b_err"]) * f))
+    return rows
+
+
+def read_background_csv(path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: background table not found (run `softdisplaced background`)")
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    need = {"analysis", "stage", "lumi_fb", "sr", "b", "b_err", "rel_tf", "rel_nn"}
+    if rows and not need <= set(rows[0]):
+        raise ValueError(f"{path}: columns {sorted(need - set(rows[0]))} missing")
+    for r in rows:
+        for k in ("lumi_fb", "b", "b_err", "rel_tf", "rel_nn", "threshold"):
+            if k in r and r[k] != "":
+                r[k] = float(r[k])
+    return rows
+
+
+# ---------------------------------------------------------------------- output
+def write_csv(path, rows: Sequence[Mapping], columns: Sequence[str]) -> None:
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: _fmt(r.get(k)) for k in columns})
+
+
+def _fmt(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        return f"{v:.6g}"
+    return v
+
+
+def markdown_table(rows: Sequence[Mapping], lumi: float, source: str, analysis: str = "soft_emu") -> str:
+    """The study's yield-table shape: one line per benchmark, SR I/II/III before | after the NN cut."""
+    sel = [r for r in rows if r["source"] in (source,) and r["analysis"] == analysis and abs(r["lumi_fb"] - lumi) < 1e-9]
+    benches = []
+    for r in sel:
+        if r["benchmark"] not in benches:
+            benches.append(r["benchmark"])
+    srs = ("I", "II", "III")
+    head = "| benchmark | " + " | ".join(f"SR {s} pre-NN" for s in srs) + " | " + \
+        " | ".join(f"SR {s} NN" for s in srs) + " |"
+    lines = [f"Yields at {lumi:g} fb^-1 (source {source}, analysis {analysis}); +- MC statistics", "",
+             head, "|" + "---|" * 7]
+    for bm in benches:
+        cells = []
+        for stage in ("pre_nn", "post_nn"):
+            for s in srs:
+                m = [r for r in sel if r["benchmark"] == bm and r["sr"] == s and r["stage"] == stage]
+                cells.append(f"{m[0]['yield']:.3g} +- {m[0]['stat_err']:.2g}" if m else "--")
+        lines.append(f"| {bm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,151 @@
+"""HF background: transfer factors, double-exponential fit, B per SR, the background command."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+from softdisplaced import background as bg
+
+PUB = {"electron": {"a1": 13.65, "b1": -0.23, "a2": 8.62, "b2": -0.10},
+       "muon": {"a1": 13.50, "b1": -0.22, "a2": 8.73, "b2": -0.10}}
+
+
+def _bcfg(**kw):
+    cfg = {"method": "published_fit", "fit_range_gev": [20, 70], "upper_gev": 70,
+           "reference_threshold_gev": {"electron": 42, "muon": 40}, "thresholds_gev": [20, 25, 30, 35],
+           "analysis_threshold_gev": {"soft_emu": 20, "soft_emu_pt42_40": 42}, "reference_lumi_fb": 2.6,
+           "cms_upper_limits_2p6fb": [3.0, 0.5, 0.019], "published_fit": PUB,
+           "published_kappa": {"20": [39.19, 1.73, 29.08, 1.45, 1139.46, 75.97],
+                               "25": [14.55, 0.66, 11.04, 0.55, 160.65, 10.83],
+                               "30": [5.94, 0.28, 4.57, 0.24, 27.12, 1.92],
+                               "35": [2.67, 0.14, 2.06, 0.12, 5.51, 0.42]},
+           "published_background_2p6fb": {"42,40": [3.2, 0.5, 0.019], "20,20": [4123, 644, 25]}}
+    cfg.update(kw)
+    return cfg
+
+
+@pytest.mark.parametrize("lepton,ref", [("electron", 42.0), ("muon", 40.0)])
+@pytest.mark.parametrize("threshold", [20.0, 25.0, 30.0, 35.0])
+def test_transfer_factor_equals_numerical_integration(lepton, ref, threshold):
+    p = PUB[lepton]
+    f = lambda x: bg.double_exp(x, p)  # noqa: E731
+    num = integrate.quad(f, threshold, 70)[0] / integrate.quad(f, ref, 70)[0]
+    kappa, _ = bg.transfer_factor(p, threshold, ref, 70)
+    assert kappa == pytest.approx(num, rel=1e-9)
+
+
+def test_spec_caution_numbers_from_rounded_published_fit():
+    tf = bg.published_fit_factors(_bcfg())
+    r = tf.at(20)
+    assert round(r["kappa_e"], 1) == 43.8
+    assert round(r["kappa_mu"], 1) == 31.1
+    assert round(r["kappa_emu"]) == 1363
+    # and they differ from the published table by the quoted 6-20 %
+    assert 0.06 < r["kappa_mu"] / 29.08 - 1 < 0.2 and 0.1 < r["kappa_emu"] / 1139.46 - 1 < 0.25
+    assert tf.at(42)["kappa_emu"] == 1.0
+
+
+def test_published_table_method_and_missing_threshold():
+    tf = bg.published_table_factors(_bcfg())
+    assert tf.at(25)["kappa_emu"] == 160.65 and tf.at(25)["kappa_emu_err"] == 10.83
+    with pytest.raises(ValueError, match="no entry for threshold 22"):
+        bg.published_table_factors(_bcfg(thresholds_gev=[22]))
+
+
+def test_kappa_error_propagation_matches_finite_differences():
+    p = np.array([13.65, -0.23, 8.62, -0.10])
+    cov = np.diag([0.05, 0.002, 0.08, 0.001]) ** 2
+    k, dk = bg.transfer_factor(p, 20, 42, 70, cov)
+    grad = np.zeros(4)
+    for i in range(4):
+        h = np.zeros(4)
+        h[i] = 1e-6
+        grad[i] = (bg.transfer_factor(p + h, 20, 42, 70)[0] - bg.transfer_factor(p - h, 20, 42, 70)[0]) / 2e-6
+    assert dk == pytest.approx(np.sqrt(grad @ cov @ grad), rel=1e-5)
+
+
+def _sample_double_exp(p, n, lo, hi, rng):
+    x = np.linspace(lo, hi, 20001)
+    cdf = np.cumsum(bg.double_exp(x, p))
+    cdf = (cdf - cdf[0]) / (cdf[-1] - cdf[0])
+    return np.interp(rng.uniform(size=n), cdf, x)
+
+
+def test_fit_recovers_known_parameters_of_a_toy():
+    rng = np.random.default_rng(7)
+    true = np.array([9.0, -0.25, 5.5, -0.09])
+    lo, hi = 20.0, 70.0
+    n_exp = bg.integral(true, lo, hi)[0]
+    pt = _sample_double_exp(true, rng.poisson(n_exp), lo, hi, rng)
+    fit = bg.fit_double_exponential(pt, None, (lo, hi))
+    err = np.sqrt(np.diag(fit.cov))
+    pulls = (fit.params - true) / err
+    assert fit.valid
+    assert np.all(np.abs(pulls) < 4), pulls
+    # the fitted kappa agrees with the true one within its propagated error (x4)
+    k_true = bg.transfer_factor(true, 20, 42, 70)[0]
+    k_fit, dk = bg.transfer_factor(fit.params, 20, 42, 70, fit.cov)
+    assert abs(k_fit - k_true) < 4 * dk
+    # the extended likelihood reproduces the number of events
+    assert bg.integral(fit.params, lo, hi)[0] == pytest.approx(len(pt), rel=1e-3)
+
+
+def test_background_per_sr_scales_with_luminosity_and_nn_fraction():
+    b26 = bg.background_per_sr(1000.0, 50.0, _bcfg(), 2.6)
+    b140 = bg.background_per_sr(1000.0, 50.0, _bcfg(), 140.0, (0.01, 0.002))
+    assert [r["b"] for r in b26] == pytest.approx([3000.0, 500.0, 19.0])
+    assert [r["b"] for r in b140] == pytest.approx([x * 140 / 2.6 * 0.01 for x in (3000.0, 500.0, 19.0)])
+    assert b140[0]["b_err"] / b140[0]["b"] == pytest.approx(np.hypot(0.05, 0.2))
+
+
+def test_weighted_nn_fraction():
+    passed = np.array([True, False, True, False])
+    w = np.array([1.0, 1.0, 3.0, 1.0])
+    f, df = bg.weighted_fraction(passed, w)
+    assert f == pytest.approx(4 / 6)
+    assert 0 < df < 0.5
+
+
+def test_background_command_own_fit(tmp_path):
+    from skim_factory import write_scores, write_skim
+
+    from softdisplaced.cli import main
+
+    rng = np.random.default_rng(3)
+    pe = _sample_double_exp([9.0, -0.25, 5.5, -0.09], 4000, 15, 70, rng)
+    pm = _sample_double_exp([8.8, -0.22, 5.6, -0.10], 4000, 15, 70, rng)
+    spectra = write_skim(tmp_path / "skims/soft_emu_loose/hf.h5", n=50,
+                         spectra={"electron_pt": pe, "muon_pt": pm}, attrs={"sample": "hf"})
+    skim = write_skim(tmp_path / "skims/soft_emu/hf.h5", n=200, attrs={"sample": "hf"})
+    scores = write_scores(tmp_path / "nn/study/scores/soft_emu/hf.h5", np.r_[np.full(20, 0.95), np.full(180, 0.1)])
+    settings = {"background": _bcfg(method="own_fit", nn_fraction_source="skim_scores"), "nn": {"cut": 0.9}}
+    out = tmp_path / "background"
+    rc = main(["background", "--settings", json.dumps(settings), "--hf-spectra", str(spectra), "--hf-skim", str(skim),
+               "--hf-scores", str(scores), "--outdir", str(out)])
+    assert rc == 0
+    with open(out / "transfer_factors.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["threshold", "kappa_e", "kappa_e_err", "kappa_mu", "kappa_mu_err", "kappa_emu",
+                             "kappa_emu_err", "method"]
+    r20 = [r for r in rows if float(r["threshold"]) == 20][0]
+    assert r20["method"] == "own_fit" and float(r20["kappa_emu_err"]) > 0
+    true = bg.transfer_factor([9.0, -0.25, 5.5, -0.09], 20, 42)[0] * bg.transfer_factor([8.8, -0.22, 5.6, -0.10], 20, 40)[0]
+    assert abs(float(r20["kappa_emu"]) - true) < 4 * float(r20["kappa_emu_err"])
+    with open(out / "background.csv") as fh:
+        brows = [r for r in csv.DictReader(fh) if r["analysis"] == "soft_emu"]
+    pre = {r["sr"]: float(r["b"]) for r in brows if r["stage"] == "pre_nn"}
+    post = {r["sr"]: float(r["b"]) for r in brows if r["stage"] == "post_nn"}
+    assert post["III"] / pre["III"] == pytest.approx(0.1, rel=1e-6)
+    assert pre["I"] == pytest.approx(float(r20["kappa_emu"]) * 3.0, rel=1e-5)
+    assert json.loads((out / "hf_fit.json").read_text())["fits"]["electron"]["valid"]
+    assert (out / "hf_spectra_fit.pdf").exists() and (out / "hf_spectra_fit.png").exists()
+
+
+def test_own_fit_without_spectra_is_an_error():
+    with pytest.raises(ValueError, match="own_fit needs the HF skim"):
+        bg.transfer_factors(_bcfg(method="own_fit"), None)

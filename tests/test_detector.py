@@ -1,0 +1,131 @@
+"""Detector simulation on hand-built truth events (docs/contracts.md truth record)."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from softdisplaced.config import ConfigError
+from softdisplaced.detector import binned_efficiency, detector_settings, simulate
+
+FIELDS = ("pid", "status", "px", "py", "pz", "e", "mass", "x", "y", "z", "t", "m1", "m2", "d1", "d2", "charge")
+PERFECT = {  # efficiency 1 and no smearing, to test the geometry alone
+    lep: {"tracking_efficiency": {"eta_edges": [0, 2.5], "pt_edges": [0.1, 1e9], "values": [[1.0]]},
+          "identification_efficiency": {"eta_edges": [0, 2.5], "pt_edges": [0.1, 1e9], "values": [[1.0]]},
+          "momentum_resolution": {"eta_edges": [0, 2.5], "a": [0.0], "b": [0.0]}}
+    for lep in ("electron", "muon")}
+
+
+def particle(pid, pt, eta, phi, x=0.0, y=0.0, z=0.0, status=1, mass=0.0):
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    charge = {11: -1, -11: 1, 13: -1, -13: 1, 211: 1, -211: -1}.get(pid, 0)
+    return dict(pid=pid, status=status, px=px, py=py, pz=pz, e=float(np.sqrt(px**2 + py**2 + pz**2 + mass**2)),
+                mass=mass, x=x, y=y, z=z, t=0.0, m1=-1, m2=-1, d1=-1, d2=-1, charge=float(charge))
+
+
+def events(*evs):
+    return ak.Array({"particles": [list(e) for e in evs], "weight": [1.0] * len(evs)})
+
+
+def test_tracker_volume_veto():
+    ev = events([particle(13, 30, 0.5, 0.1, x=1200.0),           # inside: r = 1.2 m
+                 particle(-13, 30, -0.5, 2.0, x=0.0, y=1300.0),   # outside: r = 1.3 m > 1.29 m
+                 particle(11, 30, 1.0, -2.0, z=3100.0),           # outside: |z| = 3.1 m > 3.0 m
+                 particle(-11, 30, 1.0, 1.0, x=900.0, y=900.0, z=2900.0)])  # inside: r = 1.27 m
+    reco = simulate(ev, PERFECT, np.random.default_rng(1))
+    assert ak.to_list(reco["Muon"].Charge) == [[-1]]
+    assert ak.to_list(reco["Electron"].Charge) == [[1]]
+    assert reco["Muon"].Particle[0, 0] == 0 and reco["Electron"].Particle[0, 0] == 3
+
+
+def test_efficiency_tables_are_applied():
+    n = 20_000
+    rng = np.random.default_rng(2)
+    mu = [[particle(13, 30.0, float(eta), 0.0)] for eta in rng.uniform(-1.4, 1.4, n)]
+    el = [[particle(11, 30.0, float(eta), 0.0)] for eta in rng.uniform(1.6, 2.4, n)]
+    cfg = detector_settings({})
+    fr_mu = ak.sum(ak.num(simulate(events(*mu), cfg, np.random.default_rng(3))["Muon"])) / n
+    fr_el = ak.sum(ak.num(simulate(events(*el), cfg, np.random.default_rng(4))["Electron"])) / n
+    for frac, exp in ((fr_mu, 0.99 * 0.95), (fr_el, 0.83 * 0.85)):
+        assert abs(frac - exp) < 4 * np.sqrt(exp * (1 - exp) / n), (frac, exp)
+    # outside the tables: muon at |eta| 2.45 (> 2.4) never found
+    far = simulate(events(*[[particle(13, 30.0, 2.45, 0.0)] for _ in range(200)]), cfg, np.random.default_rng(5))
+    assert ak.sum(ak.num(far["Muon"])) == 0
+
+
+def test_binned_efficiency_lookup():
+    tab = {"eta_edges": [0, 1.5, 2.5], "pt_edges": [0.1, 1, 100, 1e9], "values": [[0.73, 0.95, 0.99], [0.5, 0.83, 0.9]]}
+    got = binned_efficiency(tab, np.array([0.0, 1.0, 2.0, 2.0, 2.6, 1.0]), np.array([0.5, 50, 50, 200, 50, 0.05]))
+    np.testing.assert_allclose(got, [0.73, 0.95, 0.83, 0.9, 0.0, 0.0])
+
+
+def test_isolation_of_hand_built_event():
+    lep = particle(13, 20.0, 0.0, 0.0)
+    ev = events([lep,
+                 particle(211, 3.0, 0.1, 0.0),      # Delta R = 0.1: counts
+                 particle(-211, 5.0, 0.0, 0.3),     # Delta R = 0.3: outside the cone
+                 particle(14, 10.0, 0.05, 0.0),     # neutrino: invisible
+                 particle(211, 0.3, 0.0, 0.05),     # below the 0.5 GeV isolation threshold
+                 particle(22, 1.0, -0.1, -0.1)])    # photon at Delta R = 0.14: counts
+    reco = simulate(ev, PERFECT, np.random.default_rng(1))
+    assert reco["Muon"].IsolationVar[0, 0] == pytest.approx(4.0 / 20.0, rel=1e-5)
+
+
+def test_d0_and_dz_of_hand_built_lepton():
+    # vertex (1, 2, 5) mm, momentum (10, 0, 10) GeV: d0 = |x py - y px| / pT = 2 mm, dz = z - (x px + y py) pz / pT^2 = 4 mm
+    p = dict(particle(11, 10.0, np.arcsinh(1.0), 0.0), x=1.0, y=2.0, z=5.0)
+    reco = simulate(events([p]), PERFECT, np.random.default_rng(1))
+    assert reco["Electron"].D0[0, 0] == pytest.approx(2.0, rel=1e-6)
+    assert reco["Electron"].DZ[0, 0] == pytest.approx(4.0, rel=1e-6)
+    # optional Gaussian smearing of d0 (20 um)
+    many = events(*[[p] for _ in range(4000)])
+    sm = simulate(many, {**PERFECT, "d0_smearing_um": 20.0}, np.random.default_rng(2))
+    d0 = ak.to_numpy(ak.flatten(sm["Electron"].D0))
+    assert d0.std() == pytest.approx(0.020, rel=0.1)
+    assert d0.mean() == pytest.approx(2.0, abs=0.002)
+
+
+def test_momentum_resolution_applied():
+    n = 20_000
+    ev = events(*[[particle(11, 50.0, 0.2, 0.0)] for _ in range(n)])
+    cfg = {**detector_settings({}), "electron": {**PERFECT["electron"],
+                                                 "momentum_resolution": detector_settings({})["electron"]["momentum_resolution"]}}
+    pt = ak.to_numpy(ak.flatten(simulate(ev, cfg, np.random.default_rng(3))["Electron"].PT))
+    exp = np.sqrt(0.03 ** 2 + (50 * 1.3e-3) ** 2)  # relative resolution in |eta| < 0.5
+    assert np.std(pt / 50.0) == pytest.approx(exp, rel=0.05)
+    assert np.mean(pt) == pytest.approx(50.0, rel=0.003)
+
+
+def test_jets_met_and_ht():
+    iso_mu = particle(13, 30.0, 0.0, 0.0)
+    jet1 = [particle(211, 15.0, 1.0, 2.0), particle(-211, 10.0, 1.1, 2.05), particle(22, 5.0, 0.95, 1.95)]
+    jet2 = [particle(211, 8.0, -1.5, -1.0), particle(-211, 8.0, -1.45, -1.05)]  # 16 GeV < 20: no jet
+    nu = particle(12, 40.0, 0.0, 3.0)
+    ev = events([iso_mu, *jet1, *jet2, nu], [particle(211, 5.0, 0.0, 0.0)])
+    reco = simulate(ev, PERFECT, np.random.default_rng(1))
+    assert ak.to_list(ak.num(reco["Jet"])) == [1, 0]
+    vis = [iso_mu, *jet1, *jet2]
+    pt_j = np.hypot(sum(p["px"] for p in jet1), sum(p["py"] for p in jet1))
+    assert reco["Jet"].PT[0, 0] == pytest.approx(pt_j, rel=1e-5)
+    mx, my = -sum(p["px"] for p in vis), -sum(p["py"] for p in vis)
+    assert reco["MissingET"].MET[0, 0] == pytest.approx(np.hypot(mx, my), rel=1e-5)
+    assert reco["MissingET"].Phi[0, 0] == pytest.approx(np.arctan2(my, mx), abs=1e-5)
+    # HT = jets + isolated leptons (the isolated muon is not a jet input)
+    assert reco["ScalarHT"].HT[0, 0] == pytest.approx(pt_j + 30.0, rel=1e-5)
+    assert reco["ScalarHT"].HT[1, 0] == 0.0
+
+
+def test_non_isolated_lepton_is_a_jet_input():
+    mu = particle(13, 22.0, 0.0, 0.0)
+    ev = events([mu, particle(211, 10.0, 0.05, 0.05)])
+    reco = simulate(ev, PERFECT, np.random.default_rng(1))
+    assert reco["Muon"].IsolationVar[0, 0] > 0.15
+    assert reco["Jet"].PT[0, 0] == pytest.approx(32.0, rel=0.01)
+    assert reco["ScalarHT"].HT[0, 0] == pytest.approx(reco["Jet"].PT[0, 0], rel=1e-6)
+
+
+def test_bad_table_shape_is_a_config_error():
+    bad = {"muon": {"identification_efficiency": {"eta_edges": [0, 1, 2.4], "pt_edges": [0.5, 1e9], "values": [[0.9]]}}}
+    with pytest.raises(ConfigError, match="detector.muon.identification_efficiency"):
+        detector_settings(bad)

@@ -1,0 +1,223 @@
+"""Pythia 8 backend: SLHA spectrum, signal truth (displaced chargino decays), b-bbar forcing weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from softdisplaced.generation import slha
+
+pythia8mc = pytest.importorskip("pythia8mc")
+ak = pytest.importorskip("awkward")
+
+from softdisplaced.generation import pythia8 as P  # noqa: E402
+
+B_IDS = np.array(P.B_HADRONS)
+
+
+# ----------------------------------------------------------------------------- SLHA
+
+def test_slha_width_masses_and_mixing():
+    text = slha.slha_text(324, 20, 20.0, br_e=0.5, br_mu=0.5)
+    d = slha.parse_slha(text)
+    width, channels = d["DECAY"][1000024]
+    # Gamma = hbar c / (c tau): 20 mm -> 9.866e-15 GeV
+    assert width == pytest.approx(1.973269804e-13 / 20.0, rel=1e-7)
+    assert slha.ctau_mm_from_width(width) == pytest.approx(20.0, rel=1e-7)
+    assert sorted(ch[1] for ch in channels) == [(1000022, -13, 14), (1000022, -11, 12)]
+    assert sum(ch[0] for ch in channels) == pytest.approx(1.0)
+    assert d["MASS"][1000024] == 324.0 and d["MASS"][1000022] == 304.0
+    # every SUSY particle has a mass; the others are decoupled at 10 TeV
+    for pid in (1000001, 1000006, 2000005, 1000011, 1000016, 2000015, 1000021, 1000023, 1000025, 1000035, 1000037):
+        assert d["MASS"][pid] == 10000.0
+    assert d["NMIX"][(1, 2)] == 1.0 and d["NMIX"][(1, 1)] == 0.0  # chi0_1 = wino
+    assert d["UMIX"][(1, 1)] == 1.0 and d["VMIX"][(1, 1)] == 1.0
+    N = np.array([[d["NMIX"][(i, j)] for j in range(1, 5)] for i in range(1, 5)])
+    assert np.allclose(N @ N.T, np.eye(4))
+    for block in ("ALPHA", "HMIX", "STOPMIX", "SBOTMIX", "STAUMIX"):
+        assert d[block], block
+    # c*tau 10 cm <-> the width VERIFIED-FACTS quotes
+    assert slha.width_from_ctau_mm(100.0) == pytest.approx(1.973e-15, rel=1e-3)
+
+
+def test_slha_rejects_unphysical_input():
+    with pytest.raises(ValueError):
+        slha.slha_text(220, 230, 10.0)
+    with pytest.raises(ValueError):
+        slha.slha_text(220, 20, 0.0)
+    with pytest.raises(ValueError):
+        slha.slha_text(220, 20, 10.0, br_e=0.7, br_mu=0.7)
+
+
+def test_pythia_settings_seed_and_switches():
+    s = dict(name="bp1", kind="signal", source="pythia8", m_c=324, dm=20, ctau_cm=2)
+    cmds = P.pythia_settings(s, {}, 123, slha_path="x.slha")
+    assert "ParticleDecays:limitTau0 = off" in cmds and "Random:seed = 123" in cmds
+    assert "SUSY:qqbar2chi+chi- = on" in cmds and "SLHA:file = x.slha" in cmds
+    with pytest.raises(ValueError):
+        P.pythia_settings(s, {}, 900_000_000, slha_path="x.slha")
+    seeds = [P.pythia_seed(np.random.default_rng(i)) for i in range(200)]
+    assert all(1 <= x < 900_000_000 for x in seeds) and len(set(seeds)) == 200
+    hf = P.pythia_settings(dict(name="hf", kind="background", source="pythia8"),
+                           {"generation": {"pythia8": {"hf": {"pthat_min_gev": 25}}}}, 5)
+    assert "HardQCD:hardbbbar = on" in hf and "PhaseSpace:pTHatMin = 25.0" in hf
+
+
+# ----------------------------------------------------------------------------- signal
+
+@pytest.fixture(scope="module")
+def signal_events():
+    s = dict(name="bp_test", kind="signal", source="pythia8", m_c=220, dm=20, ctau_cm=1.0)
+    return P.generate_chunk(s, {}, np.random.default_rng(11), 200)
+
+
+@pytest.mark.pythia
+def test_signal_two_displaced_mediators_with_exponential_ct(signal_events):
+    from scipy import stats
+
+    ev = signal_events
+    assert len(ev) == 200
+    med = ev.mediators
+    assert ak.all(ak.num(med) == 2)
+    assert ak.all(ak.sum(med.pid, axis=1) == 0)  # chi+ chi-
+    ct = ak.to_numpy(ak.flatten(med.proper_ct_mm))
+    # proper decay length ~ exponential with mean c*tau = 10 mm
+    ks = stats.kstest(ct, stats.expon(scale=10.0).cdf)
+    assert ks.pvalue > 1e-3, ks
+    assert 10.0 * 0.8 < ct.mean() < 10.0 * 1.2
+    # Pythia's tau() is the proper lifetime: |flight| * m / |p| = c*t
+    flight = np.sqrt((med.decay_x - med.x) ** 2 + (med.decay_y - med.y) ** 2 + (med.decay_z - med.z) ** 2)
+    p = np.sqrt(med.px ** 2 + med.py ** 2 + med.pz ** 2)
+    assert np.allclose(ak.to_numpy(ak.flatten(flight * med.mass / p)), ct, rtol=1e-6, atol=1e-9)
+    # beta*gamma mostly between 0.2 and 5 (published fact for m_c < 500 GeV)
+    bg = ak.to_numpy(ak.flatten(p / med.mass))
+    assert np.mean((bg > 0.2) & (bg < 5)) > 0.75
+    assert 0.6 < np.median(bg) < 2.5
+    assert np.all(ak.to_numpy(ev.weight) == 1.0)
+    assert float(ev.cross_section_pb[0]) > 0
+
+
+@pytest.mark.pythia
+def test_signal_leptons_come_from_displaced_decay_vertices(signal_events):
+    ev = signal_events
+    p = ev.particles
+    med = ev.mediators
+    # the mediators are in the particle list with status 22, decaying to chi0 + lepton + neutrino
+    mp = p[p.status == 22]
+    assert ak.all(ak.num(mp) == 2)
+    assert ak.all(mp.d1 >= 0)
+    first_daughter = abs(p.pid[mp.d1])
+    assert ak.all((first_daughter == 1000022) | (first_daughter == 11) | (first_daughter == 13)
+                  | (first_daughter == 12) | (first_daughter == 14))
+    # final electrons / muons whose ancestry reaches a mediator sit at its decay vertex
+    n_match = 0
+    n_ev_e_mu = 0
+    for i in range(len(ev)):
+        pid = ak.to_numpy(p.pid[i]); m1 = ak.to_numpy(p.m1[i]); st = ak.to_numpy(p.status[i])
+        x = ak.to_numpy(p.x[i]); y = ak.to_numpy(p.y[i]); z = ak.to_numpy(p.z[i])
+        flav = set()
+        for j in np.flatnonzero((st == 1) & np.isin(np.abs(pid), (11, 13))):
+            k, root = j, j
+            while m1[k] >= 0 and abs(pid[m1[k]]) in (11, 13):  # climb lepton copies (QED FSR)
+                k = m1[k]
+            if m1[k] >= 0 and abs(pid[m1[k]]) == 1000024:
+                md = med[i][np.argmin(np.abs(ak.to_numpy(med[i].pid) - pid[m1[k]]))]
+                assert np.allclose([x[root], y[root], z[root]], [md.decay_x, md.decay_y, md.decay_z], atol=1e-6)
+                assert np.hypot(x[root], y[root]) > 0 or md.proper_ct_mm < 1e-3
+                flav.add(abs(pid[k]))
+                n_match += 1
+        n_ev_e_mu += flav == {11, 13}
+    assert n_match >= 2 * 200 * 0.95
+    assert n_ev_e_mu >= 190  # decay_mode emu: one e and one mu per event
+
+
+@pytest.mark.pythia
+def test_signal_truth_record_structure(signal_events):
+    p = signal_events.particles
+    for f in ("pid", "status", "px", "py", "pz", "e", "mass", "x", "y", "z", "t", "m1", "m2", "d1", "d2", "charge"):
+        assert f in p.fields
+    n = ak.num(p)
+    assert ak.all((p.m1 >= -1) & (p.m1 < n)) and ak.all((p.d2 < n) & (p.d1 <= p.d2))
+    st = set(np.unique(ak.to_numpy(ak.flatten(p.status))).tolist())
+    assert st <= {1, 2, 22}
+    # final-state charge is conserved in pp -> X: sum = +2
+    fin = p[p.status == 1]
+    assert ak.all(ak.sum(fin.charge, axis=1) == 2)
+    # energy-momentum of final state: total pz within beams, E <= 13 TeV
+    assert ak.all(ak.sum(fin.e, axis=1) < 13000.5)
+
+
+@pytest.mark.pythia
+def test_same_seed_same_events():
+    s = dict(name="bp_seed", kind="signal", source="pythia8", m_c=220, dm=20, ctau_cm=1.0)
+    cfg = {"generation": {"pythia8": {"mpi": False, "hadronisation": False}}}
+    a = P.generate_chunk(s, cfg, np.random.default_rng(5), 10)
+    b = P.generate_chunk(s, cfg, np.random.default_rng(5), 10)
+    c = P.generate_chunk(s, cfg, np.random.default_rng(6), 10)
+    assert ak.all(ak.flatten(a.mediators.proper_ct_mm) == ak.flatten(b.mediators.proper_ct_mm))
+    assert not ak.all(ak.flatten(a.mediators.proper_ct_mm) == ak.flatten(c.mediators.proper_ct_mm))
+
+
+# ----------------------------------------------------------------------------- HF forcing
+
+def _direct_b_leptons(ev):
+    p = ev.particles
+    mother = p.pid[ak.where(p.m1 >= 0, p.m1, 0)]
+    from_b = np.isin(np.abs(ak.to_numpy(ak.flatten(mother))), B_IDS)
+    is_lep = np.isin(np.abs(ak.to_numpy(ak.flatten(p.pid))), (11, 13)) & (ak.to_numpy(ak.flatten(p.m1)) >= 0)
+    flags = ak.unflatten(from_b & is_lep, ak.num(p))
+    return ak.to_numpy(ak.sum(flags, axis=1))
+
+
+def _hf(q, n, seed, unforced=False):
+    cfg = {"generation": {"pythia8": {"mpi": False, "hf": {"pthat_min_gev": 10.0, "forced_fraction": q}}}}
+    s = dict(name="hf", kind="background", source="pythia8")
+    if not unforced:
+        return P.generate_chunk(s, cfg, np.random.default_rng(seed), n)
+    pythia = pythia8mc.Pythia("", False)
+    for c in P.pythia_settings(s, cfg, seed):
+        assert pythia.readString(c)
+    assert pythia.init()
+    return P.generate_events(pythia, n)
+
+
+@pytest.mark.pythia
+def test_hf_forced_weights_restore_unforced_rates():
+    """Weighted forced sample (q = 0.9) vs unforced sample: same rate of direct b -> e/mu leptons and of
+    events with two of them (the e-mu signature)."""
+    un = _hf(1.0, 800, 21, unforced=True)
+    fo = _hf(0.9, 800, 22)
+    n_un, n_fo = _direct_b_leptons(un), _direct_b_leptons(fo)
+    w = ak.to_numpy(fo.weight)
+    assert np.all(ak.to_numpy(un.weight) == 1.0)
+    # forcing works: far more leptons per unweighted event
+    assert n_fo.mean() > 3 * n_un.mean()
+    r_un, e_un = n_un.mean(), n_un.std() / np.sqrt(len(n_un))
+    r_fo = np.sum(w * n_fo) / len(w)
+    e_fo = np.sqrt(np.sum((w * n_fo - r_fo) ** 2)) / len(w)
+    assert abs(r_fo - r_un) < 3.5 * np.hypot(e_un, e_fo), (r_fo, e_fo, r_un, e_un)
+    two_un = (n_un >= 2).mean()
+    two_fo = np.sum(w * (n_fo >= 2)) / len(w)
+    e2 = np.hypot(np.sqrt(two_un * (1 - two_un) / len(n_un)), np.sqrt(np.sum((w * (n_fo >= 2)) ** 2)) / len(w))
+    assert abs(two_fo - two_un) < 3.5 * e2, (two_fo, two_un, e2)
+    # the mean weight per event estimates 1 (unbiased importance sampling)
+    assert abs(w.mean() - 1) < 4 * w.std() / np.sqrt(len(w))
+
+
+@pytest.mark.pythia
+def test_hf_full_forcing_bias_is_the_documented_one():
+    """q = 1: only e/mu semi-leptonic b decays; weights = product of physical semi-leptonic fractions.
+    The weighted rate of events with two direct leptons is physical, single-lepton rates are not
+    (they miss the events where the other b decays hadronically)."""
+    fo = _hf(1.0, 400, 23)
+    n = _direct_b_leptons(fo)
+    assert np.mean(n >= 1) > 0.95
+    w = ak.to_numpy(fo.weight)
+    # each weakly decaying b hadron contributes its semi-leptonic fraction f ~ 0.1-0.25
+    assert 0.005 < np.median(w) < 0.08
+    pythia = pythia8mc.Pythia("", False)
+    tables = P.biased_b_tables(pythia, 1.0)
+    for pid in (511, 521, 531):
+        assert 0.15 < tables[pid]["f"] < 0.3
+        assert tables[pid]["w_sl_pos"] == pytest.approx(tables[pid]["f"], rel=1e-9)
+        assert tables[pid]["w_had_pos"] == 0.0

@@ -1,0 +1,143 @@
+"""Validation report: statistics on known cases, explanation logic, end to end on the study's ntuples."""
+
+from __future__ import annotations
+
+import json
+
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from softdisplaced import validation as V
+
+h5py = pytest.importorskip("h5py")
+
+
+def test_ks_and_wasserstein_known_cases():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=4000)
+    assert V.weighted_ks(x, x) == 0.0
+    assert V.wasserstein(x, x) == 0.0
+    # unit weights: identical to scipy's two-sample statistic
+    y = rng.normal(0.3, 1.2, size=3000)
+    assert V.weighted_ks(x, y) == pytest.approx(stats.ks_2samp(x, y).statistic, abs=1e-12)
+    # a pure shift by delta: Wasserstein = delta exactly (same sample shifted)
+    assert V.wasserstein(x, x + 0.5) == pytest.approx(0.5, abs=1e-12)
+    # shifted normals: KS -> 2 Phi(delta / 2) - 1
+    a, b = rng.normal(size=200000), rng.normal(0.5, 1, size=200000)
+    assert V.weighted_ks(a, b) == pytest.approx(2 * stats.norm.cdf(0.25) - 1, abs=0.01)
+    # integer weights = replicated events
+    z = rng.exponential(size=300)
+    w = rng.integers(1, 4, size=300)
+    assert V.weighted_ks(z, y, w) == pytest.approx(V.weighted_ks(np.repeat(z, w), y), abs=1e-12)
+    assert V.wasserstein(z, y, w) == pytest.approx(V.wasserstein(np.repeat(z, w), y), rel=1e-9)
+    r = V.compare_variable(a, b)
+    assert r["wasserstein_rel"] == pytest.approx(0.5, abs=0.02)
+    assert r["ks_pvalue"] < 1e-10 and r["mean_b"] - r["mean_a"] == pytest.approx(0.5, abs=0.02)
+
+
+def _source(label, rng, jet_shift=0.0, n=3000):
+    vals = {v: rng.normal(10, 2, n) for v in V.FEATURES}
+    vals["HtJet"] = np.where(rng.random(n) < 0.5 + jet_shift, 0.0, rng.exponential(40, n))
+    vals["YUserObj"] = vals["YUserObj"] + 4 * jet_shift * 2
+    vals["d0_e"] = rng.exponential(5, n)
+    vals["d0_mu"] = rng.exponential(5, n)
+    return V.Source(label=label, values=vals, sr=rng.integers(1, 4, n), n_generated=1e5)
+
+
+def test_explanations_are_data_driven():
+    rng = np.random.default_rng(3)
+    a, b = _source("fast", rng, jet_shift=0.3), _source("study", rng)
+    rows = V.compare_sources({"fast": a, "study": b}, V.VALIDATION_DEFAULTS["variables"], 1)
+    ks = {r["variable"]: r["ks"] for r in rows}
+    assert ks["HtJet"] > 0.25 and ks["YUserObj"] > 0.35 and ks["dRLL"] < 0.1
+    row = next(r for r in rows if r["variable"] == "HtJet")
+    text = V.explain(row, rows, V.VALIDATION_DEFAULTS)
+    za, zb = np.mean(a.values["HtJet"] == 0), np.mean(b.values["HtJet"] == 0)
+    assert abs(za - 0.8) < 0.03 and abs(zb - 0.5) < 0.03
+    assert f"fraction of events at exactly 0: {za:.2f} vs {zb:.2f}" in text
+    assert "jets" in text and "YUserObj" in text
+    # a variable whose partners all agree is reported as specific
+    c = _source("pythia8", rng)
+    c.values["Sphericity"] = c.values["Sphericity"] * 1.5
+    rows2 = V.compare_sources({"pythia8": c, "study": b}, V.VALIDATION_DEFAULTS["variables"], 1)
+    row2 = next(r for r in rows2 if r["variable"] == "Sphericity")
+    text2 = V.explain(row2, rows2, V.VALIDATION_DEFAULTS)
+    assert "width ratio pythia8/study = 1.5" in text2
+    assert "specific to Sphericity" in text2
+
+
+def _write_skim(path, values, sr, n_processed, weight_d0=None):
+    with h5py.File(path, "w") as f:
+        g = f.create_group("events")
+        for k, v in values.items():
+            g.create_dataset(k, data=np.asarray(v, float))
+        g.create_dataset("sr", data=np.asarray(sr, np.int8))
+        g.create_dataset("weight_gen", data=np.ones(len(sr)))
+        g.create_dataset("weight_d0eff", data=np.ones(len(sr)) if weight_d0 is None else weight_d0)
+        f.attrs["n_events_processed"] = n_processed
+        f.attrs["sum_gen_weights"] = float(n_processed)
+
+
+def _study_as_skim(reference_dir, stem, path):
+    src = V.load_study(reference_dir / "authors_ntuples" / f"{stem}.root", V.VALIDATION_DEFAULTS, 2e6)
+    _write_skim(path, src.values, src.sr, 2_000_000, weight_d0=src.eff_weight)
+    return src
+
+
+def test_validation_report_on_the_study_ntuples(reference_dir, tmp_path):
+    """Skims made from the study's own events: BP4 vs itself gives KS 0 and the study's efficiencies;
+    BP5 (c*tau 10 cm) posing as BP4 differs in d0 (displacement) but not in the kinematic features."""
+    same = _study_as_skim(reference_dir, "BP_200_20_2", tmp_path / "bp4.h5")
+    _study_as_skim(reference_dir, "BP_200_20_20", tmp_path / "bp5_as_4.h5")
+    # the study's SR trees agree with the d0 window applied to varTree
+    assert not same.notes
+    assert same.n == sum(int(np.sum(same.sr == i)) for i in (1, 2, 3)) == 3432 + 3163 + 6579
+    out = tmp_path / "validation"
+    summary = V.run_validation({"samples": {"study_ntuples": {"n_generated": 2000000}}}, out,
+                               fast={4: tmp_path / "bp4.h5"}, pythia8={4: tmp_path / "bp5_as_4.h5"},
+                               study_dir=reference_dir / "authors_ntuples", benchmarks=[4])
+    rows = [r for r in summary["comparisons"]]
+    fs = {r["variable"]: r for r in rows if (r["a"], r["b"]) == ("fast", "study")}
+    assert set(fs) == set(V.VALIDATION_DEFAULTS["variables"]) | {"sr"}
+    assert all(r["ks"] == 0.0 and r["wasserstein"] == 0.0 for r in fs.values())
+    ps = {r["variable"]: r for r in rows if (r["a"], r["b"]) == ("pythia8", "study")}
+    assert ps["d0_e"]["ks"] > 0.2 and ps["d0_mu"]["ks"] > 0.2 and ps["sr"]["ks"] > 0.2
+    assert ps["d0_e"]["median_a"] > 2 * ps["d0_e"]["median_b"]   # 10x longer lifetime
+    assert ps["dRLL"]["ks"] < 0.05 and ps["Sphericity"]["ks"] < 0.05
+    eff = {(r["benchmark"], r["source"]): r for r in summary["efficiencies"]}
+    assert eff[(4, "fast")]["eff_all"] == pytest.approx(13174 / 2e6)
+    assert eff[(4, "fast")]["eff_SR3"] == eff[(4, "study")]["eff_SR3"] == pytest.approx(6579 / 2e6)
+    assert eff[(4, "fast")]["eff_all_d0w"] == pytest.approx(eff[(4, "study")]["eff_all_d0w"], rel=1e-9)
+    assert eff[(4, "study")]["eff_all_d0w"] < eff[(4, "study")]["eff_all"]
+    fr = {(r["benchmark"], r["source"]): r for r in summary["sr_fractions"]}
+    assert fr[(4, "study")]["frac_SR3"] == pytest.approx(6579 / 13174)
+    # explanations: only for pairs above threshold, naming displacement for d0
+    text = (out / "explanations.md").read_text()
+    assert "BP4 pythia8 vs study, d0_e" in text and "fast vs study" not in text
+    d0_line = next(line for line in text.splitlines() if "pythia8 vs study, d0_e" in line)
+    assert "displacement" in d0_line and "d0_mu" in d0_line
+    for f in ("REPORT.md", "comparison.csv", "comparison.md", "sr_fractions.csv", "efficiencies.csv",
+              "plots/bp4_overlays.pdf", "plots/bp4_overlays.png"):
+        assert (out / f).stat().st_size > 0, f
+    js = json.loads((out / "summary.json").read_text())
+    assert js["benchmarks"] == [4]
+    csv_rows = (out / "comparison.csv").read_text().splitlines()
+    assert len(csv_rows) == 1 + len(rows)
+
+
+def test_validate_cli(reference_dir, tmp_path):
+    from softdisplaced.cli import main
+
+    _study_as_skim(reference_dir, "BP_324_20_DM", tmp_path / "bp1.h5")
+    settings = json.dumps({"validation": {"ks_threshold": 0.1}, "samples": {"study_ntuples": {"n_generated": 2000000}}})
+    rc = main(["validate", "--settings", settings, "--output-dir", str(tmp_path / "v"), "--fast",
+               f"1={tmp_path / 'bp1.h5'}", "--study-dir", str(reference_dir / "authors_ntuples"),
+               "--benchmarks", "1", "--no-plots"])
+    assert rc == 0
+    md = (tmp_path / "v" / "comparison.md").read_text()
+    assert "| 1 | HtJet | fast | study |" in md
+    assert main(["validate", "--output-dir", str(tmp_path / "w"), "--fast", "1:nope"]) == 1
+    assert main(["validate", "--output-dir", str(tmp_path / "w"), "--fast", f"1={tmp_path / 'missing.h5'}",
+                 "--benchmarks", "1"]) == 1
