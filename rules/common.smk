@@ -54,6 +54,23 @@ def study_ntuples_dir():
 STUDY_DIR = study_ntuples_dir()
 
 
+RESOLVED_CONFIG = Path("results/config/resolved.json")
+
+
+def _write_resolved_config():
+    """The full validated configuration, for the report and provenance (rewritten only when it changes)."""
+    from softdisplaced.atomic import write_text
+    from softdisplaced.config import config_hash
+
+    text = json.dumps(config, sort_keys=True, indent=1, default=str) + "\n"
+    if not RESOLVED_CONFIG.exists() or RESOLVED_CONFIG.read_text() != text:
+        write_text(RESOLVED_CONFIG, text)
+    return config_hash(config)
+
+
+CONFIG_HASH = _write_resolved_config()
+
+
 def chunks(sample):
     spec = SAMPLES[sample]
     if spec["source"] == "delphes":
@@ -90,8 +107,7 @@ wildcard_constraints:
 
 
 def all_targets():
-    targets = [
-        "results/paper/REPORT.md",
-        "results/provenance.json",
-    ]
+    targets = ["results/paper/REPORT.md", "results/provenance.json"]
+    if config.get("validation", {}).get("enabled", True):
+        targets.append("results/validation/REPORT.md")
     return targets

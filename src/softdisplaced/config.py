@@ -165,12 +165,23 @@ def subset(cfg: Mapping, keys) -> dict:
 
 
 def settings_from_args(args) -> dict:
-    """Configuration for a CLI call: ``--settings JSON`` (from a rule) or ``--configfile``."""
+    """Configuration for a CLI call: ``--settings JSON`` (from a rule) or ``--configfile``.
+
+    ``--settings @path.json`` reads the JSON from a file (the report rules use the
+    resolved configuration that the Snakefile writes to results/config/resolved.json).
+    """
     if getattr(args, "settings", None):
+        text, source = args.settings, "--settings"
+        if text.startswith("@"):
+            source = text[1:]
+            try:
+                text = Path(source).read_text()
+            except OSError as exc:
+                raise ConfigError(f"--settings {args.settings}: cannot read {source}: {exc}") from exc
         try:
-            return json.loads(args.settings)
+            return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"--settings is not valid JSON: {exc}") from exc
+            raise ConfigError(f"{source} is not valid JSON: {exc}") from exc
     if getattr(args, "configfile", None):
         return load_config(args.configfile)
     return load_config(REPO_ROOT / "config" / "config.yaml")

@@ -174,7 +174,7 @@ def write_hepdata(ctx: ReportContext, artifacts: Sequence[Artifact]) -> Artifact
     dest = ctx.outdir / "hepdata"
     tar = ctx.outdir / "hepdata.tar.gz"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".hepdata.", dir=dest.parent))
+    work = Path(tempfile.mkdtemp(prefix=".hepdata.", dir=dest.parent)).resolve()  # absolute: we chdir below
     try:
         build = work / "hepdata"
         # create_files writes submission.tar.gz into the working directory: run it inside `work`

@@ -338,7 +338,9 @@ def _intervals(rec: Mapping, keys: Sequence[str]):
         if k in rec and rec[k] is not None:
             v = rec[k]
             if isinstance(v, Mapping):
-                v = [[v.get("lo", v.get("ctau_lo_cm")), v.get("hi", v.get("ctau_hi_cm"))]]
+                v = [v]
+            if v and isinstance(v[0], Mapping):  # [{lo, hi, lo_open, hi_open}, ...] as limits.py writes
+                v = [[iv.get("lo", iv.get("ctau_lo_cm")), iv.get("hi", iv.get("ctau_hi_cm"))] for iv in v]
             if v and not isinstance(v[0], (list, tuple)):
                 v = [v]
             return [[float(a) if a is not None else np.nan, float(b) if b is not None else np.nan] for a, b in v]
@@ -368,7 +370,7 @@ def exclusion_intervals_table(ctx: ReportContext) -> Artifact:
         if not isinstance(rec, Mapping):
             raise ValueError(f"{path}: record {rec!r} is not a mapping")
         r95 = _intervals(rec, ("r95", "excluded_r95", "r95_intervals", "intervals_r95"))
-        cls = _intervals(rec, ("cls", "excluded_cls", "cls_intervals", "intervals_cls", "mu95_exp"))
+        cls = _intervals(rec, ("cls_expected", "cls", "excluded_cls", "cls_intervals", "intervals_cls", "mu95_exp"))
         rows.append({"source": rec.get("source", ""), "analysis": rec.get("analysis", rec.get("key", "")),
                      "m_c": rec.get("m_c"), "dm": rec.get("dm"), "lumi_fb": rec.get("lumi_fb", rec.get("lumi")),
                      "r95_intervals_cm": _fmt_intervals(r95), "cls_intervals_cm": _fmt_intervals(cls)})
