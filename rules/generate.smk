@@ -14,6 +14,8 @@ rule generate:
             generation=config["generation"],
             detector=config["detector"],
         ),
+    benchmark:
+        "results/benchmarks/rules/generate/{sample}_{chunk}.tsv"
     threads: 1
     resources:
         mem_mb=3000,

@@ -20,8 +20,10 @@ rule recast:
     log:
         "results/logs/recast.log",
     params:
-        settings=lambda w: physics_settings("seed", "benchmarks", "cross_sections", "branching", "samples",
-                                            "limits", "recast"),
+        settings=lambda w: settings_json(
+            **{k: config[k] for k in ("seed", "benchmarks", "cross_sections", "branching", "samples", "recast")},
+            limits={k: v for k, v in config["limits"].items() if k != "projection_lumis_fb"},
+        ),
     benchmark:
         "results/benchmarks/rules/recast.tsv"
     threads: 1

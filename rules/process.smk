@@ -30,6 +30,8 @@ rule process:
     params:
         settings=lambda w: process_settings(w.sample),
         analyses=ANALYSIS_NAMES,
+    benchmark:
+        "results/benchmarks/rules/process/{sample}_{chunk}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -52,6 +54,8 @@ rule merge:
         settings=lambda w: process_settings(w.sample),
         analyses=ANALYSIS_NAMES,
         partials_dir="results/partials",
+    benchmark:
+        "results/benchmarks/rules/merge/{sample}.tsv"
     threads: 1
     resources:
         mem_mb=4000,

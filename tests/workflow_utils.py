@@ -39,7 +39,8 @@ def env() -> dict:
 
 
 def snakemake(workdir: Path, *args: str, configfiles=("config/tiny.yaml",), check=True, timeout=1500):
-    cmd = [str(BIN / "snakemake"), "--cores", "2", "--configfile", *configfiles, *args]
+    # targets first: --configfile takes several values and would swallow them
+    cmd = [str(BIN / "snakemake"), *args, "--cores", "2", "--configfile", *configfiles]
     proc = subprocess.run(cmd, cwd=workdir, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
