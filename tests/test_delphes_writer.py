@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import warnings
 
 import awkward as ak
@@ -90,6 +91,18 @@ def test_same_seed_identical_different_chunks_differ(tmp_path, settings):
     ma, mc = np.concatenate(A["MissingET/MissingET.MET"]), np.concatenate(C["MissingET/MissingET.MET"])
     assert not np.array_equal(ma, mc)
     assert C["Event/Event.Number"][0][0] == 2000  # chunk 1 numbers continue after chunk 0
+
+
+def test_same_seed_gives_byte_identical_root_files(tmp_path, settings):
+    """Reproducible ROOT output: no wall-clock stamps, UUIDs or temporary names in the bytes."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    a, b = tmp_path / "x" / "0.root", tmp_path / "y" / "0.root"
+    generate_file(settings, settings["sample"], 0, str(a), 1000)
+    time.sleep(1.1)  # a different second on the clock
+    generate_file(settings, settings["sample"], 0, str(b), 1000)
+    assert a.read_bytes() == b.read_bytes()
+    assert not list((tmp_path / "x").glob(".*"))  # no temporary left behind
 
 
 def test_cli_generate_with_settings_json(tmp_path, settings):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -24,18 +25,26 @@ _UMASK = _current_umask()
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str | None = None, keep_name: bool = False) -> Iterator[Path]:
     """Yield a temporary path in the destination's directory; rename on success.
 
     The temporary file keeps the destination's suffix (``.root``, ``.h5`` ...)
-    so that libraries choosing a format from the extension still work.
+    so that libraries choosing a format from the extension still work. With
+    ``keep_name`` it is ``<hidden temporary directory>/<destination name>``, for
+    formats that record their own file name (ROOT does), so the bytes do not
+    depend on the temporary name.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     sfx = dest.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{sfx}", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_dir = None
+    if keep_name:
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        tmp_path = tmp_dir / dest.name
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{sfx}", dir=dest.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
     try:
         yield tmp_path
         if not tmp_path.exists():
@@ -46,6 +55,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+    finally:
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

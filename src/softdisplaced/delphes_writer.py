@@ -28,6 +28,48 @@ import uproot
 from .atomic import atomic_path
 from .detector import C_MM_PER_S
 
+import contextlib
+import datetime
+import hashlib
+import uuid
+
+# Reproducible ROOT output: uproot stamps every key with datetime.now() and the file with a
+# random uuid1. Following the reproducible-builds convention, the stamp is SOURCE_DATE_EPOCH
+# when set, else a fixed date, and the UUID derives from the file's content description, so
+# the same configuration gives byte-identical event files (and thus stable input checksums
+# in the skims' provenance).
+_UPROOT_TIME_MODULES = ("uproot.writing._cascade", "uproot.writing._cascadetree",
+                        "uproot.writing._cascadentuple", "uproot.writing.writable")
+_FIXED_EPOCH = 1594166400  # 2020-07-08 00:00:00 UTC (arXiv 2007.03708)
+
+
+def _reproducible_now() -> datetime.datetime:
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", _FIXED_EPOCH))
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).replace(tzinfo=None)
+
+
+class _FixedDatetime(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):  # noqa: D102
+        return _reproducible_now()
+
+
+@contextlib.contextmanager
+def _reproducible_uproot():
+    import importlib
+
+    mods = [importlib.import_module(m) for m in _UPROOT_TIME_MODULES]
+    saved = [m.datetime for m in mods]
+    fake = type("datetime_module", (), {"datetime": _FixedDatetime, "timezone": datetime.timezone,
+                                         "timedelta": datetime.timedelta})
+    try:
+        for m in mods:
+            m.datetime = fake
+        yield
+    finally:
+        for m, orig in zip(mods, saved):
+            m.datetime = orig
+
 __all__ = ["write", "particle_collection", "MEDIATOR_PIDS"]
 
 MEDIATOR_PIDS = (1000024,)
@@ -107,8 +149,10 @@ def write(path: str | os.PathLike, reco: Mapping[str, ak.Array], truth: ak.Array
         comp = _COMPRESSION[compression]()
     except KeyError:
         raise ValueError(f"delphes_writer: unknown compression '{compression}' (use {sorted(_COMPRESSION)})") from None
-    with atomic_path(path) as tmp:
-        with uproot.recreate(tmp, compression=comp) as fout:
+    digest = hashlib.sha256(f"{os.path.basename(str(path))}:{n}:{first_event_number}".encode()).digest()
+    uuids = iter(uuid.UUID(bytes=hashlib.sha256(digest + bytes([i])).digest()[:16]) for i in range(256))
+    with atomic_path(path, keep_name=True) as tmp, _reproducible_uproot():
+        with uproot.recreate(tmp, compression=comp, uuid_function=lambda: next(uuids)) as fout:
             tree = fout.mktree("Delphes", {name: arr.type.content for name, arr in colls.items()},
                                counter_name=lambda c: c + "_size",
                                field_name=lambda outer, inner: f"{outer}/{outer}.{inner}")

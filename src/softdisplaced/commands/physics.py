@@ -249,13 +249,19 @@ def run_projections(args):
     out = Path(args.outdir)
     from ..yields import write_csv
 
-    write_csv(out / "exclusion_ctau.csv", rows, lm.EXCLUSION_COLUMNS)
+    # the recast's R95 vs c*tau (e.g. the 8 TeV search) joins the table as its own analysis (contract:
+    # analysis = nn | cut_based | <recast name>); it does not enter the intervals of the projections
+    bound_rows = [{c: r.get(c) for c in lm.EXCLUSION_COLUMNS} for r in _read_csv(args.bound_8tev)] \
+        if args.bound_8tev else []
+    write_csv(out / "exclusion_ctau.csv", rows + bound_rows, lm.EXCLUSION_COLUMNS)
     iv = lm.intervals_table(rows)
     write_json(out / "excluded_intervals.json", {"intervals": iv, "lumis_fb": lumis,
                                                  "note": "c*tau in cm; r95: R95 > 1; cls_*: mu95 < 1; *_open: "
                                                          "excluded up to the edge of the grid"})
     dm = float(lcfg.get("mass_reach", {}).get("dm", 20))
-    reach = lm.mass_reach(iv, dm)
+    masses = lcfg.get("mass_reach", {}).get("masses")
+    reach_iv = iv if not masses else [e for e in iv if any(abs(e["m_c"] - float(m)) < 1e-9 for m in masses)]
+    reach = lm.mass_reach(reach_iv, dm)
     write_csv(out / "mass_reach.csv", reach, ("source", "analysis", "statistic", "lumi_fb", "m_c", "dm", "excluded",
                                               "ctau_lo_cm", "ctau_hi_cm"))
     write_json(out / "mass_reach_summary.json", lm.max_excluded_mass(reach))
