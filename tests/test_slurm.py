@@ -180,7 +180,11 @@ def test_real_workflow_tiny_config_through_slurm(slurm_cluster, tmp_path, repo_r
     target = os.environ.get("SOFTDISPLACED_SLURM_TARGET", "all")
     reference = Path(os.environ.get("SOFTDISPLACED_REFERENCE", repo_root.parent / "shared" / "reference"))
     # Scratch copy (Snakefile, rules, workflow, config + config/tiny.yaml) in <tmp>/<repo name>.
-    work = make_workdir(tmp_path / repo_root.name, reference if reference.is_dir() else None)
+    # tiny.yaml, with two benchmarks and one mass point: every rule of the DAG, fewer jobs
+    smaller = "samples:\n  signal:\n    benchmarks: [1, 4]\n  mass_scan:\n    masses: [200]\n" \
+              "nn:\n  networks:\n    bp1_vs_hf:\n      evaluate: [bp4]\n"
+    work = make_workdir(tmp_path / repo_root.name, reference if reference.is_dir() else None,
+                        extra_config=smaller)
     proc = slurm_snakemake(
         ["--directory", str(work), "-s", str(work / "Snakefile"),
          "--configfile", "config/tiny.yaml", "--", target],

@@ -26,7 +26,13 @@ def make_workdir(dest: Path, reference_dir: Path | None = None, extra_config: st
     tiny = (REPO / "tests" / "data" / "tiny.yaml").read_text()
     ntuples = (reference_dir / "authors_ntuples") if reference_dir else dest / "no-ntuples"
     tiny = tiny.replace("@STUDY_NTUPLES@", str(ntuples))
-    (dest / "config" / "tiny.yaml").write_text(tiny + "\n" + extra_config)
+    if extra_config:  # merged key by key (a second YAML document would replace whole sections)
+        import yaml
+
+        from softdisplaced.config import deep_merge
+
+        tiny = yaml.safe_dump(deep_merge(yaml.safe_load(tiny), yaml.safe_load(extra_config)), sort_keys=False)
+    (dest / "config" / "tiny.yaml").write_text(tiny)
     return dest
 
 
