@@ -96,7 +96,10 @@ def run(outdir: str | Path = "results/benchmarks", configfile: str | Path | None
     for r in rows:
         methods[r["cls_method"]] = methods.get(r["cls_method"], 0) + 1
     # one pyhf upper limit on a representative (asymptotic) point, for comparison
-    mid = [r for r in signal if r["analysis"] == "cut_based" and abs(r["ctau_cm"] - grid[len(grid) // 2]) < 1e-9]
+    cut_based = [r for r in signal if r["analysis"] == "cut_based"]
+    # the grid point nearest the middle of the grid (values read back from CSV are rounded)
+    ct_mid = min({r["ctau_cm"] for r in cut_based}, key=lambda c: abs(np.log(c / grid[len(grid) // 2])))
+    mid = [r for r in cut_based if r["ctau_cm"] == ct_mid]
     s = [r["s_per_fb"] * 140 for r in mid[:3]]
     bkg = [r for r in background if r["stage"] == "pre_nn" and r["analysis"] == "soft_emu"]
     b = [float(r["b"]) * 140 / 2.6 for r in sorted(bkg, key=lambda r: ("I", "II", "III").index(r["sr"]))]
