@@ -52,6 +52,27 @@ def test_dry_run_lists_generate_jobs(tmp_path):
         assert jobs.get(rule, 0) >= 1, rule
 
 
+def test_user_delphes_file_enters_at_processing(tmp_path):
+    """A user's Delphes-format file (samples.external, type delphes) is processed, never regenerated."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from delphes_factory import simple_emu_event, write_delphes  # hand-built Delphes-format files
+
+    user = tmp_path / "user_events.root"
+    write_delphes(user, [simple_emu_event(number=i, d0_e=0.3 + 0.1 * i, d0_mu=0.4 + 0.1 * i) for i in range(20)],
+                  truth=False)
+    extra = ("samples:\n  external:\n    - {name: my_delphes, type: delphes, kind: signal, m_c: 220, dm: 20,"
+             f" ctau_cm: 1.0, br_ll: 1.0, cross_section_fb: 633.0, files: [{user}]}}\n")
+    work = make_workdir(tmp_path / "wf", _reference(), extra_config=extra)
+    jobs = planned_jobs(work)
+    assert jobs["generate"] == 7  # the same generated samples as without it
+    assert jobs["process"] == 8 and jobs["merge"] == 8  # plus the user's file
+    proc = snakemake(work, "results/skims/soft_emu/my_delphes.h5")
+    assert (work / "results" / "skims" / "soft_emu" / "my_delphes.h5").is_file(), proc.stdout[-2000:]
+    assert not (work / "results" / "events" / "my_delphes").exists()
+
+
 def test_invalid_config_fails_at_start_naming_the_key(tmp_path):
     work = make_workdir(tmp_path / "wf", _reference(), extra_config="seed: -4\n")
     proc = snakemake(work, "-n", check=False)
