@@ -486,10 +486,24 @@ def fig_nn_sr3(ctx: ReportContext) -> Artifact:
     ax = axes[0]
     bins = np.linspace(0, 1, 21)
     w_hf = np.asarray(hf["weight_d0eff"], float) * _weights(hf, len(hf_s))
+    shape_note = ""
+    shape_ana = ctx.get("background.nn_fraction_analysis", "soft_emu_loose")
+    if not w_hf.sum() > 0 and shape_ana != ana:
+        # no simulated HF event passes this (isolated) selection: take the NN shape from the HF sample that
+        # defines the background's NN fraction (the NN uses neither d0 nor isolation), as the background model does
+        alt_skim, alt_scores = ctx.skim(shape_ana, "hf"), ctx.scores(shape_ana, "hf")
+        if optional_file(alt_skim, "figure 8") is not None and optional_file(alt_scores, "figure 8") is not None:
+            log.info("figure 8: %s has no weighted HF events; HF NN shape from %s", hf_skim_path, alt_skim)
+            hf = read_skim(alt_skim, ds, "figure 8 (HF shape)")
+            hf_s = read_scores(alt_scores, "figure 8 (HF shape)")
+            _check_len(len(hf["sr"]), len(hf_s), alt_skim, alt_scores)
+            w_hf = np.asarray(hf["weight_d0eff"], float) * _weights(hf, len(hf_s))
+            inputs += [alt_skim, alt_scores]
+            shape_note = f", shape from {shape_ana}"
     if w_hf.sum() > 0:
         counts, _ = np.histogram(hf_s, bins, weights=w_hf)
         hep.histplot(counts / counts.sum() * b_sr3, bins, ax=ax, histtype="fill", color="0.7", alpha=0.6,
-                     label=f"HF background (SR III: {b_sr3:.3g} events)")
+                     label=f"HF background (SR III: {b_sr3:.3g} events{shape_note})")
     else:
         log.warning("%s: HF sample has no weighted events; background left out of figure 8", hf_skim_path)
     n_sig = 0
