@@ -167,6 +167,36 @@ def write_skim(path, events: Mapping[str, np.ndarray], spectra: Mapping[str, np.
     return path
 
 
+def read_events(path, columns: Iterable[str] | None = None, optional: Iterable[str] = ()) -> tuple[dict, dict]:
+    """``(events, attrs)`` of a skim in the contract layout, the one reader every stage uses.
+
+    ``columns``: datasets of group ``events`` that must exist (None: all of them);
+    ``optional``: datasets read when present (absent ones are simply not in ``events``).
+    Errors name the file: not found, not HDF5, no group ``events``, missing datasets.
+    String attributes are decoded.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: skim not found")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise OSError(f"{path}: not a readable HDF5 skim ({exc})") from exc
+    with fh:
+        if "events" not in fh:
+            raise ValueError(f"{path}: no group 'events' (not a skim of docs/contracts.md)")
+        g = fh["events"]
+        names = list(g.keys()) if columns is None else list(columns)
+        missing = [c for c in names if c not in g]
+        if missing:
+            raise ValueError(f"{path}: datasets {missing} missing in group 'events'")
+        names += [c for c in optional if c in g and c not in names]
+        events = {c: g[c][()] for c in names}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+                 for k, v in fh.attrs.items()}
+    return events, attrs
+
+
 def read_skim(path) -> dict:
     """``{"events": {...}, "spectra": {...}, "cutflow": {...}, "attrs": {...}}`` as numpy arrays."""
     path = Path(path)

@@ -172,29 +172,21 @@ def compare_variable(x1, x2, w1=None, w2=None) -> dict:
 
 def load_skim(path: str | os.PathLike, label: str, vcfg: Mapping) -> Source:
     """An HDF5 skim (docs/contracts.md) as a :class:`Source`."""
-    import h5py
+    from .skim import read_events
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: skim does not exist")
-    with h5py.File(path, "r") as f:
-        if "events" not in f:
-            raise ValueError(f"{path}: no group 'events' (not a skim of docs/contracts.md)")
-        g = f["events"]
-        values = {}
-        notes = []
-        for v in vcfg["variables"]:
-            if v in g:
-                x = np.asarray(g[v][...], dtype=float)
-                values[v] = np.abs(x) if v in vcfg["abs_variables"] else x
-            else:
-                notes.append(f"variable {v} missing in {path.name}")
-        if "sr" not in g:
-            raise ValueError(f"{path}: dataset events/sr missing")
-        sr = np.asarray(g["sr"][...], dtype=int)
-        wgen = np.asarray(g["weight_gen"][...], float) if "weight_gen" in g else np.ones(len(sr))
-        wd0 = np.asarray(g["weight_d0eff"][...], float) if "weight_d0eff" in g else np.ones(len(sr))
-        attrs = dict(f.attrs)
+    g, attrs = read_events(path, ["sr"], optional=[*vcfg["variables"], "weight_gen", "weight_d0eff"])
+    values = {}
+    notes = []
+    for v in vcfg["variables"]:
+        if v in g:
+            x = np.asarray(g[v], dtype=float)
+            values[v] = np.abs(x) if v in vcfg["abs_variables"] else x
+        else:
+            notes.append(f"variable {v} missing in {path.name}")
+    sr = np.asarray(g["sr"], dtype=int)
+    wgen = np.asarray(g["weight_gen"], float) if "weight_gen" in g else np.ones(len(sr))
+    wd0 = np.asarray(g["weight_d0eff"], float) if "weight_d0eff" in g else np.ones(len(sr))
     n_gen = float(attrs.get("sum_gen_weights", attrs.get("n_events_processed", math.nan)))
     return Source(label=label, values=values, sr=sr, weight=wgen, eff_weight=wgen * wd0, n_generated=n_gen,
                   path=str(path), notes=notes)

@@ -29,21 +29,9 @@ YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "y
 # -------------------------------------------------------------------------- skims
 def read_skim(path, columns: Iterable[str] | None = None) -> tuple[dict, dict]:
     """(events, attrs) of a contract skim; ``columns`` restricts what is read."""
-    import h5py
+    from .skim import read_events
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: skim not found")
-    with h5py.File(path, "r") as f:
-        if "events" not in f:
-            raise ValueError(f"{path}: no group 'events' (not a skim of docs/contracts.md)")
-        g = f["events"]
-        names = list(g.keys()) if columns is None else list(columns)
-        missing = [c for c in names if c not in g]
-        if missing:
-            raise ValueError(f"{path}: datasets {missing} missing in group 'events'")
-        ev = {c: g[c][:] for c in names}
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    ev, attrs = read_events(path, columns)
     for k in ("n_events_processed", "sum_gen_weights"):
         if k not in attrs:
             raise ValueError(f"{path}: attribute {k!r} missing")

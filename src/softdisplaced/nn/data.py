@@ -68,26 +68,18 @@ def _attr(attrs, key, default=None):
 
 def read_skim(path: str | Path, kind: str, features: Sequence[str] = FEATURES) -> SampleData:
     """Features, SR and weights of one skim ``results/skims/<analysis>/<sample>.h5``."""
-    import h5py
+    from ..skim import read_events
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: skim not found")
-    with h5py.File(path, "r") as fh:
-        if "events" not in fh:
-            raise ValueError(f"{path}: no group 'events' (not a skim of the contract layout)")
-        ev = fh["events"]
-        missing = [f for f in features if f not in ev]
-        if missing:
-            raise ValueError(f"{path}: events group lacks NN feature(s) {missing}")
-        X = np.stack([np.asarray(ev[f][...], dtype="float64") for f in features], axis=1) \
-            if features else np.zeros((0, 0))
-        n = len(X)
-        sr = np.asarray(ev["sr"][...], dtype="int8") if "sr" in ev else np.zeros(n, "int8")
-        w = np.asarray(ev["weight_d0eff"][...], dtype="float64") if "weight_d0eff" in ev else np.ones(n)
-        name = str(_attr(fh.attrs, "sample", path.stem))
-        m_c = _attr(fh.attrs, "m_c")
-        dm = _attr(fh.attrs, "dm")
+    ev, attrs = read_events(path, list(features), optional=("sr", "weight_d0eff"))
+    X = np.stack([np.asarray(ev[f], dtype="float64") for f in features], axis=1) \
+        if features else np.zeros((0, 0))
+    n = len(X)
+    sr = np.asarray(ev["sr"], dtype="int8") if "sr" in ev else np.zeros(n, "int8")
+    w = np.asarray(ev["weight_d0eff"], dtype="float64") if "weight_d0eff" in ev else np.ones(n)
+    name = str(_attr(attrs, "sample", path.stem))
+    m_c = _attr(attrs, "m_c")
+    dm = _attr(attrs, "dm")
     X = X.reshape(n, len(features))
     return SampleData(name=name, key=metric_key(name), kind=kind, X=X, sr=sr, weight=w,
                       m_c=None if m_c is None else float(m_c), dm=None if dm is None else float(dm),
