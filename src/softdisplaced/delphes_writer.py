@@ -7,8 +7,8 @@ by the stock ``coffea.nanoevents.DelphesSchema``:
 * Electron, Muon: PT, Eta, Phi, T, Charge, D0, DZ, IsolationVar, Particle
   (index of the generator particle in the event's Particle list);
 * Jet: PT, Eta, Phi, Mass;  MissingET: MET, Eta, Phi;  ScalarHT: HT;
-* Particle: PID, Status, M1, M2, D1, D2, PT, Eta, Phi, Mass, Charge, Px, Py,
-  Pz, E, X, Y, Z (mm), T (s), CtauProper (proper decay length c*t in mm of the
+* Particle: PID, Status, M1, M2, D1, D2, PT, Eta, Phi, Mass, Charge, X, Y, Z
+  (mm), T (s), CtauProper (proper decay length c*t in mm of the
   mediators, |PID| = 1000024, computed from their daughters' production vertex;
   0 for other particles);
 * Event: Number, Weight, CrossSection (pb, Delphes convention).
@@ -27,6 +27,7 @@ import uproot
 
 from .atomic import atomic_path
 from .detector import C_MM_PER_S
+from .generation.kinematics import pt_eta_phi
 
 import contextlib
 import datetime
@@ -94,15 +95,14 @@ def particle_collection(truth: ak.Array) -> ak.Array:
         return np.asarray(ak.to_numpy(flat[name]), dtype=dtype)
 
     f32 = np.float32
-    # kinematics in float32 (the precision of the Delphes branches)
-    px, py, pz, e, mass = (col(f, f32) for f in ("px", "py", "pz", "e", "mass"))
+    # kinematics in float32 (the precision of the Delphes branches). Px, Py, Pz, E are not
+    # written: DelphesSchema builds the 4-vector from PT, Eta, Phi, Mass (and drops E).
+    px, py, pz, mass = (col(f, f32) for f in ("px", "py", "pz", "mass"))
     x, y, z, t = (col(f, f32) for f in ("x", "y", "z", "t"))
     pid, d1 = col("pid", np.int32), col("d1", np.int32)
-    pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(pt > 0, np.arcsinh(pz / np.where(pt > 0, pt, f32(1.0))), np.copysign(f32(999.9), pz))
+    pt, eta, phi = pt_eta_phi(px, py, pz)
     # proper decay length of the mediators from the production vertex of their first daughter (float64)
-    med = np.isin(np.abs(pid), MEDIATOR_PIDS) & (d1 >= 0)
+    med = (d1 >= 0) & np.isin(np.abs(pid), MEDIATOR_PIDS)
     ctau = np.zeros(len(pid), dtype=f32)
     im = np.nonzero(med)[0]
     if len(im):
@@ -116,8 +116,7 @@ def particle_collection(truth: ak.Array) -> ak.Array:
         "PID": pid, "Status": col("status", np.int32),
         "M1": col("m1", np.int32), "M2": col("m2", np.int32), "D1": d1, "D2": col("d2", np.int32),
         "Charge": col("charge", f32).astype(np.int32),
-        "PT": pt, "Eta": eta, "Phi": np.arctan2(py, px), "Mass": mass,
-        "Px": px, "Py": py, "Pz": pz, "E": e,
+        "PT": pt, "Eta": eta, "Phi": phi, "Mass": mass,
         "X": x, "Y": y, "Z": z, "T": t / f32(C_MM_PER_S),
         "CtauProper": ctau,
     }

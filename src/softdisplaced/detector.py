@@ -39,6 +39,7 @@ import numpy as np
 
 from .config import ConfigError
 from .generation.defaults import with_defaults
+from .generation.kinematics import pt_eta_phi
 
 __all__ = ["simulate", "detector_settings", "binned_efficiency", "relative_resolution",
            "impact_parameters", "C_MM_PER_S"]
@@ -122,6 +123,23 @@ def _pairs(owner_event, ev_offsets, ev_counts):
     return obj, starts + np.arange(len(obj))
 
 
+def order_in_events(ev, pt):
+    """Permutation that sorts objects by event (``ev`` already non-decreasing) and, within
+    an event, by decreasing ``pt``; only events with several objects are sorted."""
+    order = np.arange(len(ev))
+    if len(ev) < 2:
+        return order
+    same = ev[1:] == ev[:-1]
+    if not same.any():
+        return order
+    multi = np.zeros(len(ev), dtype=bool)
+    multi[1:] |= same
+    multi[:-1] |= same
+    idx = np.nonzero(multi)[0]
+    order[idx] = idx[np.lexsort((-pt[idx], ev[idx]))]
+    return order
+
+
 def _cluster_jets(vis_idx, ev, px, py, pz, e, pt, n_events, jcfg):
     """fastjet clustering of the particles ``vis_idx`` per event; returns (counts, pt, eta, phi, mass)."""
     import fastjet
@@ -144,14 +162,12 @@ def _cluster_jets(vis_idx, ev, px, py, pz, e, pt, n_events, jcfg):
     jc = ak.to_numpy(ak.num(jets))
     flat = ak.flatten(jets)
     jpx, jpy, jpz, je = (ak.to_numpy(flat[f]).astype(np.float64) for f in ("px", "py", "pz", "E"))
-    jpt = np.hypot(jpx, jpy)
-    jeta = np.arcsinh(jpz / np.where(jpt > 0, jpt, 1.0))
-    jphi = np.arctan2(jpy, jpx)
+    jpt, jeta, jphi = pt_eta_phi(jpx, jpy, jpz)
     jm = np.sqrt(np.maximum(je * je - jpx * jpx - jpy * jpy - jpz * jpz, 0.0))
     jev = np.repeat(events_needed, jc)
     keep = np.abs(jeta) < jcfg["eta_max"]
     jev, jpt, jeta, jphi, jm = jev[keep], jpt[keep], jeta[keep], jphi[keep], jm[keep]
-    order = np.lexsort((-jpt, jev))  # by event, then pT descending
+    order = order_in_events(jev, jpt)  # by event, then pT descending
     jet_counts[:] = np.bincount(jev, minlength=n_events)
     return jet_counts, jpt[order], jeta[order], jphi[order], jm[order]
 
@@ -176,10 +192,7 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
     idx = np.nonzero(fs)[0]
     px, py, pz, e = (col(f)[idx] for f in ("px", "py", "pz", "e"))
     ev, local, apid = ev_all[idx], local_all[idx], apid[idx]
-    pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(pt > 0, np.arcsinh(pz / np.where(pt > 0, pt, 1.0)), np.copysign(999.9, pz))
-    phi = np.arctan2(py, px)
+    pt, eta, phi = pt_eta_phi(px, py, pz)
     visible = np.abs(eta) < cfg["visible_eta_max"]
     counts_fs = np.bincount(ev, minlength=n_events)
     offsets_fs = np.cumsum(counts_fs) - counts_fs
@@ -189,7 +202,7 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
     ilep = idx[is_lep]
     lx, ly, lz, lt, lq = (col(f)[ilep] for f in ("x", "y", "z", "t", "charge"))
     in_tracker = np.zeros(len(idx), dtype=bool)
-    in_tracker[is_lep] = (np.hypot(lx, ly) < cfg["tracker"]["radius_mm"]) & (np.abs(lz) < cfg["tracker"]["half_length_mm"])
+    in_tracker[is_lep] = (lx * lx + ly * ly < cfg["tracker"]["radius_mm"] ** 2) & (np.abs(lz) < cfg["tracker"]["half_length_mm"])
     vert = {}
     for f, v in (("x", lx), ("y", ly), ("z", lz), ("t", lt), ("q", lq)):
         full = np.zeros(len(idx))
@@ -231,7 +244,7 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
         is_iso = iso < lcfg["jet_overlap_isolation_max"]
         isolated[sel[is_iso]] = True
         lep_ht += np.bincount(ev[sel][is_iso], weights=pt_reco[is_iso], minlength=n_events)
-        order = np.lexsort((-pt_reco, ev[sel]))
+        order = order_in_events(ev[sel], pt_reco)
         sel_o = sel[order]
         out[name] = _unflatten(
             np.bincount(ev[sel], minlength=n_events),
@@ -250,12 +263,11 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
     mx = -np.bincount(vis_ev, weights=px[visible], minlength=n_events)
     my = -np.bincount(vis_ev, weights=py[visible], minlength=n_events)
     mz = -np.bincount(vis_ev, weights=pz[visible], minlength=n_events)
-    met = np.hypot(mx, my)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        met_eta = np.where(met > 0, np.arcsinh(mz / np.where(met > 0, met, 1.0)), 0.0)
+    met, met_eta, met_phi = pt_eta_phi(mx, my, mz)
+    met_eta[met == 0] = 0.0
     ones = np.ones(n_events, dtype=np.int64)
     out["MissingET"] = _unflatten(ones, MET=met.astype(np.float32), Eta=met_eta.astype(np.float32),
-                                  Phi=np.arctan2(my, mx).astype(np.float32))
+                                  Phi=met_phi.astype(np.float32))
     ht = np.bincount(np.repeat(np.arange(n_events), jc), weights=jpt, minlength=n_events) + lep_ht
     out["ScalarHT"] = _unflatten(ones, HT=ht.astype(np.float32))
     return out

@@ -27,7 +27,8 @@ from typing import Mapping
 import awkward as ak
 import numpy as np
 
-from .kinematics import boost, four_vector, orthonormal_basis, peterson_sample, three_body_decay, two_body_decay
+from .kinematics import (boost, cos_sin, cosh_sinh, four_vector, orthonormal_basis, peterson_sample,
+                         three_body_decay, two_body_decay)
 from .record import ParticleTable, build_events
 from .signal import M_E, M_MU, M_PI
 
@@ -41,7 +42,9 @@ _SELF_CONJUGATE = (22, 111)
 
 def _quark(pt, y, phi, m):
     mt = np.sqrt(pt * pt + m * m)
-    return np.stack([mt * np.cosh(y), pt * np.cos(phi), pt * np.sin(phi), mt * np.sinh(y)], axis=1)
+    ch, sh = cosh_sinh(y)
+    c, s = cos_sin(phi)
+    return np.stack([mt * ch, pt * c, pt * s, mt * sh], axis=1)
 
 
 def generate_heavy_flavour(rng: np.random.Generator, n: int, cfg: Mapping) -> ak.Array:

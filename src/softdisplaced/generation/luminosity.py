@@ -98,7 +98,8 @@ def _mass_sampler(m_c, sqrt_s, a, b):
 def sample_mass_rapidity(rng: np.random.Generator, n: int, m_c: float, sqrt_s: float,
                          a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     """Pair invariant mass M (inverse CDF of ``mass_density``) and rapidity y
-    (accept-reject of [(1-x1)(1-x2)]^b, uniform y in the kinematic range)."""
+    (accept-reject of [(1-x1)(1-x2)]^b, uniform y in the kinematic range, envelope the
+    weight at y = 0)."""
     M = _mass_sampler(float(m_c), float(sqrt_s), float(a), float(b))(rng.random(n))
     tau = np.square(M / sqrt_s)
     ymax = -0.5 * np.log(tau)
@@ -107,8 +108,13 @@ def sample_mass_rapidity(rng: np.random.Generator, n: int, m_c: float, sqrt_s: f
     todo = np.arange(n)
     while todo.size:
         yc = rng.uniform(-1.0, 1.0, todo.size) * ymax[todo]
-        w = np.power(np.clip((1 - rt[todo] * np.exp(yc)) * (1 - rt[todo] * np.exp(-yc)), 0, None), b)
-        ok = rng.random(todo.size) < w
+        ey = np.exp(yc)
+        r = rt[todo]
+        # accept with probability [(1-x1)(1-x2) / (1-sqrt(tau))^2]^b (the weight is largest at y = 0),
+        # compared in logs (exp and log vectorise, power does not)
+        base = (1.0 - r * ey) * (1.0 - r / ey) / np.square(1.0 - r)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = (base > 0) & (np.log(rng.random(todo.size)) < b * np.log(base))
         y[todo[ok]] = yc[ok]
         todo = todo[~ok]
     return M, y

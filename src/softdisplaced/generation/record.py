@@ -17,44 +17,79 @@ MEDIATOR_FIELDS = ("pid", "px", "py", "pz", "e", "mass", "x", "y", "z", "t",
 
 
 class ParticleTable:
-    """``n_events x n_slots`` particle table with a fixed layout, filled column-wise."""
+    """``n_events x n_slots`` particle table with a fixed layout, filled slot by slot.
+
+    Storage is event-major (``(n_events, n_slots)`` per field, the layout of the
+    awkward record, so no transpose is needed at the end). Values constant for a
+    slot (a scalar pid, status, mass, mother ...) go into a one-row template that
+    is broadcast once per field; per-event arrays are written into their column.
+    """
 
     def __init__(self, n_events: int, n_slots: int):
         self.n, self.k = n_events, n_slots
-        # slot-major storage (k, n): filling one slot is a contiguous write
-        self.cols = {f: (np.full((n_slots, n_events), -1, dtype=np.int32) if f in ("m1", "m2", "d1", "d2")
-                         else np.zeros((n_slots, n_events), dtype=np.int32 if f in INT_FIELDS else np.float64))
-                     for f in PARTICLE_FIELDS}
+        self._template = {f: (np.full(n_slots, -1, dtype=np.int32) if f in ("m1", "m2", "d1", "d2")
+                              else np.zeros(n_slots, dtype=np.int32 if f in INT_FIELDS else np.float64))
+                          for f in PARTICLE_FIELDS}
+        self._columns: dict[str, dict[int, np.ndarray]] = {f: {} for f in PARTICLE_FIELDS}
+        self._built: dict[str, np.ndarray] | None = None
+
+    def _put(self, field: str, slot: int, value) -> None:
+        if self._built is not None:
+            raise RuntimeError("ParticleTable: already built")
+        if np.ndim(value) == 0:
+            self._template[field][slot] = value
+            self._columns[field].pop(slot, None)
+        else:
+            value = np.asarray(value)
+            if value.shape != (self.n,):
+                raise ValueError(f"ParticleTable: {field} of slot {slot} has shape {value.shape}, expected ({self.n},)")
+            self._columns[field][slot] = value
 
     def set(self, slot: int, *, pid, status, p4=None, mass=None, vertex=None, charge=0.0,
             m1=-1, m2=-1, d1=-1, d2=-1):
-        c = self.cols
-        c["pid"][slot] = pid
-        c["status"][slot] = status
+        self._put("pid", slot, pid)
+        self._put("status", slot, status)
         if p4 is not None:
-            c["e"][slot] = p4[:, 0]
-            c["px"][slot] = p4[:, 1]
-            c["py"][slot] = p4[:, 2]
-            c["pz"][slot] = p4[:, 3]
+            for i, f in enumerate(("e", "px", "py", "pz")):
+                self._put(f, slot, p4[:, i])
         if mass is not None:
-            c["mass"][slot] = mass
+            self._put("mass", slot, mass)
         if vertex is not None:
             for i, f in enumerate("xyzt"):
-                if not (np.isscalar(vertex[i]) and vertex[i] == 0):
-                    c[f][slot] = vertex[i]
-        if not (np.isscalar(charge) and charge == 0):
-            c["charge"][slot] = charge
-        for f, v in (("m1", m1), ("m2", m2), ("d1", d1), ("d2", d2)):
-            if not (np.isscalar(v) and v == -1):
-                c[f][slot] = v
+                self._put(f, slot, vertex[i])
+        for f, v in (("charge", charge), ("m1", m1), ("m2", m2), ("d1", d1), ("d2", d2)):
+            self._put(f, slot, v)
+
+    def column(self, field: str) -> np.ndarray:
+        """The ``(n_events, n_slots)`` array of ``field`` (builds the table)."""
+        return self.build()[field]
+
+    def build(self) -> dict[str, np.ndarray]:
+        if self._built is None:
+            out = {}
+            for f in PARTICLE_FIELDS:
+                tmpl, cols = self._template[f], self._columns[f]
+                if not cols:
+                    arr = np.tile(tmpl, (self.n, 1))
+                else:
+                    arr = np.empty((self.n, self.k), dtype=tmpl.dtype)
+                    if len(cols) < self.k:  # slots without a column take the template value
+                        arr[:] = tmpl
+                    for slot, v in cols.items():
+                        arr[:, slot] = v
+                out[f] = arr
+            self._built = out
+            self._columns = {}
+        return self._built
 
 
 def build_events(table: ParticleTable, weight, mediators: Mapping[str, np.ndarray] | None = None) -> ak.Array:
     """Awkward events ``{particles: var * record, weight, [mediators: var * record]}``."""
     n, k = table.n, table.k
+    cols = table.build()
     offsets = ak.index.Index64(np.arange(n + 1, dtype=np.int64) * k)
     content = ak.contents.RecordArray(
-        [ak.contents.NumpyArray(np.ascontiguousarray(table.cols[f].T).reshape(-1)) for f in PARTICLE_FIELDS],
+        [ak.contents.NumpyArray(cols[f].reshape(-1)) for f in PARTICLE_FIELDS],
         list(PARTICLE_FIELDS))
     fields = {"particles": ak.contents.ListOffsetArray(offsets, content),
               "weight": ak.contents.NumpyArray(np.broadcast_to(np.asarray(weight, dtype=np.float64), (n,)).copy())}

@@ -22,7 +22,7 @@ from typing import Mapping
 import awkward as ak
 import numpy as np
 
-from .kinematics import boost, four_vector, three_body_decay
+from .kinematics import boost, cos_sin, cosh_sinh, four_vector, three_body_decay
 from .luminosity import sample_mass_rapidity
 from .record import ParticleTable, build_events
 
@@ -70,8 +70,10 @@ def isr_fragments(rng, n, pt_jet, cfg):
     pt = frac * pt_jet[:, None]
     pids = np.array([_FRAGMENT_PIDS[i % len(_FRAGMENT_PIDS)] for i in range(nf)])
     mass = np.where(pids == 22, 0.0, M_PI)
-    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    e = np.sqrt(px * px + py * py + pz * pz + mass[None, :] ** 2)
+    c, s = cos_sin(phi)
+    ch, sh = cosh_sinh(eta)
+    px, py, pz = pt * c, pt * s, pt * sh
+    e = np.sqrt(np.square(pt * ch) + mass[None, :] ** 2)
     return np.stack([e, px, py, pz], axis=2), pids, mass
 
 
@@ -97,14 +99,16 @@ def generate_signal(rng: np.random.Generator, n: int, m_c: float, dm: float, cta
     isr_tot = frag.sum(axis=1)
     spx, spy = -isr_tot[:, 1], -isr_tot[:, 2]
     mt = np.sqrt(M * M + spx * spx + spy * spy)
-    system = np.stack([mt * np.cosh(y), spx, spy, mt * np.sinh(y)], axis=1)
+    ch, sh = cosh_sinh(y)
+    system = np.stack([mt * ch, spx, spy, mt * sh], axis=1)
     # pair production in the system rest frame
     beta = np.sqrt(np.clip(1.0 - 4.0 * m_c * m_c / (M * M), 0.0, 1.0))
     cos = sample_pair_costheta(rng, beta)
     phi = rng.uniform(-np.pi, np.pi, n)
     sin = np.sqrt(1.0 - cos * cos)
     pstar = 0.5 * M * beta
-    dirv = np.stack([sin * np.cos(phi), sin * np.sin(phi), cos], axis=1)
+    c_phi, s_phi = cos_sin(phi)
+    dirv = np.stack([sin * c_phi, sin * s_phi, cos], axis=1)
     chi_p = boost(four_vector(pstar[:, None] * dirv, m_c), system)
     chi_m = boost(four_vector(-pstar[:, None] * dirv, m_c), system)
     # lifetimes and decay vertices
@@ -140,13 +144,13 @@ def generate_signal(rng: np.random.Generator, n: int, m_c: float, dm: float, cta
         tab.set(base + 1, pid=lpid, status=1, p4=lep, mass=np.where(is_e, M_E, M_MU), vertex=vtx,
                 charge=float(sign), m1=mother)
         tab.set(base + 2, pid=np.where(is_e, 12, 14) * sign, status=1, p4=nu, mass=0.0, vertex=vtx, m1=mother)
-    tab.set(8, pid=21, status=2, p4=isr_tot, mass=0.0, vertex=zero, d1=9, d2=8 + nf)
     charges = {211: 1.0, -211: -1.0, 22: 0.0}
     for j in range(nf):
         tab.set(9 + j, pid=int(frag_pid[j]), status=1, p4=frag[:, j], mass=frag_mass[j], vertex=zero,
                 charge=charges[int(frag_pid[j])], m1=8)
     # the ISR parton mass is whatever its fragments sum to
-    tab.cols["mass"][8] = np.sqrt(np.maximum(isr_tot[:, 0] ** 2 - (isr_tot[:, 1:] ** 2).sum(axis=1), 0.0))
+    tab.set(8, pid=21, status=2, p4=isr_tot, vertex=zero, d1=9, d2=8 + nf,
+            mass=np.sqrt(np.maximum(isr_tot[:, 0] ** 2 - (isr_tot[:, 1:] ** 2).sum(axis=1), 0.0)))
 
     med = {"pid": np.tile(np.array([PID_CHARGINO, -PID_CHARGINO], dtype=np.int32), (n, 1)),
            "mass": np.full((n, 2), float(m_c)), "proper_ct_mm": ct}
