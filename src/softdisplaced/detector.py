@@ -13,8 +13,10 @@ collections as awkward arrays::
 
 Everything is computed on the flattened particle arrays of the whole chunk
 (no Python loop over events). Jets are clustered with the ``fastjet`` package
-(awkward interface), only for events whose visible scalar pT sum can reach the
-jet threshold (an exact short-cut: a jet's pT never exceeds it).
+(awkward interface) by :func:`softdisplaced.jets.cluster`, except for the events
+whose result is fixed without clustering (exact short-cuts, proven there and
+tested against fastjet: too little pT for any jet, or particles in groups that
+are each narrower than R and mutually farther apart than R).
 
 Conventions (docs/generator.md): leptons are final-state e/mu produced inside
 the tracker volume, accepted with probability tracking x identification
@@ -38,6 +40,7 @@ import awkward as ak
 import numpy as np
 
 from .config import ConfigError
+from . import jets
 from .generation.defaults import with_defaults
 from .generation.kinematics import pt_eta_phi
 
@@ -45,7 +48,6 @@ __all__ = ["simulate", "detector_settings", "binned_efficiency", "relative_resol
            "impact_parameters", "C_MM_PER_S"]
 
 C_MM_PER_S = 299792458.0e3
-_JET_ALGOS = {"antikt": "antikt_algorithm", "kt": "kt_algorithm", "cambridge": "cambridge_algorithm"}
 
 
 def detector_settings(cfg: Mapping | None) -> dict:
@@ -140,36 +142,18 @@ def order_in_events(ev, pt):
     return order
 
 
-def _cluster_jets(vis_idx, ev, px, py, pz, e, pt, n_events, jcfg):
-    """fastjet clustering of the particles ``vis_idx`` per event; returns (counts, pt, eta, phi, mass)."""
-    import fastjet
-
-    ev_v = ev[vis_idx]
-    sum_pt = np.bincount(ev_v, weights=pt[vis_idx], minlength=n_events)
-    need = sum_pt >= jcfg["pt_min_gev"]
-    sel = vis_idx[need[ev_v]]
-    ev_s = ev[sel]
-    events_needed = np.nonzero(need)[0]
-    counts_s = np.bincount(ev_s, minlength=n_events)[events_needed]
-    jet_counts = np.zeros(n_events, dtype=np.int64)
-    empty = np.zeros(0)
-    if len(events_needed) == 0:
-        return jet_counts, empty, empty, empty, empty
-    arr = _unflatten(counts_s, px=px[sel], py=py[sel], pz=pz[sel], E=e[sel])
-    arr = ak.with_name(arr, "Momentum4D")
-    jdef = fastjet.JetDefinition(getattr(fastjet, _JET_ALGOS[jcfg["algorithm"]]), float(jcfg["r"]))
-    jets = fastjet.ClusterSequence(arr, jdef).inclusive_jets(min_pt=float(jcfg["pt_min_gev"]))
-    jc = ak.to_numpy(ak.num(jets))
-    flat = ak.flatten(jets)
-    jpx, jpy, jpz, je = (ak.to_numpy(flat[f]).astype(np.float64) for f in ("px", "py", "pz", "E"))
+def _cluster_jets(vis_idx, ev, px, py, pz, e, n_events, jcfg):
+    """Jets of the particles ``vis_idx`` per event (:func:`softdisplaced.jets.cluster`), |eta| cut
+    applied, sorted by event then pT; returns (counts, pt, eta, phi, mass)."""
+    counts = np.bincount(ev[vis_idx], minlength=n_events)
+    jc, jpx, jpy, jpz, je = jets.cluster(px[vis_idx], py[vis_idx], pz[vis_idx], e[vis_idx], counts, jcfg)
     jpt, jeta, jphi = pt_eta_phi(jpx, jpy, jpz)
     jm = np.sqrt(np.maximum(je * je - jpx * jpx - jpy * jpy - jpz * jpz, 0.0))
-    jev = np.repeat(events_needed, jc)
+    jev = np.repeat(np.arange(n_events), jc)
     keep = np.abs(jeta) < jcfg["eta_max"]
     jev, jpt, jeta, jphi, jm = jev[keep], jpt[keep], jeta[keep], jphi[keep], jm[keep]
     order = order_in_events(jev, jpt)  # by event, then pT descending
-    jet_counts[:] = np.bincount(jev, minlength=n_events)
-    return jet_counts, jpt[order], jeta[order], jphi[order], jm[order]
+    return np.bincount(jev, minlength=n_events), jpt[order], jeta[order], jphi[order], jm[order]
 
 
 def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Generator) -> dict[str, ak.Array]:
@@ -255,7 +239,7 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
             Particle=local[sel_o].astype(np.int32))
 
     # ------------------------------------------------------------ jets, MET, HT
-    jc, jpt, jeta, jphi, jm = _cluster_jets(np.nonzero(visible & ~isolated)[0], ev, px, py, pz, e, pt,
+    jc, jpt, jeta, jphi, jm = _cluster_jets(np.nonzero(visible & ~isolated)[0], ev, px, py, pz, e,
                                             n_events, cfg["jets"])
     out["Jet"] = _unflatten(jc, PT=jpt.astype(np.float32), Eta=jeta.astype(np.float32),
                             Phi=jphi.astype(np.float32), Mass=jm.astype(np.float32))

@@ -1,0 +1,128 @@
+"""Jet clustering: the exact short-cuts of softdisplaced.jets give fastjet's jets on every event."""
+
+import numpy as np
+import pytest
+
+from softdisplaced import detector, jets
+from softdisplaced.generation import generate_chunk
+from softdisplaced.samples import rng_for
+
+
+def _fastjet_only(px, py, pz, e, counts, cfg):
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    jev, p4 = jets._fastjet(px, py, pz, e, offsets, np.arange(len(counts)), cfg)
+    return np.bincount(jev, minlength=len(counts)), p4
+
+
+def _sorted(jc, p4):
+    ev = np.repeat(np.arange(len(jc)), jc)
+    pt = np.hypot(p4[:, 0], p4[:, 1])
+    return p4[np.lexsort((-pt, ev))]
+
+
+def _assert_same_as_fastjet(px, py, pz, e, counts, cfg):
+    """Compare, and check that both the short-cut and fastjet handled some of the events."""
+    to_fastjet = []
+    original = jets._fastjet
+    jets._fastjet = lambda *a: (to_fastjet.append(len(a[-2])), original(*a))[1]
+    try:
+        jc, jpx, jpy, jpz, je = jets.cluster(px, py, pz, e, counts, cfg)
+    finally:
+        jets._fastjet = original
+    assert 0 < sum(to_fastjet) < len(counts)
+    jc_ref, p4_ref = _fastjet_only(px, py, pz, e, counts, cfg)
+    np.testing.assert_array_equal(jc, jc_ref)
+    np.testing.assert_allclose(_sorted(jc, np.stack([jpx, jpy, jpz, je], axis=1)), _sorted(jc_ref, p4_ref),
+                               rtol=1e-12, atol=1e-9)
+    return jc
+
+
+def _random_events(n_events, seed):
+    """Events of 1-10 massless or pion-mass particles around 1-3 axes with spreads from 0.01 to 0.6."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 11, n_events)
+    n = counts.sum()
+    ev = np.repeat(np.arange(n_events), counts)
+    n_axes = rng.integers(1, 4, n_events)
+    axis = rng.integers(0, 3, n) % n_axes[ev]
+    eta_axis = rng.uniform(-3, 3, (n_events, 3))
+    phi_axis = rng.uniform(-np.pi, np.pi, (n_events, 3))
+    spread = rng.choice([0.01, 0.05, 0.15, 0.3, 0.6], n_events)
+    eta = eta_axis[ev, axis] + rng.normal(0, 1, n) * spread[ev]
+    phi = phi_axis[ev, axis] + rng.normal(0, 1, n) * spread[ev]
+    pt = rng.exponential(15.0, n) + 0.5
+    mass = np.where(rng.random(n) < 0.5, 0.0, 0.13957)
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    e = np.sqrt(px * px + py * py + pz * pz + mass * mass)
+    return px, py, pz, e, counts
+
+
+@pytest.mark.parametrize("algorithm", ["antikt", "kt", "cambridge"])
+@pytest.mark.parametrize("r", [0.4, 1.0])
+def test_short_cuts_equal_fastjet_on_random_events(algorithm, r):
+    cfg = {"algorithm": algorithm, "r": r, "pt_min_gev": 10.0}
+    jc = _assert_same_as_fastjet(*_random_events(4000, seed=7), cfg)
+    assert jc.sum() > 1000
+
+
+@pytest.mark.parametrize("sample", [
+    {"name": "bp1", "kind": "signal", "source": "fast", "m_c": 324.0, "dm": 20.0, "ctau_cm": 2.0},
+    {"name": "hf", "kind": "background", "source": "fast"},
+])
+def test_short_cuts_equal_fastjet_on_generated_events(sample):
+    """The detector's jet inputs of fast-generator events (captured from detector.simulate)."""
+    truth = generate_chunk(sample, {"seed": 3, "generation": {}, "detector": {}}, rng_for(3, sample["name"], 0), 3000)
+    captured = {}
+    original = jets.cluster
+
+    def capture(px, py, pz, e, counts, cfg):
+        captured.update(args=(px, py, pz, e, counts), cfg=cfg)
+        return original(px, py, pz, e, counts, cfg)
+
+    jets.cluster = capture
+    try:
+        detector.simulate(truth, {}, rng_for(3, sample["name"], 0, "detector"))
+    finally:
+        jets.cluster = original
+    assert _assert_same_as_fastjet(*captured["args"], captured["cfg"]).sum() > 100
+
+
+def _event(*particles):
+    """One event from (pt, y, phi) massless particles."""
+    pt, y, phi = (np.array(v, dtype=float) for v in zip(*particles))
+    px, py, pz, e = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(y), pt * np.cosh(y)
+    return px[None], py[None], pz[None], e[None]
+
+
+def test_separated_groups_two_particles_merge_below_r_and_stay_apart_above():
+    ok, p4, is_jet = jets.separated_groups(*_event((30, 0.0, 0.0), (20, 0.39, 0.0)), 0.4)
+    assert ok[0] and is_jet[0].sum() == 1
+    np.testing.assert_allclose(p4[0, 0, 0], 50.0)
+    ok, p4, is_jet = jets.separated_groups(*_event((30, 0.0, 0.0), (20, 0.41, 0.0)), 0.4)
+    assert ok[0] and is_jet[0].sum() == 2
+
+
+def test_separated_groups_refuses_chains_and_near_boxes():
+    # a chain 0.3 apart: linked as one group, but wider than R -> left to fastjet
+    ok, _, _ = jets.separated_groups(*_event((30, 0.0, 0.0), (20, 0.3, 0.0), (10, 0.6, 0.0)), 0.4)
+    assert not ok[0]
+    # two groups not linked (every particle pair >= R apart) whose boxes are closer than R
+    ok, _, _ = jets.separated_groups(*_event((30, 0.0, 0.0), (30, 0.3, 0.0), (10, 0.15, 0.38)), 0.4)
+    assert not ok[0]
+
+
+def test_separated_groups_handle_the_phi_wrap():
+    ok, p4, is_jet = jets.separated_groups(*_event((30, 0.0, np.pi - 0.1), (20, 0.0, -np.pi + 0.1)), 0.4)
+    assert ok[0] and is_jet[0].sum() == 1
+    np.testing.assert_allclose(np.hypot(p4[0, 0, 0], p4[0, 0, 1]), np.sqrt(30 ** 2 + 20 ** 2 + 2 * 30 * 20 * np.cos(0.2)))
+
+
+def test_fastjet_rapidity_matches_pseudojet():
+    import fastjet
+
+    rng = np.random.default_rng(1)
+    px, py, pz = rng.normal(0, 20, (3, 50))
+    e = np.sqrt(px ** 2 + py ** 2 + pz ** 2 + rng.choice([0.0, 0.02, 25.0], 50))
+    ours = jets.fastjet_rapidity(px, py, pz, e)
+    ref = [fastjet.PseudoJet(*map(float, v)).rap() for v in zip(px, py, pz, e)]
+    np.testing.assert_allclose(ours, ref, rtol=1e-13, atol=1e-13)
