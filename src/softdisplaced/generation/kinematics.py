@@ -248,9 +248,13 @@ def three_body_decay(rng: np.random.Generator, parent: np.ndarray, M: float, m0:
     pnu3 = p_nu[:, None] * nnu
     p03 = -(pl3 + pnu3)
     l4 = np.concatenate([e_l[:, None], pl3], axis=1)
-    nu4 = np.concatenate([e_nu[:, None], pnu3], axis=1)
     p04 = four_vector(p03, m0)
-    return boost(p04, parent), boost(l4, parent), boost(nu4, parent)
+    p0_lab, l_lab = boost(p04, parent), boost(l4, parent)
+    if mnu:
+        nu_lab = boost(np.concatenate([e_nu[:, None], pnu3], axis=1), parent)
+    else:  # massless third particle: momentum conservation instead of a third boost
+        nu_lab = parent - p0_lab - l_lab
+    return p0_lab, l_lab, nu_lab
 
 
 def two_body_decay(rng: np.random.Generator, parent: np.ndarray, M, m1: float, m2: float):

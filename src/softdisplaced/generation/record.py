@@ -16,47 +16,68 @@ MEDIATOR_FIELDS = ("pid", "px", "py", "pz", "e", "mass", "x", "y", "z", "t",
                    "decay_x", "decay_y", "decay_z", "proper_ct_mm")
 
 
+_P4_FIELDS = ("e", "px", "py", "pz")
+_VERTEX_FIELDS = ("x", "y", "z", "t")
+
+
 class ParticleTable:
     """``n_events x n_slots`` particle table with a fixed layout, filled slot by slot.
 
-    Storage is event-major (``(n_events, n_slots)`` per field, the layout of the
-    awkward record, so no transpose is needed at the end). Values constant for a
-    slot (a scalar pid, status, mass, mother ...) go into a one-row template that
-    is broadcast once per field; per-event arrays are written into their column.
+    Storage is event-major, the layout of the awkward record, so no transpose is
+    needed at the end: 4-momenta and vertices live in ``(n_events, n_slots, 4)``
+    blocks while filling (one contiguous 32-byte write per event and slot), split
+    into contiguous fields at the end; the other fields are ``(n_events, n_slots)``
+    arrays.
+    Values constant for a slot (a scalar pid, status, mass, mother ...) go into a
+    one-row template that is broadcast once per field.
     """
 
     def __init__(self, n_events: int, n_slots: int):
         self.n, self.k = n_events, n_slots
+        self._p4 = np.zeros((n_events, n_slots, 4))
+        self._vertex = np.zeros((n_events, n_slots, 4))
+        scalar_fields = [f for f in PARTICLE_FIELDS if f not in _P4_FIELDS + _VERTEX_FIELDS]
         self._template = {f: (np.full(n_slots, -1, dtype=np.int32) if f in ("m1", "m2", "d1", "d2")
                               else np.zeros(n_slots, dtype=np.int32 if f in INT_FIELDS else np.float64))
-                          for f in PARTICLE_FIELDS}
-        self._columns: dict[str, dict[int, np.ndarray]] = {f: {} for f in PARTICLE_FIELDS}
+                          for f in scalar_fields}
+        self._columns: dict[str, dict[int, np.ndarray]] = {f: {} for f in scalar_fields}
         self._built: dict[str, np.ndarray] | None = None
 
-    def _put(self, field: str, slot: int, value) -> None:
+    def _array(self, field: str, slot: int, value) -> np.ndarray | None:
+        """``value`` as an (n,) array, or None for a scalar."""
         if self._built is not None:
             raise RuntimeError("ParticleTable: already built")
         if np.ndim(value) == 0:
+            return None
+        value = np.asarray(value)
+        if value.shape != (self.n,):
+            raise ValueError(f"ParticleTable: {field} of slot {slot} has shape {value.shape}, expected ({self.n},)")
+        return value
+
+    def _put(self, field: str, slot: int, value) -> None:
+        arr = self._array(field, slot, value)
+        if arr is None:
             self._template[field][slot] = value
             self._columns[field].pop(slot, None)
         else:
-            value = np.asarray(value)
-            if value.shape != (self.n,):
-                raise ValueError(f"ParticleTable: {field} of slot {slot} has shape {value.shape}, expected ({self.n},)")
-            self._columns[field][slot] = value
+            self._columns[field][slot] = arr
 
     def set(self, slot: int, *, pid, status, p4=None, mass=None, vertex=None, charge=0.0,
             m1=-1, m2=-1, d1=-1, d2=-1):
         self._put("pid", slot, pid)
         self._put("status", slot, status)
         if p4 is not None:
-            for i, f in enumerate(("e", "px", "py", "pz")):
-                self._put(f, slot, p4[:, i])
+            p4 = np.asarray(p4, dtype=np.float64)
+            if p4.shape != (self.n, 4):
+                raise ValueError(f"ParticleTable: p4 of slot {slot} has shape {p4.shape}, expected ({self.n}, 4)")
+            self._array("p4", slot, p4[:, 0])  # checks the table is still open
+            self._p4[:, slot, :] = p4
         if mass is not None:
             self._put("mass", slot, mass)
         if vertex is not None:
-            for i, f in enumerate("xyzt"):
-                self._put(f, slot, vertex[i])
+            for i, f in enumerate(_VERTEX_FIELDS):
+                arr = self._array(f, slot, vertex[i])
+                self._vertex[:, slot, i] = vertex[i] if arr is None else arr
         for f, v in (("charge", charge), ("m1", m1), ("m2", m2), ("d1", d1), ("d2", d2)):
             self._put(f, slot, v)
 
@@ -67,8 +88,8 @@ class ParticleTable:
     def build(self) -> dict[str, np.ndarray]:
         if self._built is None:
             out = {}
-            for f in PARTICLE_FIELDS:
-                tmpl, cols = self._template[f], self._columns[f]
+            for f, tmpl in self._template.items():
+                cols = self._columns[f]
                 if not cols:
                     arr = np.tile(tmpl, (self.n, 1))
                 else:
@@ -78,6 +99,10 @@ class ParticleTable:
                     for slot, v in cols.items():
                         arr[:, slot] = v
                 out[f] = arr
+            for block, names in ((self._p4, _P4_FIELDS), (self._vertex, _VERTEX_FIELDS)):
+                for i, f in enumerate(names):  # contiguous fields: consumers read them many times
+                    out[f] = np.ascontiguousarray(block[:, :, i])
+            self._p4 = self._vertex = None
             self._built = out
             self._columns = {}
         return self._built

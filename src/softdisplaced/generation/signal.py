@@ -110,7 +110,7 @@ def generate_signal(rng: np.random.Generator, n: int, m_c: float, dm: float, cta
     c_phi, s_phi = cos_sin(phi)
     dirv = np.stack([sin * c_phi, sin * s_phi, cos], axis=1)
     chi_p = boost(four_vector(pstar[:, None] * dirv, m_c), system)
-    chi_m = boost(four_vector(-pstar[:, None] * dirv, m_c), system)
+    chi_m = system - chi_p
     # lifetimes and decay vertices
     ct = rng.exponential(ctau_mm, (n, 2))
     verts = []
