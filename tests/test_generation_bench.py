@@ -19,3 +19,18 @@ def test_generation_benchmark_writes_json(tmp_path):
     inv = sum(1 / rates[k] for k in ("generator", "detector", "writer"))
     assert abs(1 / inv - rates["combined"]) < 1e-6 * rates["combined"]
     assert all(v > 0 for v in rates.values())
+
+
+def test_malloc_tuning_applies_on_glibc_and_can_be_switched_off():
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    code = "from softdisplaced.allocator import tune; print(tune(), tune())"
+    env = dict(os.environ, SOFTDISPLACED_MALLOC_TUNING="0")
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert off.stdout.split() == ["False", "False"]
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert on.stdout.split() == ["True", "True"]

@@ -75,6 +75,9 @@ def generate_file(settings: dict, sample: dict, chunk: int, output: str, n_event
 
 
 def run(args):
+    from ..allocator import tune
+
+    tune()  # fewer page faults while building and writing the chunk (see softdisplaced.allocator)
     settings = settings_from_args(args)
     sample = resolve_sample(settings, args.sample)
     try:
