@@ -78,28 +78,40 @@ def separated_groups(px, py, pz, e, r: float):
         reach = (np.matmul(reach, reach) > 0).astype(np.uint8)
     label = np.argmax(reach, axis=2)                          # first member = group anchor
     anchor = label == np.arange(n)[None, :]                   # (m, N): slot a anchors a group
-    member = label[:, None, :] == np.arange(n)[None, :, None]  # (m, a, i): particle i in group a
-    # group boxes: rapidity range, azimuth range relative to the anchor
-    rel = np.swapaxes(dphi, 1, 2)                             # rel[:, a, i] = phi_i - phi_a
-    inf = np.inf
-    y_lo = np.min(np.where(member, y[:, None, :], inf), axis=2)
-    y_hi = np.max(np.where(member, y[:, None, :], -inf), axis=2)
-    p_lo = np.min(np.where(member, rel, inf), axis=2)
-    p_hi = np.max(np.where(member, rel, -inf), axis=2)
+    # group boxes (rapidity range, azimuth range relative to the anchor) and 4-momentum sums,
+    # accumulated particle by particle into the anchor's slot
+    rows = np.arange(m)
+    y_lo, y_hi = np.full((m, n), np.inf), np.full((m, n), -np.inf)
+    p_lo, p_hi = np.full((m, n), np.inf), np.full((m, n), -np.inf)
+    p4 = np.stack([px, py, pz, e], axis=2)                    # (m, N, 4)
+    jets = np.zeros((m * n, 4))
+    for i in range(n):
+        a = label[:, i]
+        flat = rows * n + a
+        rel = dphi[rows, i, a]                                # phi_i - phi_anchor
+        y_lo[rows, a] = np.minimum(y_lo[rows, a], y[:, i])
+        y_hi[rows, a] = np.maximum(y_hi[rows, a], y[:, i])
+        p_lo[rows, a] = np.minimum(p_lo[rows, a], rel)
+        p_hi[rows, a] = np.maximum(p_hi[rows, a], rel)
+        jets[flat] += p4[:, i]
+    jets = jets.reshape(m, n, 4)
     with np.errstate(invalid="ignore"):
         diag2 = np.where(anchor, (y_hi - y_lo) ** 2 + (p_hi - p_lo) ** 2, 0.0)
         narrow = np.all(diag2 < r2 * (1.0 - _MARGIN), axis=1)
-        # distances between the boxes of two groups (centres and half-widths)
-        yc, yh = 0.5 * (y_lo + y_hi), 0.5 * (y_hi - y_lo)
-        pc, ph = phi + 0.5 * (p_lo + p_hi), 0.5 * (p_hi - p_lo)
-        gap_y = np.maximum(np.abs(yc[:, :, None] - yc[:, None, :]) - (yh[:, :, None] + yh[:, None, :]), 0.0)
-        gap_p = np.maximum(np.abs(_wrap(pc[:, :, None] - pc[:, None, :])) - (ph[:, :, None] + ph[:, None, :]), 0.0)
-        pair = anchor[:, :, None] & anchor[:, None, :] & ~np.eye(n, dtype=bool)[None]
-        apart = np.all(np.where(pair, gap_y * gap_y + gap_p * gap_p >= r2 * (1.0 + _MARGIN), True), axis=(1, 2))
+        # distances between the boxes of two groups (centres and half-widths), where there are two
+        apart = np.ones(m, dtype=bool)
+        multi = np.nonzero(anchor.sum(axis=1) > 1)[0]
+        if len(multi):
+            yl, yu, pl, pu, an = y_lo[multi], y_hi[multi], p_lo[multi], p_hi[multi], anchor[multi]
+            yc, yh = 0.5 * (yl + yu), 0.5 * (yu - yl)
+            pc, ph = phi[multi] + 0.5 * (pl + pu), 0.5 * (pu - pl)
+            gap_y = np.maximum(np.abs(yc[:, :, None] - yc[:, None, :]) - (yh[:, :, None] + yh[:, None, :]), 0.0)
+            gap_p = np.maximum(np.abs(_wrap(pc[:, :, None] - pc[:, None, :])) - (ph[:, :, None] + ph[:, None, :]), 0.0)
+            pair = an[:, :, None] & an[:, None, :] & ~np.eye(n, dtype=bool)[None]
+            apart[multi] = np.all(np.where(pair, gap_y * gap_y + gap_p * gap_p >= r2 * (1.0 + _MARGIN), True),
+                                  axis=(1, 2))
     finite = np.all(np.isfinite(y) & (px * px + py * py > 0), axis=1)
     ok = narrow & apart & finite
-    p4 = np.stack([px, py, pz, e], axis=2)                    # (m, N, 4)
-    jets = np.einsum("mai,mik->mak", member.astype(np.float64), p4)
     return ok, jets, anchor
 
 
