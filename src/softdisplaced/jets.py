@@ -59,12 +59,11 @@ def _wrap(dphi):
 
 
 def separated_groups(px, py, pz, e, r: float):
-    """Events of equal multiplicity N given as ``(m, N)`` arrays: returns ``(ok, jets)``.
+    """Events of equal multiplicity N given as ``(m, N)`` arrays: returns ``(ok, jets, is_jet)``.
 
     ``ok`` (m,) marks the events whose particles form separated groups (module
-    docstring); ``jets`` (m, N, 4) holds, for those events, the (px, py, pz, e) sum of
-    each group in the slot of its first particle and zeros elsewhere, with the mask
-    ``is_jet`` (m, N) as third return value."""
+    docstring); ``jets`` (m, N, 4) holds the (px, py, pz, e) sum of each group in the
+    slot of its first particle and zeros elsewhere; ``is_jet`` (m, N) marks those slots."""
     m, n = px.shape
     r2 = r * r
     y = fastjet_rapidity(px, py, pz, e)
