@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from delphes_factory import simple_emu_event, write_delphes
+from delphes_factory import jet, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
 
 
@@ -20,3 +20,29 @@ def test_executors_give_identical_skims(default_config, tmp_path):
                                processing={"executor": ex, "workers": 2, "chunksize": 20})
         outs[ex] = p.read_bytes()
     assert outs["iterative"] == outs["futures"] == outs["dask"]
+
+
+@pytest.mark.parametrize("names, isolation, truth", [(("soft_emu", "cms_8tev_emu", "cms_exo_18_003"), True, True),
+                                                     (("soft_emu_loose",), False, False)])
+def test_processor_reads_exactly_the_preloaded_branches(default_config, tmp_path, names, isolation, truth):
+    """What the processor materialises is ``preload_branches``: the bulk preload wastes no read, and the
+    processing benchmark's raw-uproot reference (which reads that list) reads what the processor reads."""
+    import uproot
+    from coffea.nanoevents import DelphesSchema, NanoEventsFactory
+
+    from softdisplaced.analyses import build_analyses
+    from softdisplaced.executors import TREE, preload_branches
+    from softdisplaced.processor import SoftDisplacedProcessor
+
+    evs = [simple_emu_event(number=i, jets=[jet(40.0, 0.5, 1.0)], mediators_ctau=[1.0, 2.0]) for i in range(5)]
+    f = write_delphes(tmp_path / "a.root", evs, truth=truth)
+    analyses = {n: a for n, a in build_analyses(default_config, only_enabled=False).items() if n in names}
+    proc = SoftDisplacedProcessor(analyses, default_config["efficiency"],
+                                  spectra=default_config["processing"]["spectra"])
+    assert proc.needs_isolation() is isolation
+    log = []
+    with uproot.open(f) as fh:
+        events = NanoEventsFactory.from_root(file=fh, treepath=TREE, schemaclass=DelphesSchema, mode="virtual",
+                                             access_log=log).events()
+        proc.process(events)
+    assert {a.branch for a in log} == set(preload_branches(isolation, truth))

@@ -13,7 +13,10 @@ Bad input files (``processing.skip_bad_files``): every file is first checked in 
 main process (exists, opens as ROOT, has the ``Delphes`` tree and every branch the
 analyses and the DelphesSchema need).  A failing file raises an error naming the
 file and the problem, or, when skipping is allowed, is left out and recorded with
-the reason.  Read errors during processing are retried ``processing.retries``
+the reason.  The checks also hand coffea each file's chunking metadata (so that
+coffea does not open the files once more to preprocess them) and, with the
+iterative executor, the deserialised trees (reused by the work items).  Read
+errors during processing are retried ``processing.retries``
 times by coffea; then, when skipping is allowed, coffea drops the work item and the
 file is recorded as partly skipped (the numbers of entries expected and processed
 are compared per file); otherwise the error propagates.
@@ -26,12 +29,16 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 from coffea import processor
 from coffea.nanoevents import DelphesSchema
+from coffea.processor.executor import FileMeta
 
-__all__ = ["make_executor", "check_file", "required_branches", "run", "BadFileError"]
+from .processor import FLAT_BRANCHES, JET_FIELDS, LEPTON_FIELDS, PARTICLE_FIELDS
+
+__all__ = ["make_executor", "check_file", "required_branches", "preload_branches", "run", "BadFileError",
+           "FileInfo"]
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +70,35 @@ def required_branches(needs_isolation: bool, has_particle: bool) -> list[str]:
     return out
 
 
-def check_file(path: str | os.PathLike, needs_isolation: bool = True) -> tuple[int, bool]:
-    """(number of entries, has mediator truth) of a valid input file; raises BadFileError/OSError
-    naming the file otherwise."""
+class FileInfo(NamedTuple):
+    """What ``check_file`` learns about a valid input file."""
+
+    entries: int  # number of entries of the tree
+    truth: bool  # has the mediator truth branch Particle/Particle.CtauProper
+    uuid: bytes  # the ROOT file's UUID (coffea's chunking metadata)
+
+
+def check_file(path: str | os.PathLike, needs_isolation: bool = True, *,
+               hold: contextlib.ExitStack | None = None, object_cache: dict | None = None) -> FileInfo:
+    """Entries, truth and UUID of a valid input file; raises BadFileError/OSError naming the file otherwise.
+
+    With ``hold`` the file stays open until ``hold`` closes, and its deserialised tree stays in
+    ``object_cache``: a later ``uproot.open(..., object_cache=object_cache)`` of the file (coffea's
+    work items in this process) gets that tree instead of reading and deserialising it again.
+    """
     import uproot
 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: input file does not exist")
+    options = {} if hold is None else {"object_cache": object_cache, "array_cache": None}
     try:
-        fh = uproot.open(p)
+        fh = uproot.open(p, **options)
     except Exception as exc:
         raise BadFileError(f"{p}: cannot be opened as a ROOT file ({exc.__class__.__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}); truncated or not ROOT?") from exc
-    with fh:
+    with contextlib.ExitStack() as own:
+        (own if hold is None else hold).enter_context(fh)
         try:
             tree = fh[TREE]
         except Exception as exc:
@@ -89,7 +111,7 @@ def check_file(path: str | os.PathLike, needs_isolation: bool = True) -> tuple[i
         missing = [b for b in required_branches(needs_isolation, has_particle) if b not in keys]
         if missing:
             raise BadFileError(f"{p}: tree '{TREE}' lacks the branch(es) {', '.join(missing)}")
-        return int(tree.num_entries), "Particle/Particle.CtauProper" in keys
+        return FileInfo(int(tree.num_entries), "Particle/Particle.CtauProper" in keys, fh.file.fUUID)
 
 
 @contextlib.contextmanager
@@ -128,18 +150,81 @@ def make_executor(pcfg: Mapping):
 
 
 def preload_branches(needs_isolation: bool, has_truth: bool) -> list[str]:
-    """The branches the processor reads, preloaded in one bulk read per work item (faster than one by one)."""
-    out = ["Electron_size", "Muon_size", "Jet_size", "MissingET_size", "ScalarHT_size", "Event_size"]
-    for c in ("Electron", "Muon"):
-        out += [f"{c}/{c}.{f}" for f in ("PT", "Eta", "Phi", "Charge", "D0")]
-        if needs_isolation:
-            out.append(f"{c}/{c}.IsolationVar")
-    out += [f"Jet/Jet.{f}" for f in ("PT", "Eta", "Phi")]
-    out += ["MissingET/MissingET.MET", "MissingET/MissingET.Phi", "ScalarHT/ScalarHT.HT",
-            "Event/Event.Number", "Event/Event.Weight"]
+    """Exactly the branches the processor reads (its fields and the counts branches DelphesSchema takes
+    the offsets from), preloaded in one bulk read per work item (faster than one by one).  The raw-read
+    reference of the processing benchmark reads the same list."""
+    lepton_fields = LEPTON_FIELDS + (("IsolationVar",) if needs_isolation else ())
+    jagged = [("Electron", lepton_fields), ("Muon", lepton_fields), ("Jet", JET_FIELDS)]
     if has_truth:
-        out += ["Particle_size"] + [f"Particle/Particle.{f}" for f in ("PID", "Status", "CtauProper")]
-    return out
+        jagged.append(("Particle", PARTICLE_FIELDS))
+    out = []
+    for c, fields in jagged:
+        out += [f"{c}_size"] + [f"{c}/{c}.{f}" for f in fields]
+    return out + [f"{c}/{c}.{f}" for c, f, _ in FLAT_BRANCHES.values()]
+
+
+def _metadata_cache(dataset: str, infos: Mapping[str, FileInfo]) -> dict:
+    """coffea's per-file chunking metadata from the checks, so that coffea does not open every file
+    once more to preprocess it (and never reuses stale metadata of a rewritten file)."""
+    return {FileMeta(dataset, f, TREE): {"numentries": i.entries, "uuid": i.uuid} for f, i in infos.items()}
+
+
+def _check_files(files, needs_isolation: bool, skip: bool, hold=None, object_cache=None):
+    """``({file: FileInfo}`` of the valid files, ``[{"file", "reason"}]`` of the skipped ones); without
+    ``skip`` a bad file raises.  ``hold``, ``object_cache``: see ``check_file``."""
+    infos, skipped = {}, []
+    for f in files:
+        try:
+            infos[f] = check_file(f, needs_isolation, hold=hold, object_cache=object_cache)
+        except (OSError, BadFileError) as exc:
+            if not skip:
+                raise
+            log.warning("skipping bad input file: %s", exc)
+            skipped.append({"file": f, "reason": str(exc)})
+    return infos, skipped
+
+
+def _run_coffea(infos: Mapping[str, FileInfo], processor_instance, pcfg: Mapping, dataset: str,
+                needs_isolation: bool, skip: bool, uproot_options: Mapping) -> list:
+    """The processor's records of the files with entries (coffea's ``processor.Runner``)."""
+    nonempty = [f for f, i in infos.items() if i.entries > 0]
+    if not nonempty:
+        return []
+    truth = any(i.truth for i in infos.values())
+    with make_executor(pcfg) as executor:
+        runner = processor.Runner(
+            executor=executor, schema=DelphesSchema, chunksize=int(pcfg.get("chunksize", 100000)),
+            metadata_cache=_metadata_cache(dataset, infos),
+            skipbadfiles=_skip_exceptions() if skip else False, savemetrics=False)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Mm]issing cross-reference.*")
+            warnings.filterwarnings("ignore", message=".*Performed attempt.*")
+            try:
+                fileset = {dataset: {"files": nonempty, "preload": preload_branches(needs_isolation, truth)}}
+                out = runner(fileset, processor_instance, treename=TREE, uproot_options=dict(uproot_options))
+            except Exception as exc:
+                named = _name_file(exc, nonempty)
+                if named is exc:
+                    raise
+                raise named from exc
+    return list((out or {}).get("records", []))
+
+
+def _partly_processed(records, infos: Mapping[str, FileInfo], skip: bool) -> list:
+    """``[{"file", "reason"}]`` of the files of which coffea skipped failing work items."""
+    done = {}
+    for r in records:
+        done[r["file"]] = done.get(r["file"], 0) + r["n_events"]
+    skipped = []
+    for f, info in infos.items():
+        if info.entries > 0 and done.get(f, 0) != info.entries:
+            reason = (f"{f}: read error during processing: {done.get(f, 0)} of {info.entries} entries processed "
+                      "(the failing work items were skipped; see the log)")
+            if not skip:  # pragma: no cover - coffea raises before we get here
+                raise BadFileError(reason)
+            log.warning("%s", reason)
+            skipped.append({"file": f, "reason": reason})
+    return skipped
 
 
 def run(files: Iterable[str | os.PathLike], processor_instance, pcfg: Mapping, dataset: str = "sample",
@@ -148,51 +233,20 @@ def run(files: Iterable[str | os.PathLike], processor_instance, pcfg: Mapping, d
 
     Returns ``(records, skipped, entries)``: the processor's records, a list of
     ``{"file", "reason"}`` for skipped files, and ``{file: number of entries}``.
+
+    With the iterative executor the work items run in this process and reuse the trees that the
+    file checks deserialised (``check_file``'s ``hold``); other executors' workers open them anew.
     """
     skip = bool(pcfg.get("skip_bad_files", False))
     files = [str(Path(f).resolve()) for f in files]
-    good, skipped, entries, truth = [], [], {}, False
-    for f in files:
-        try:
-            entries[f], t = check_file(f, needs_isolation)
-            truth |= t
-            good.append(f)
-        except (OSError, BadFileError) as exc:
-            if not skip:
-                raise
-            log.warning("skipping bad input file: %s", exc)
-            skipped.append({"file": f, "reason": str(exc)})
-    records = []
-    nonempty = [f for f in good if entries[f] > 0]
-    if nonempty:
-        with make_executor(pcfg) as executor:
-            runner = processor.Runner(
-                executor=executor, schema=DelphesSchema, chunksize=int(pcfg.get("chunksize", 100000)),
-                skipbadfiles=_skip_exceptions() if skip else False, savemetrics=False)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*[Mm]issing cross-reference.*")
-                warnings.filterwarnings("ignore", message=".*Performed attempt.*")
-                try:
-                    fileset = {dataset: {"files": nonempty, "preload": preload_branches(needs_isolation, truth)}}
-                    out = runner(fileset, processor_instance, treename=TREE)
-                except Exception as exc:
-                    named = _name_file(exc, nonempty)
-                    if named is exc:
-                        raise
-                    raise named from exc
-        records = list((out or {}).get("records", []))
-    done = {}
-    for r in records:
-        done[r["file"]] = done.get(r["file"], 0) + r["n_events"]
-    for f in nonempty:
-        if done.get(f, 0) != entries[f]:
-            reason = (f"{f}: read error during processing: {done.get(f, 0)} of {entries[f]} entries processed "
-                      "(the failing work items were skipped; see the log)")
-            if not skip:  # pragma: no cover - coffea raises before we get here
-                raise BadFileError(reason)
-            log.warning("%s", reason)
-            skipped.append({"file": f, "reason": reason})
-    return records, skipped, entries
+    in_process = pcfg.get("executor", "iterative") == "iterative"
+    with contextlib.ExitStack() as hold:
+        object_cache = {} if in_process else None
+        infos, skipped = _check_files(files, needs_isolation, skip, hold if in_process else None, object_cache)
+        options = {"object_cache": object_cache} if in_process else {}
+        records = _run_coffea(infos, processor_instance, pcfg, dataset, needs_isolation, skip, options)
+    skipped += _partly_processed(records, infos, skip)
+    return records, skipped, {f: i.entries for f, i in infos.items()}
 
 
 def _name_file(exc: Exception, files) -> Exception:

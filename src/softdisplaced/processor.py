@@ -1,10 +1,12 @@
 """The coffea processor: Delphes-format events -> per-analysis skim columns and cutflows.
 
 One pass over a chunk evaluates every configured analysis (the file is read
-once; in coffea's virtual mode only the branches used are read).  Object and
-event selection run on the CPU with numpy on the flat branch contents; the NN
-features (``softdisplaced.features``) run on the CPU or, with
-``processing.gpu``, on a CUDA GPU (cupy, via ``ak.to_backend(..., "cuda")``).
+once; in coffea's virtual mode only the branches used are read, exactly those
+of ``executors.preload_branches``).  Object and event selection run on the CPU
+with numpy on the flat branch contents (after the object selection, on the
+events with a lepton pair only); the NN features (``softdisplaced.features``)
+run on the CPU or, with ``processing.gpu``, on a CUDA GPU (cupy, via
+``ak.to_backend(..., "cuda")``).
 
 ``process()`` returns ``{"records": [record]}``: coffea adds lists by
 concatenation, so the output holds one record per work item, which
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping
 
 import awkward as ak
@@ -37,7 +41,16 @@ log = logging.getLogger(__name__)
 
 CHANNEL_CODES = {"emu": 0, "ee": 1, "mumu": 2}
 MEDIATOR_PID = 1000024
+MEDIATOR_STATUS = 22  # the mediators of the hard process (Pythia status code)
 ELECTRON, MUON = 11, 13
+
+# the branches the processor reads (``executors.preload_branches`` lists them for coffea and the benchmark)
+LEPTON_FIELDS = ("PT", "Eta", "Phi", "Charge", "D0")  # + IsolationVar when an analysis uses isolation
+JET_FIELDS = ("PT", "Eta", "Phi")
+PARTICLE_FIELDS = ("PID", "Status", "CtauProper")  # mediator truth, when the files have CtauProper
+FLAT_BRANCHES = {"weight": ("Event", "Weight", np.float64), "number": ("Event", "Number", np.int64),
+                 "met": ("MissingET", "MET", np.float64), "met_phi": ("MissingET", "Phi", np.float64),
+                 "ht": ("ScalarHT", "HT", np.float64)}  # Chunk attribute: (collection, field, dtype)
 
 try:  # keep ConfigError semantics for the CLI (exit code 2, clear message)
     from .config import ConfigError as _Base
@@ -86,39 +99,79 @@ def resolve_gpu(mode) -> bool:
 
 
 # ----------------------------------------------------------------- flat helpers
-def _jag(arr) -> tuple[np.ndarray, np.ndarray]:
-    """(counts, flat content) of a jagged branch as numpy (materialises the branch)."""
-    counts = np.asarray(ak.to_numpy(ak.num(arr, axis=1)), dtype=np.int64)
-    flat = ak.to_numpy(ak.flatten(arr, axis=1))
-    return counts, np.asarray(flat)
+@dataclass
+class Objects:
+    """Flat numpy view of a jagged collection: per-event ``offsets`` (starting at 0) and the
+    contents of the fields read (``values[field]``, one entry per object)."""
+
+    offsets: np.ndarray
+    values: dict
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @cached_property
+    def row(self) -> np.ndarray:
+        """Event (row) index of every object."""
+        return np.repeat(np.arange(len(self.offsets) - 1, dtype=np.int64), self.counts)
+
+    def take_rows(self, rows: np.ndarray, fields) -> "Objects":
+        """The objects of the events ``rows`` (sorted row indices), packed, with the ``fields`` given."""
+        counts = self.counts[rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        # flat index of every object of those rows: its row's start in the collection + its rank in the row
+        objs = np.repeat(self.offsets[rows] - offsets[:-1], counts) + np.arange(offsets[-1], dtype=np.int64)
+        return Objects(offsets, {f: self.values[f][objs] for f in fields})
+
+    def jagged(self, field: str) -> ak.Array:
+        """``field`` as a packed jagged awkward Array."""
+        return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(self.offsets),
+                                                    ak.contents.NumpyArray(self.values[field])))
 
 
-def _offsets(counts):
-    off = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=off[1:])
-    return off
+def read_objects(collection, fields) -> Objects:
+    """Materialise only ``fields`` of a NanoEvents collection (their branches and the collection's counts)."""
+    layout = ak.to_layout(ak.materialize(collection[list(fields)]))
+    if not isinstance(layout, ak.contents.ListOffsetArray):
+        layout = layout.to_ListOffsetArray64(True)
+    off = np.asarray(layout.offsets.data, dtype=np.int64)
+    values = {f: np.asarray(layout.content.content(f).data)[off[0]:off[-1]] for f in fields}
+    return Objects(off - off[0], values)
 
 
-def _pick(counts, offsets, mask):
-    """Per row: number of selected objects, flat index of the first and second (-1 if none)."""
-    n = len(counts)
-    sel = np.flatnonzero(mask)
-    row = np.searchsorted(offsets, sel, side="right") - 1
-    nsel = np.bincount(row, minlength=n).astype(np.int64)
-    first = np.full(n, -1, dtype=np.int64)
-    second = np.full(n, -1, dtype=np.int64)
-    if len(sel):
-        row_start = np.searchsorted(row, np.arange(n), side="left")
-        rank = np.arange(len(sel)) - row_start[row]
-        first[row[rank == 0]] = sel[rank == 0]
-        second[row[rank == 1]] = sel[rank == 1]
-    return nsel, first, second
+def read_flat(array, dtype) -> np.ndarray:
+    """A per-event (singleton) branch as a numpy array of ``dtype``."""
+    return np.asarray(ak.to_numpy(ak.materialize(array)), dtype=dtype)
 
 
-def _take(flat, idx, fill=0):
-    """flat[idx] with idx = -1 giving ``fill`` (works on empty ``flat``)."""
-    padded = np.concatenate([flat, np.array([fill], dtype=flat.dtype)])
-    return padded[np.where(idx < 0, len(flat), idx)]
+def first_two(offsets: np.ndarray, mask: np.ndarray):
+    """Per event: number of objects passing ``mask`` and the flat indices of the first and second
+    of them (-1 if none); ``offsets``: per-event offsets of the objects."""
+    selected = np.flatnonzero(mask)
+    passed = np.zeros(len(mask) + 1, dtype=np.int64)  # objects passing before each object
+    np.cumsum(mask, out=passed[1:])
+    start = passed[offsets[:-1]]  # position in ``selected`` of each event's first selected object
+    nsel = passed[offsets[1:]] - start
+    padded = np.append(selected, [-1, -1])  # answers the events without a first / second object
+    start = np.where(nsel > 0, start, len(selected))
+    return nsel, padded[start], np.where(nsel > 1, padded[start + 1], -1)
+
+
+def _order_by_pt(i1, i2, pt, both):
+    """(leading, subleading) flat indices of the pairs (i1, i2) on the rows ``both``; else (i1, i2)."""
+    swap = np.zeros(len(i1), dtype=bool)
+    swap[both] = pt[i2[both]] > pt[i1[both]]
+    return np.where(swap, i2, i1), np.where(swap, i1, i2)
+
+
+def _gather(from_e, idx, e_values, mu_values):
+    """``e_values[idx]`` where ``from_e``, else ``mu_values[idx]``."""
+    out = np.empty(len(idx), dtype=np.result_type(e_values, mu_values))
+    out[from_e] = e_values[idx[from_e]]
+    out[~from_e] = mu_values[idx[~from_e]]
+    return out
 
 
 def _dphi(a, b):
@@ -136,6 +189,43 @@ def _in_range(v, lo_hi):
     return m
 
 
+@dataclass
+class Chunk:
+    """The branches of one work item the processor uses, as numpy arrays."""
+
+    n: int
+    weight: np.ndarray
+    number: np.ndarray
+    leptons: dict  # {"e": Objects, "mu": Objects}
+    jets: Objects
+    met: np.ndarray
+    met_phi: np.ndarray
+    ht: np.ndarray
+    mediator_ct: np.ndarray | None  # (n, 2) c*t of the two mediators (NaN if missing), None without truth
+
+
+def _mediator_ct(particles) -> np.ndarray:
+    """(n, 2) proper decay lengths of the first two mediators (|PID| = MEDIATOR_PID, status MEDIATOR_STATUS),
+    NaN where missing."""
+    p = read_objects(particles, PARTICLE_FIELDS)
+    mask = (np.abs(p.values["PID"]) == MEDIATOR_PID) & (p.values["Status"] == MEDIATOR_STATUS)
+    _, p1, p2 = first_two(p.offsets, mask)
+    ctau = np.append(p.values["CtauProper"].astype(np.float64), np.nan)  # index -1 -> NaN
+    return np.stack([ctau[p1], ctau[p2]], axis=1)
+
+
+def _pair(ch, e_sel, mu_sel, leptons):
+    """Flat indices of the pair of each candidate event: (y from electrons?, y index, x from electrons?,
+    x index); y = electron (e-mu) / leading lepton, x = muon (e-mu) / subleading lepton."""
+    (_, e1, e2), (_, m1, m2) = e_sel, mu_sel
+    is_ee, is_mm = ch == CHANNEL_CODES["ee"], ch == CHANNEL_CODES["mumu"]
+    e_lead, e_sub = _order_by_pt(e1, e2, leptons["e"].values["PT"], is_ee)
+    m_lead, m_sub = _order_by_pt(m1, m2, leptons["mu"].values["PT"], is_mm)
+    y = np.where(is_ee, e_lead, np.where(is_mm, m_lead, e1))
+    x = np.where(is_ee, e_sub, np.where(is_mm, m_sub, m1))
+    return ~is_mm, y, is_ee, x
+
+
 class SoftDisplacedProcessor(processor.ProcessorABC):
     """Evaluates ``analyses`` (``{name: spec}`` from build_analyses) on Delphes-format events.
 
@@ -151,165 +241,89 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         self.spectra = dict(spectra or {"abs_eta_max": 2.4, "pt_min": 10.0})
         self.file_chunks = dict(file_chunks or {})
         self.gpu = bool(gpu)
-        self._tables = None
-
-    @property
-    def tables(self):
-        if self._tables is None:
-            self._tables = load_tables(self.efficiency_cfg)
-        return self._tables
+        # loaded here, not per work item: coffea hands every work item its own (unpickled) copy
+        needs_tables = any(a.get("d0_efficiency", True) for a in self.analyses.values())
+        self.tables = load_tables(self.efficiency_cfg) if needs_tables else None
 
     def needs_isolation(self) -> bool:
         return any(a.get("isolation") for a in self.analyses.values())
 
     # ------------------------------------------------------------------ process
+    def _read(self, events) -> Chunk:
+        """Materialise exactly the branches the analyses use (see ``executors.preload_branches``)."""
+        lepton_fields = LEPTON_FIELDS + (("IsolationVar",) if self.needs_isolation() else ())
+        truth = "Particle" in events.fields and "CtauProper" in events.Particle.fields
+        flat = {k: read_flat(events[c][f], dtype) for k, (c, f, dtype) in FLAT_BRANCHES.items()}
+        return Chunk(n=len(events), **flat,
+                     leptons={"e": read_objects(events.Electron, lepton_fields),
+                              "mu": read_objects(events.Muon, lepton_fields)},
+                     jets=read_objects(events.Jet, JET_FIELDS),
+                     mediator_ct=_mediator_ct(events.Particle) if truth else None)
+
+    def _spectra(self, ev: Chunk) -> dict:
+        """Every electron / muon in the spectra acceptance (no isolation or pairing), with its event weight."""
+        out = {}
+        for fl, name in (("e", "electron"), ("mu", "muon")):
+            d = ev.leptons[fl]
+            pt = d.values["PT"]
+            m = (np.abs(d.values["Eta"]) < self.spectra["abs_eta_max"]) & (pt > self.spectra["pt_min"])
+            out[f"{name}_pt"] = pt[m].astype(np.float64)
+            out[f"{name}_weight"] = np.repeat(ev.weight, d.counts)[m]
+        return out
+
     def process(self, events):
         meta = events.metadata
         filename = meta.get("filename", "")
         file_index, chunk = self.file_chunks.get(filename, (0, 0))
-        n = len(events)
-        weight = np.asarray(ak.to_numpy(events.Event.Weight), dtype=np.float64)
-        number = np.asarray(ak.to_numpy(events.Event.Number), dtype=np.int64)
-        use_iso = self.needs_isolation()
-
-        lep = {}
-        for fl, coll in (("e", events.Electron), ("mu", events.Muon)):
-            counts, pt = _jag(coll.PT)
-            d = {"counts": counts, "offsets": _offsets(counts), "pt": pt,
-                 "eta": _jag(coll.Eta)[1], "phi": _jag(coll.Phi)[1],
-                 "charge": _jag(coll.Charge)[1], "d0": _jag(coll.D0)[1]}
-            if use_iso:
-                d["iso"] = _jag(coll.IsolationVar)[1]
-            d["row"] = np.repeat(np.arange(n, dtype=np.int64), counts)
-            lep[fl] = d
-        jcounts, jpt = _jag(events.Jet.PT)
-        jets = {"counts": jcounts, "offsets": _offsets(jcounts), "pt": jpt,
-                "eta": _jag(events.Jet.Eta)[1], "phi": _jag(events.Jet.Phi)[1]}
-        met = np.asarray(ak.to_numpy(events.MissingET.MET), dtype=np.float64)
-        met_phi = np.asarray(ak.to_numpy(events.MissingET.Phi), dtype=np.float64)
-        ht = np.asarray(ak.to_numpy(events.ScalarHT.HT), dtype=np.float64)
-
-        mediator_ct = None
-        fields = events.fields
-        if "Particle" in fields and "CtauProper" in events.Particle.fields:
-            pcounts, pid = _jag(events.Particle.PID)
-            status = _jag(events.Particle.Status)[1]
-            ctau = _jag(events.Particle.CtauProper)[1].astype(np.float64)
-            _, p1, p2 = _pick(pcounts, _offsets(pcounts), (np.abs(pid) == MEDIATOR_PID) & (status == 22))
-            mediator_ct = np.stack([_take(ctau, p1, np.nan), _take(ctau, p2, np.nan)], axis=1)
-
-        # spectra for the HF fit: every electron / muon, no isolation or pairing
-        spectra = {}
-        for fl, name in (("e", "electron"), ("mu", "muon")):
-            d = lep[fl]
-            m = (np.abs(d["eta"]) < self.spectra["abs_eta_max"]) & (d["pt"] > self.spectra["pt_min"])
-            spectra[f"{name}_pt"] = d["pt"][m].astype(np.float64)
-            spectra[f"{name}_weight"] = weight[d["row"][m]]
-
+        ev = self._read(events)
         record = {"file": filename, "file_index": int(file_index), "chunk": int(chunk),
-                  "entrystart": int(meta.get("entrystart", 0)), "entrystop": int(meta.get("entrystop", n)),
-                  "n_events": int(n), "sum_gen_weights": float(weight.sum()), "spectra": spectra,
-                  "truth": mediator_ct is not None, "analyses": {}}
+                  "entrystart": int(meta.get("entrystart", 0)), "entrystop": int(meta.get("entrystop", ev.n)),
+                  "n_events": int(ev.n), "sum_gen_weights": float(ev.weight.sum()), "spectra": self._spectra(ev),
+                  "truth": ev.mediator_ct is not None, "analyses": {}}
         for name, spec in self.analyses.items():
-            record["analyses"][name] = self._analysis(spec, events, lep, jets, met, met_phi, ht, weight, number,
-                                                      mediator_ct, chunk)
+            record["analyses"][name] = self._analysis(spec, ev, chunk)
         return {"records": [record]}
 
-    def _analysis(self, spec, events, lep, jets, met, met_phi, ht, weight, number, mediator_ct, chunk):
-        n = len(weight)
-        channels = spec["channels"]
-        sel = {}
-        for fl, name in (("e", "electron"), ("mu", "muon")):
-            d = lep[fl]
-            m = (np.abs(d["eta"]) < d["eta"].dtype.type(spec["abs_eta_max"])) & \
-                (d["pt"] > d["pt"].dtype.type(spec["preselection_pt"]))
-            if spec.get("isolation"):
-                m &= d["iso"] < d["iso"].dtype.type(spec["isolation"][name])
-            sel[fl] = _pick(d["counts"], d["offsets"], m)
-        ne, e1, e2 = sel["e"]
-        nm, m1, m2 = sel["mu"]
+    @staticmethod
+    def _object_selection(spec, fl, d: Objects):
+        """Objects passing |eta|, preselection pT and (when configured) isolation."""
+        v = d.values
+        m = (np.abs(v["Eta"]) < v["Eta"].dtype.type(spec["abs_eta_max"])) & \
+            (v["PT"] > v["PT"].dtype.type(spec["preselection_pt"]))
+        if spec.get("isolation"):
+            name = {"e": "electron", "mu": "muon"}[fl]
+            m &= v["IsolationVar"] < v["IsolationVar"].dtype.type(spec["isolation"][name])
+        return m
 
-        ch = np.full(n, -1, dtype=np.int8)
+    @staticmethod
+    def _channel(channels, ne, nm):
+        """Channel code per event (-1: no lepton pair of a configured channel)."""
+        ch = np.full(len(ne), -1, dtype=np.int8)
         if "emu" in channels:
             ch[(ne == 1) & (nm == 1)] = CHANNEL_CODES["emu"]
         if "ee" in channels:
             ch[(ne == 2) & (nm == 0)] = CHANNEL_CODES["ee"]
         if "mumu" in channels:
             ch[(nm == 2) & (ne == 0)] = CHANNEL_CODES["mumu"]
+        return ch
 
-        # the pair: y = electron (e-mu) / leading lepton, x = muon / subleading lepton
-        is_emu, is_ee, is_mm = ch == 0, ch == 1, ch == 2
-        E, M = lep["e"], lep["mu"]
+    @staticmethod
+    def _jet_veto(jv, jets: Objects, cand, eta_y, phi_y, eta_x, phi_x):
+        """Candidates with a jet of pT > jv.pt_min within Delta R < jv.dr of either lepton."""
+        j = jets.take_rows(cand, JET_FIELDS)
+        jeta = j.values["Eta"].astype(np.float64)
+        jphi = j.values["Phi"].astype(np.float64)
+        close = np.zeros(len(jeta), dtype=bool)
+        for eta_l, phi_l in ((eta_y, phi_y), (eta_x, phi_x)):
+            d = np.sqrt((jeta - eta_l[j.row]) ** 2 + _dphi(jphi, phi_l[j.row].astype(np.float64)) ** 2)
+            close |= d < jv["dr"]
+        bad = close & (j.values["PT"] > jv["pt_min"])
+        return np.bincount(j.row[bad], minlength=len(cand)) > 0
 
-        def two(d, i1, i2, key):
-            return _take(d[key], i1), _take(d[key], i2)
-
-        idx = {}
-        ept1, ept2 = two(E, e1, e2, "pt")
-        mpt1, mpt2 = two(M, m1, m2, "pt")
-        e_swap = ept2 > ept1
-        m_swap = mpt2 > mpt1
-        idx["e_lead"] = np.where(e_swap, e2, e1)
-        idx["e_sub"] = np.where(e_swap, e1, e2)
-        idx["m_lead"] = np.where(m_swap, m2, m1)
-        idx["m_sub"] = np.where(m_swap, m1, m2)
-
-        def pair_value(key):
-            y = np.where(is_emu, _take(E[key], e1), np.where(is_ee, _take(E[key], idx["e_lead"]),
-                                                            _take(M[key], idx["m_lead"])))
-            x = np.where(is_emu, _take(M[key], m1), np.where(is_ee, _take(E[key], idx["e_sub"]),
-                                                            _take(M[key], idx["m_sub"])))
-            return y, x
-
-        pt_y, pt_x = pair_value("pt")
-        eta_y, eta_x = pair_value("eta")
-        phi_y, phi_x = pair_value("phi")
-        q_y, q_x = pair_value("charge")
-        d0_y, d0_x = pair_value("d0")
-        ad0_y, ad0_x = np.abs(d0_y), np.abs(d0_x)
-        fl_y = np.where(is_mm, MUON, ELECTRON).astype(np.int8)
-        fl_x = np.where(is_ee, ELECTRON, MUON).astype(np.int8)
-
-        cut = ch >= 0
-        steps = [("all", np.ones(n, dtype=bool)), ("lepton_pair", cut.copy())]
-        if spec.get("opposite_charge", True):
-            cut &= (q_y * q_x) < 0
-            steps.append(("opposite_charge", cut.copy()))
-        thr_y = np.zeros(n)
-        thr_x = np.zeros(n)
-        for c in channels:
-            code = CHANNEL_CODES[c]
-            thr_y[ch == code], thr_x[ch == code] = spec["pt_min"][c]
-        cut &= (pt_y > thr_y.astype(pt_y.dtype)) & (pt_x > thr_x.astype(pt_x.dtype))
-        steps.append(("pt", cut.copy()))
-        dr = np.sqrt((eta_y.astype(np.float64) - eta_x) ** 2 + _dphi(phi_y.astype(np.float64), phi_x) ** 2)
-        if spec.get("dr_min") is not None:
-            cut &= dr > spec["dr_min"]
-            steps.append(("delta_r", cut.copy()))
-        if spec.get("jet_veto"):
-            jv = spec["jet_veto"]
-            jrow = np.repeat(np.arange(n, dtype=np.int64), jets["counts"])
-            jeta = jets["eta"].astype(np.float64)
-            jphi = jets["phi"].astype(np.float64)
-            close = np.zeros(len(jeta), dtype=bool)
-            for eta_l, phi_l in ((eta_y, phi_y), (eta_x, phi_x)):
-                d = np.sqrt((jeta - eta_l[jrow]) ** 2 + _dphi(jphi, phi_l[jrow].astype(np.float64)) ** 2)
-                close |= d < jv["dr"]
-            bad = close & (jets["pt"] > jv["pt_min"])
-            vetoed = np.bincount(jrow[bad], minlength=n) > 0
-            cut &= ~vetoed
-            steps.append(("jet_veto", cut.copy()))
-        if spec.get("d0_window_mm") is not None:
-            w = spec["d0_window_mm"]
-            cut &= _in_range(ad0_y, w) & _in_range(ad0_x, w)
-            steps.append(("d0_window", cut.copy()))
-
-        cutflow = {"names": [s for s, _ in steps],
-                   "raw": [int(m.sum()) for _, m in steps],
-                   "weighted": [float(weight[m].sum()) for _, m in steps]}
-
-        # signal regions: first matching region in list order
-        sr = np.zeros(n, dtype=np.int8)
+    @staticmethod
+    def _signal_regions(spec, ch, pt_y, pt_x, ad0_y, ad0_x):
+        """SR label per event: the first matching region in list order (0: none)."""
+        sr = np.zeros(len(ch), dtype=np.int8)
         for c, regions in spec["signal_regions"]["regions"].items():
             in_ch = ch == CHANNEL_CODES[c]
             for r in regions:
@@ -319,48 +333,99 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
                     if r.get(key) is not None:
                         m &= op(v, v.dtype.type(r[key]))
                 sr[m] = int(r["label"])
+        return sr
 
-        s = cut
-        ns = int(s.sum())
-        cols = {
-            "pt_y": pt_y[s].astype(np.float64), "eta_y": eta_y[s].astype(np.float64),
-            "phi_y": phi_y[s].astype(np.float64), "d0_y": d0_y[s].astype(np.float64),
-            "pt_x": pt_x[s].astype(np.float64), "eta_x": eta_x[s].astype(np.float64),
-            "phi_x": phi_x[s].astype(np.float64), "d0_x": d0_x[s].astype(np.float64),
-            "sr": sr[s], "channel": ch[s], "weight_gen": weight[s],
-            "event_number": number[s], "entry": np.flatnonzero(s).astype(np.int64),
-            "chunk": np.full(ns, chunk, dtype=np.int32),
-        }
+    def _candidates(self, spec, ev: Chunk):
+        """(rows, channel codes, pair values) of the events with a lepton pair of a configured channel.
+
+        Pair values: ``{pt,eta,phi,q,d0}_{y,x}`` (branch dtypes) and ``y_e``, ``x_e`` (lepton from the
+        electrons?); y = electron (e-mu) / leading lepton, x = muon (e-mu) / subleading lepton."""
+        sel = {fl: first_two(d.offsets, self._object_selection(spec, fl, d)) for fl, d in ev.leptons.items()}
+        ch = self._channel(spec["channels"], sel["e"][0], sel["mu"][0])
+        cand = np.flatnonzero(ch >= 0)
+        ch = ch[cand]
+        y_e, y_idx, x_e, x_idx = _pair(ch, [a[cand] for a in sel["e"]], [a[cand] for a in sel["mu"]], ev.leptons)
+        pair = {"y_e": y_e, "x_e": x_e}
+        for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("q", "Charge"), ("d0", "D0")):
+            e, mu = ev.leptons["e"].values[field], ev.leptons["mu"].values[field]
+            pair[f"{key}_y"], pair[f"{key}_x"] = _gather(y_e, y_idx, e, mu), _gather(x_e, x_idx, e, mu)
+        return cand, ch, pair
+
+    def _cuts(self, spec, ev: Chunk, cand, ch, p) -> list:
+        """``[(cut name, candidates passing it and every earlier cut)]`` from ``lepton_pair`` on."""
+        cut = np.ones(len(cand), dtype=bool)
+        steps = [("lepton_pair", cut.copy())]
+        if spec.get("opposite_charge", True):
+            cut &= (p["q_y"] * p["q_x"]) < 0
+            steps.append(("opposite_charge", cut.copy()))
+        thr_y = np.zeros(len(cand))
+        thr_x = np.zeros(len(cand))
+        for c in spec["channels"]:
+            code = CHANNEL_CODES[c]
+            thr_y[ch == code], thr_x[ch == code] = spec["pt_min"][c]
+        cut &= (p["pt_y"] > thr_y.astype(p["pt_y"].dtype)) & (p["pt_x"] > thr_x.astype(p["pt_x"].dtype))
+        steps.append(("pt", cut.copy()))
+        if spec.get("dr_min") is not None:
+            dr = np.sqrt((p["eta_y"].astype(np.float64) - p["eta_x"]) ** 2
+                         + _dphi(p["phi_y"].astype(np.float64), p["phi_x"]) ** 2)
+            cut &= dr > spec["dr_min"]
+            steps.append(("delta_r", cut.copy()))
+        if spec.get("jet_veto"):
+            cut &= ~self._jet_veto(spec["jet_veto"], ev.jets, cand, p["eta_y"], p["phi_y"], p["eta_x"], p["phi_x"])
+            steps.append(("jet_veto", cut.copy()))
+        if spec.get("d0_window_mm") is not None:
+            w = spec["d0_window_mm"]
+            cut &= _in_range(np.abs(p["d0_y"]), w) & _in_range(np.abs(p["d0_x"]), w)
+            steps.append(("d0_window", cut.copy()))
+        return steps
+
+    def _columns(self, spec, ev: Chunk, chunk, rows, ch, p) -> dict:
+        """Skim columns (before the features) of the selected events ``rows`` (``ch``, ``p``: theirs)."""
+        cols = {f"{k}_{side}": p[f"{k}_{side}"].astype(np.float64)
+                for side in ("y", "x") for k in ("pt", "eta", "phi", "d0")}
+        cols.update(sr=self._signal_regions(spec, ch, p["pt_y"], p["pt_x"], np.abs(p["d0_y"]), np.abs(p["d0_x"])),
+                    channel=ch, weight_gen=ev.weight[rows], event_number=ev.number[rows],
+                    chunk=np.full(len(rows), chunk, dtype=np.int32))
         if spec.get("d0_efficiency", True):
-            cols["weight_d0eff"] = np.asarray(d0_weight(self.tables, fl_y[s], d0_y[s], fl_x[s], d0_x[s]),
+            fl_y = np.where(p["y_e"], ELECTRON, MUON).astype(np.int8)
+            fl_x = np.where(p["x_e"], ELECTRON, MUON).astype(np.int8)
+            cols["weight_d0eff"] = np.asarray(d0_weight(self.tables, fl_y, p["d0_y"], fl_x, p["d0_x"]),
                                               dtype=np.float64)
         else:
-            cols["weight_d0eff"] = np.ones(ns)
-        if mediator_ct is not None:
-            cols["mediator_ct_mm"] = mediator_ct[s]
-        feats = self._features(spec, s, cols, lep, jets, met, met_phi, ht)
-        cols.update(feats)
+            cols["weight_d0eff"] = np.ones(len(rows))
+        if ev.mediator_ct is not None:
+            cols["mediator_ct_mm"] = ev.mediator_ct[rows]
+        return cols
+
+    def _analysis(self, spec, ev: Chunk, chunk):
+        """Cutflow and skim columns of one analysis.  Everything after the object selection runs on
+        the candidate events only (those with a lepton pair of a configured channel)."""
+        cand, ch, pair = self._candidates(spec, ev)
+        steps = self._cuts(spec, ev, cand, ch, pair)
+        w_cand = ev.weight[cand]
+        cutflow = {"names": ["all"] + [name for name, _ in steps],
+                   "raw": [ev.n] + [int(m.sum()) for _, m in steps],
+                   "weighted": [float(ev.weight.sum())] + [float(w_cand[m].sum()) for _, m in steps]}
+        s = steps[-1][1]
+        rows = cand[s]
+        cols = self._columns(spec, ev, chunk, rows, ch[s], {k: v[s] for k, v in pair.items()})
+        cols.update(self._features(spec, rows, cols, ev))
         return {"columns": cols, "cutflow": cutflow}
 
-    def _features(self, spec, s, cols, lep, jets, met, met_phi, ht):
+    def _features(self, spec, rows, cols, ev: Chunk):
         names = [f for f in FEATURES if f in spec.get("features", FEATURES)]
         if not names:
             return {}
-
-        def jag(d, key):
-            # rows of the selected events, packed (content starts at 0)
-            counts = d["counts"][s]
-            take = np.flatnonzero(np.repeat(s, d["counts"]))
-            return ak.unflatten(d[key][take], counts)
-
         inputs = {k: cols[k] for k in ("pt_y", "eta_y", "phi_y", "pt_x", "eta_x", "phi_x")}
-        inputs.update(met=met[s], met_phi=met_phi[s], ht=ht[s])
+        inputs.update(met=ev.met[rows], met_phi=ev.met_phi[rows], ht=ev.ht[rows])
         inputs = {k: ak.Array(np.asarray(v, dtype=np.float64)) for k, v in inputs.items()}
-        for key in ("pt", "eta", "phi"):
-            inputs[f"jet_{key}"] = jag(jets, key)
+        jets = ev.jets.take_rows(rows, JET_FIELDS)
+        for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi")):
+            inputs[f"jet_{key}"] = jets.jagged(field)
         for fl, pre in (("e", "ele"), ("mu", "mu")):
-            for key in ("pt", "eta", "phi", "d0"):
-                inputs[f"{pre}_{key}"] = jag(lep[fl], key)
+            leptons = ev.leptons[fl].take_rows(rows, ("PT", "Eta", "Phi", "D0"))
+            for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("d0", "D0")):
+                inputs[f"{pre}_{key}"] = leptons.jagged(field)
         if self.gpu:
             inputs = {k: ak.to_backend(v, "cuda") for k, v in inputs.items()}
         out = compute_features(inputs, spec.get("objects") or self.objects, names)

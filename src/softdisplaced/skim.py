@@ -145,7 +145,7 @@ def skim_attributes(sample: Mapping, analysis: str, spec: Mapping, *, config_has
 
 
 def write_skim(path, events: Mapping[str, np.ndarray], spectra: Mapping[str, np.ndarray], cutflow: Mapping,
-               attrs: Mapping, gzip_level: int = 4) -> Path:
+               attrs: Mapping, gzip_level: int = 1) -> Path:
     """Atomically write one skim (or partial) file; bit-identical for identical inputs."""
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -281,7 +281,7 @@ def cutflow_markdown(cf: Mapping) -> str:
 
 
 def merge_partials(partials: Sequence, skim_out, cutflow_out, hists_out, *, analysis: str, spec: Mapping,
-                   sample: Mapping, config_hash: str, package_versions: Mapping, gzip_level: int = 4,
+                   sample: Mapping, config_hash: str, package_versions: Mapping, gzip_level: int = 1,
                    hist_overrides: Mapping | None = None) -> dict:
     """Concatenate partial skims (in chunk order) into the sample's skim, cutflow (.json + .md) and hists (.pkl)."""
     if not partials:
@@ -374,6 +374,6 @@ def process_files(inputs: Sequence, outputs: Sequence, *, analyses: Mapping[str,
                                 input_checksums=checks, skipped_files=skipped,
                                 n_events_processed=a["n_events_processed"], sum_gen_weights=a["sum_gen_weights"])
         attrs["chunk"] = np.int64(chunk)
-        write_skim(out, a["events"], a["spectra"], a["cutflow"], attrs, int(processing.get("gzip_level", 4)))
+        write_skim(out, a["events"], a["spectra"], a["cutflow"], attrs, int(processing.get("gzip_level", 1)))
         result[name] = a
     return result

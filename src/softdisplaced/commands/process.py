@@ -141,7 +141,7 @@ def run_merge(args):
         partials = args.inputs if args.inputs else _partials(args.partials_dir, name, args.sample)
         cf = merge_partials(partials, args.skim[i], args.cutflow[i], args.hists[i], analysis=name, spec=spec,
                             sample=sample, config_hash=config_hash(settings), package_versions=versions,
-                            gzip_level=int(processing.get("gzip_level", 4)),
+                            gzip_level=int(processing.get("gzip_level", 1)),
                             hist_overrides=processing.get("histograms"))
         log.info("merged %d partials -> %s (%d selected of %d)", len(partials), args.skim[i],
                  cf["cuts"][-1]["raw"], cf["n_events_processed"])
