@@ -55,19 +55,18 @@ def _skip_exceptions():
     return (OSError, ValueError, KeyError, EOFError, uproot.exceptions.KeyInFileError, BadFileError)
 
 
+# branches DelphesSchema needs beyond those the processor reads (it builds Jet and Particle 4-vectors and
+# the MET record from them, and takes every collection's offsets from its counts branch)
+_SCHEMA_BRANCHES = ["Jet/Jet.Mass", "MissingET_size", "MissingET/MissingET.Eta", "ScalarHT_size", "Event_size"]
+_SCHEMA_PARTICLE_BRANCHES = ["Particle_size"] + [f"Particle/Particle.{f}" for f in ("PID", "Status", "PT", "Eta",
+                                                                                     "Phi", "Mass")]
+
+
 def required_branches(needs_isolation: bool, has_particle: bool) -> list[str]:
-    """Branches read by the processor or required by coffea's DelphesSchema."""
-    out = []
-    for c in ("Electron", "Muon"):
-        out.append(f"{c}_size")
-        fields = ["PT", "Eta", "Phi", "Charge", "D0"] + (["IsolationVar"] if needs_isolation else [])
-        out += [f"{c}/{c}.{f}" for f in fields]
-    out += ["Jet_size"] + [f"Jet/Jet.{f}" for f in ("PT", "Eta", "Phi", "Mass")]
-    out += ["MissingET_size"] + [f"MissingET/MissingET.{f}" for f in ("MET", "Eta", "Phi")]
-    out += ["ScalarHT_size", "ScalarHT/ScalarHT.HT", "Event_size", "Event/Event.Number", "Event/Event.Weight"]
-    if has_particle:
-        out += [f"Particle/Particle.{f}" for f in ("PID", "Status", "PT", "Eta", "Phi", "Mass")]
-    return out
+    """Branches read by the processor (without the optional mediator truth) or required by
+    coffea's DelphesSchema."""
+    out = preload_branches(needs_isolation, has_truth=False) + _SCHEMA_BRANCHES
+    return out + (_SCHEMA_PARTICLE_BRANCHES if has_particle else [])
 
 
 class FileInfo(NamedTuple):

@@ -343,6 +343,22 @@ def merge_partials(partials: Sequence, skim_out, cutflow_out, hists_out, *, anal
     return cf
 
 
+def run_processor(inputs: Sequence, *, analyses: Mapping[str, Mapping], efficiency: Mapping,
+                  processing: Mapping, dataset: str = "sample", chunk: int = 0) -> tuple[list, list]:
+    """The coffea processor over the event files ``inputs`` (file ``i`` = workflow chunk ``chunk + i``):
+    ``(records, skipped files)`` of ``executors.run``, before any skim is assembled or written."""
+    from . import executors
+    from .processor import SoftDisplacedProcessor, resolve_gpu
+
+    files = [str(Path(f).resolve()) for f in inputs]
+    proc = SoftDisplacedProcessor(analyses, efficiency, spectra=processing.get("spectra"),
+                                  file_chunks={f: (i, int(chunk) + i) for i, f in enumerate(files)},
+                                  gpu=resolve_gpu(processing.get("gpu", "off")))
+    records, skipped, _ = executors.run(files, proc, processing, dataset=dataset,
+                                        needs_isolation=proc.needs_isolation())
+    return records, skipped
+
+
 def process_files(inputs: Sequence, outputs: Sequence, *, analyses: Mapping[str, Mapping], sample: Mapping,
                   efficiency: Mapping, processing: Mapping, chunk: int = 0, config_hash: str = "",
                   package_versions: Mapping | None = None) -> dict:
@@ -351,19 +367,12 @@ def process_files(inputs: Sequence, outputs: Sequence, *, analyses: Mapping[str,
 
     File ``i`` of ``inputs`` gets the workflow chunk number ``chunk + i``.
     """
-    from . import executors
-    from .processor import SoftDisplacedProcessor, resolve_gpu
     from .provenance import file_sha256, package_versions as _versions
 
     if len(outputs) != len(analyses):
         raise ValueError(f"process: {len(analyses)} analyses ({', '.join(analyses)}) but {len(outputs)} outputs")
-    gpu = resolve_gpu(processing.get("gpu", "off"))
-    files = [str(Path(f).resolve()) for f in inputs]
-    file_chunks = {f: (i, int(chunk) + i) for i, f in enumerate(files)}
-    proc = SoftDisplacedProcessor(analyses, efficiency, spectra=processing.get("spectra"),
-                                  file_chunks=file_chunks, gpu=gpu)
-    records, skipped, _ = executors.run(files, proc, processing, dataset=sample.get("name", "sample"),
-                                        needs_isolation=proc.needs_isolation())
+    records, skipped = run_processor(inputs, analyses=analyses, efficiency=efficiency, processing=processing,
+                                     dataset=sample.get("name", "sample"), chunk=chunk)
     skipped_names = {s["file"] for s in skipped}
     checks = {str(f): file_sha256(f) for f in inputs if str(Path(f).resolve()) not in skipped_names}
     versions = dict(package_versions) if package_versions is not None else _versions()

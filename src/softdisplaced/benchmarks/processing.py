@@ -8,7 +8,7 @@ via ``softdisplaced bench``) with ``processor_events_per_s``, ``uproot_raw_event
 Two throughputs of the ``soft_emu`` analysis (iterative executor) are compared with the raw read:
 
 * ``processor_events_per_s`` / ``ratio``: the coffea processor run over the files
-  (``executors.run``: file checks, ``processor.Runner`` with DelphesSchema and the
+  (``skim.run_processor``: file checks, ``processor.Runner`` with DelphesSchema and the
   processor; the records stay in memory);
 * ``end_to_end_events_per_s`` / ``end_to_end_ratio``: what the ``process`` rule does,
   ``skim.process_files`` = the above + skim assembly, sha256 of the input files and the
@@ -101,12 +101,10 @@ def write_random_delphes(path, n, seed):
 def run(outdir="results/benchmarks") -> dict:
     import uproot
 
-    from .. import executors
     from ..analyses import build_analyses
     from ..config import REPO_ROOT, load_config
     from ..executors import preload_branches
-    from ..processor import SoftDisplacedProcessor
-    from ..skim import process_files
+    from ..skim import process_files, run_processor
 
     cfg = load_config(REPO_ROOT / "config" / "config.yaml")
     analyses = build_analyses(cfg, only_enabled=False)
@@ -135,11 +133,9 @@ def run(outdir="results/benchmarks") -> dict:
                           package_versions={})
 
         def runner():
-            sel = {"soft_emu": analyses["soft_emu"]}
-            pcfg = dict(cfg["processing"], executor="iterative", workers=1)
-            proc_ = SoftDisplacedProcessor(sel, cfg["efficiency"], spectra=pcfg.get("spectra"),
-                                           file_chunks={str(f.resolve()): (i, i) for i, f in enumerate(files)})
-            executors.run([str(f) for f in files], proc_, pcfg, dataset="bench", needs_isolation=proc_.needs_isolation())
+            run_processor([str(f) for f in files], analyses={"soft_emu": analyses["soft_emu"]},
+                          efficiency=cfg["efficiency"], dataset="bench",
+                          processing=dict(cfg["processing"], executor="iterative", workers=1))
 
         def timed(fn):
             t = time.perf_counter()
@@ -173,8 +169,8 @@ def run(outdir="results/benchmarks") -> dict:
         "workers_2_events_per_s": n / t_w2,
         "cpus": os.cpu_count(),
         "raw_branches": branches,
-        "notes": ("processor: soft_emu, iterative executor, executors.run (file checks + coffea Runner with the "
-                  "processor); end_to_end: skim.process_files (+ skim assembly, input sha256, gzip HDF5 skim); "
+        "notes": ("processor: soft_emu, iterative executor, skim.run_processor (file checks + coffea Runner with "
+                  "the processor); end_to_end: skim.process_files (+ skim assembly, input sha256, gzip HDF5 skim); "
                   "raw: uproot TTree.arrays of the same branches (raw_branches: those the processor reads); "
                   "workers_*: futures executor, end to end, incl. process start-up; raw, processor and end_to_end: "
                   "minimum of 5 interleaved repeats on the same files"),

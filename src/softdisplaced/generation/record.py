@@ -43,10 +43,13 @@ class ParticleTable:
         self._columns: dict[str, dict[int, np.ndarray]] = {f: {} for f in scalar_fields}
         self._built: dict[str, np.ndarray] | None = None
 
-    def _array(self, field: str, slot: int, value) -> np.ndarray | None:
-        """``value`` as an (n,) array, or None for a scalar."""
+    def _check_open(self) -> None:
         if self._built is not None:
             raise RuntimeError("ParticleTable: already built")
+
+    def _array(self, field: str, slot: int, value) -> np.ndarray | None:
+        """``value`` as an (n,) array, or None for a scalar."""
+        self._check_open()
         if np.ndim(value) == 0:
             return None
         value = np.asarray(value)
@@ -70,7 +73,7 @@ class ParticleTable:
             p4 = np.asarray(p4, dtype=np.float64)
             if p4.shape != (self.n, 4):
                 raise ValueError(f"ParticleTable: p4 of slot {slot} has shape {p4.shape}, expected ({self.n}, 4)")
-            self._array("p4", slot, p4[:, 0])  # checks the table is still open
+            self._check_open()
             self._p4[:, slot, :] = p4
         if mass is not None:
             self._put("mass", slot, mass)
@@ -81,11 +84,8 @@ class ParticleTable:
         for f, v in (("charge", charge), ("m1", m1), ("m2", m2), ("d1", d1), ("d2", d2)):
             self._put(f, slot, v)
 
-    def column(self, field: str) -> np.ndarray:
-        """The ``(n_events, n_slots)`` array of ``field`` (builds the table)."""
-        return self.build()[field]
-
     def build(self) -> dict[str, np.ndarray]:
+        """The ``(n_events, n_slots)`` array of every field (the table is closed afterwards)."""
         if self._built is None:
             out = {}
             for f, tmpl in self._template.items():
