@@ -5,9 +5,48 @@
 RECASTS = list(config["recast"].get("analyses", {}))
 
 
+def recast_skim_analyses(names):
+    """Skim analyses of the recasts ``names`` (every era of each)."""
+    from softdisplaced.recast import eras
+
+    ras = config["recast"].get("analyses", {})
+    return sorted({a for n in names for a, _ in eras(n, ras[n])} & set(ANALYSES))
+
+
 def recast_skims(wildcards=None):
-    anas = {e.get("skim_analysis", name) for name, e in config["recast"].get("analyses", {}).items()}
-    return [skim(a, s) for a in sorted(anas) if a in ANALYSES for s in SIGNALS]
+    # chargino signal at 13 and 8 TeV (recast.analyses.<name>.sqrt_s_tev picks the samples)
+    sigs = signal_samples(SAMPLES, sqrt_s_tev=None)
+    return [skim(a, s) for a in recast_skim_analyses(RECASTS) for s in sigs]
+
+
+STOPS = signal_samples(SAMPLES, model="stop")
+STOP_RECASTS = config["recast"].get("stops", {}).get("analyses", [])
+
+
+rule recast_stop:
+    """Long-lived top-squark recast (config/recast_stop.yaml; not part of the default target)."""
+    input:
+        skims=lambda w: [skim(a, s) for a in recast_skim_analyses(STOP_RECASTS) for s in STOPS],
+    output:
+        limits="results/recast_stop/limits.csv",
+        mass_limits="results/recast_stop/mass_limits.csv",
+        validation="results/validation/RECAST.md",
+    log:
+        "results/logs/recast_stop.log",
+    params:
+        settings=lambda w: settings_json(
+            **{k: config[k] for k in ("seed", "benchmarks", "cross_sections", "samples", "recast")},
+            limits={k: v for k, v in config["limits"].items() if k != "projection_lumis_fb"},
+        ),
+    benchmark:
+        "results/benchmarks/rules/recast_stop.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    shell:
+        "softdisplaced recast-stops --settings {params.settings:q} --skims {input.skims}"
+        " --outdir results/recast_stop --validation-dir results/validation > {log} 2>&1"
 
 
 rule recast:

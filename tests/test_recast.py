@@ -54,7 +54,7 @@ def test_recast_command_s95_files_and_r95_vs_ctau(tmp_path, default_config):
                                  if k in ("cms_exo_16_022", "cms_8tev_emu")}
     rng = np.random.default_rng(2)
     skims = []
-    for name, ctau in (("bp4", 1.0), ("dm25", 1.0)):
+    for name, ctau in (("bp4_8tev", 1.0), ("dm25_8tev", 1.0)):   # the 8 TeV search takes the 8 TeV samples
         ct, sr, n = toy_mediator_events(20000, ctau, rng, r_min_mm=0.2, r_max_mm=20, sr_edges_mm=(0.5, 1.0))
         skims.append(str(write_skim(tmp_path / f"skims/cms_8tev_emu/{name}.h5", events={"sr": sr, "mediator_ct_mm": ct},
                                     attrs={"sum_gen_weights": float(n), "ctau_cm": ctau, "analysis": "cms_8tev_emu"})))
@@ -71,3 +71,73 @@ def test_recast_command_s95_files_and_r95_vs_ctau(tmp_path, default_config):
     assert not (out / "cms_exo_16_022_ctau.csv").exists()   # no skims of that analysis were given
     summary = json.loads((out / "s95_summary.json").read_text())
     assert summary["cms_exo_16_022"]["SR3"]["s95_obs"] == pytest.approx(3.0, abs=0.01)
+
+
+def _era_skim(path, rng, channels, weights, ct, analysis):
+    n = len(channels)
+    return str(write_skim(path, events={"sr": np.full(n, 5, np.int8), "channel": np.asarray(channels, np.int8),
+                                        "weight_gen": np.asarray(weights, float), "mediator_ct_mm": ct},
+                          attrs={"sum_gen_weights": 1000.0, "ctau_cm": 1.0, "analysis": analysis}, rng=rng))
+
+
+def test_exo_18_003_channels_take_their_own_events_and_eras_add(tmp_path, default_config):
+    """Synthetic skims with ee / e-mu / mu-mu events: each channel's recast counts only its events, and
+    the 2016 and 2017-18 skims enter with their luminosities."""
+    cfg = json.loads(json.dumps(default_config))
+    cfg["branching"]["emu_fraction"] = 1.0
+    rng = np.random.default_rng(5)
+    ct = np.full((6, 2), 10.0)                      # c*t = c*tau_0: lifetime weight 1 at c*tau = 1 cm
+    # e-mu (0) x1, ee (1) x2, mu-mu (2) x3 in 2017-18; in 2016 only e-mu, with weight 10
+    sk = [_era_skim(tmp_path / "cms_exo_18_003/bp4.h5", rng, [0, 1, 1, 2, 2, 2], np.ones(6), ct, "cms_exo_18_003"),
+          _era_skim(tmp_path / "cms_exo_18_003_2016/bp4.h5", rng, [0, 0, 0, 0, 0, 0], np.full(6, 10.0), ct,
+                    "cms_exo_18_003_2016")]
+    entries = cfg["recast"]["analyses"]
+    sig = 903.0                                     # bp4: the study's fixed 220 GeV cross section
+    out = {}
+    for ch in ("emu", "ee", "mumu"):
+        name = f"cms_exo_18_003_{ch}"
+        c = rc.signal_counts(cfg, name, entries[name], sk, [1.0])
+        out[ch] = c[("fast", 220.0, 20.0)]["S"][0]
+    lumi = {ch: dict(rc.eras(f"cms_exo_18_003_{ch}", entries[f"cms_exo_18_003_{ch}"])) for ch in out}
+    eff = 1.0 / 1000.0                             # per selected unit weight
+    assert out["emu"][4] == pytest.approx(sig * eff * (lumi["emu"]["cms_exo_18_003"] * 1 + 35.9 * 60), rel=1e-9)
+    assert out["ee"][4] == pytest.approx(sig * eff * lumi["ee"]["cms_exo_18_003"] * 2, rel=1e-9)
+    assert out["mumu"][4] == pytest.approx(sig * eff * lumi["mumu"]["cms_exo_18_003"] * 3, rel=1e-9)
+    assert all(v[:4].sum() == 0 for v in out.values())      # every event is in SR IV
+    # an e-mu-only analysis skim (no channel column) gives e-mu signal only
+    assert rc.channel_mask({}, 3, "emu").all() and not rc.channel_mask({}, 3, "ee").any()
+    with pytest.raises(ValueError, match="no skims of"):
+        rc.signal_counts(cfg, "cms_exo_18_003_ee", entries["cms_exo_18_003_ee"], sk[:1], [1.0])
+
+
+def test_8tev_recast_uses_8tev_samples_and_cross_sections(tmp_path, default_config):
+    from softdisplaced.generation.luminosity import relative_cross_section
+    from softdisplaced.samples import cross_section_fb
+
+    cfg = default_config
+    s8, _, label = cross_section_fb(cfg, 220, 8)
+    cfg13 = json.loads(json.dumps(cfg))
+    cfg13["cross_sections"]["source"] = "wino_table"
+    assert label == "wino_table_8tev_loglinear" and 0.35 < s8 / cross_section_fb(cfg13, 220)[0] < 0.45
+    assert build_samples_8tev(cfg)["bp4_8tev"]["cross_section_fb"] == pytest.approx(s8)
+    # the fast generator's luminosity model at 8 TeV reproduces the mass dependence of the 8 TeV table (< 5 %)
+    lum = cfg["samples"]["sqrt_s_8tev"]["luminosity"]
+    table = {float(k): v[0] for k, v in cfg["cross_sections"]["wino_table_8tev_fb"].items()}
+    model = {m: relative_cross_section(m, 8000.0, lum["a"], lum["b"]) for m in table}
+    ratio = np.array([table[m] / model[m] for m in sorted(table)])
+    assert np.max(np.abs(ratio / np.exp(np.mean(np.log(ratio))) - 1)) < 0.05
+    # 13 TeV skims are ignored by the 8 TeV recast, 8 TeV ones are normalised with the 8 TeV table
+    rng = np.random.default_rng(1)
+    ct = np.full((4, 2), 10.0)
+    paths = [str(write_skim(tmp_path / f"cms_8tev_emu/{n}.h5", events={"sr": np.full(4, 1, np.int8), "mediator_ct_mm": ct},
+                            attrs={"sum_gen_weights": 100.0, "ctau_cm": 1.0}, rng=rng)) for n in ("bp4", "bp4_8tev")]
+    entry = cfg["recast"]["analyses"]["cms_8tev_emu"]
+    c = rc.signal_counts(cfg, "cms_8tev_emu", entry, paths, [1.0])
+    assert list(c) == [("fast", 220.0, 20.0)]
+    assert c[("fast", 220.0, 20.0)]["S"][0, 0] == pytest.approx(s8 * 19.7 * 4 / 100.0, rel=1e-9)
+
+
+def build_samples_8tev(cfg):
+    from softdisplaced.samples import build_samples
+
+    return build_samples(cfg)

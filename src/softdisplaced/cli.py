@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lifetime-scan": ("softdisplaced.commands.physics", "lifetime-reweighted signal yields on the c*tau grid"),
     "projections": ("softdisplaced.commands.physics", "R95 / CLs exclusion vs c*tau, luminosity projections, mass reach"),
     "recast": ("softdisplaced.commands.physics", "recast of published CMS searches"),
+    "recast-stops": ("softdisplaced.commands.recast_stop", "long-lived top-squark recast (config/recast_stop.yaml)"),
     "validate": ("softdisplaced.commands.validate", "compare generators with the study's events"),
     "report": ("softdisplaced.commands.report", "paper artifacts: tables, figures, HEPData, REPORT.md"),
     "provenance": ("softdisplaced.commands.report", "results/provenance.json"),

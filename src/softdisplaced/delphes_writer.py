@@ -9,7 +9,7 @@ by the stock ``coffea.nanoevents.DelphesSchema``:
 * Jet: PT, Eta, Phi, Mass;  MissingET: MET, Eta, Phi;  ScalarHT: HT;
 * Particle: PID, Status, M1, M2, D1, D2, PT, Eta, Phi, Mass, Charge, X, Y, Z
   (mm), T (s), CtauProper (proper decay length c*t in mm of the
-  mediators, |PID| = 1000024, computed from their daughters' production vertex;
+  mediators (|PID| in MEDIATOR_PIDS: charginos, stop R-hadrons), computed from their daughters' production vertex;
   0 for other particles);
 * Event: Number, Weight, CrossSection (pb, Delphes convention).
 
@@ -28,6 +28,7 @@ import uproot
 from .atomic import atomic_path
 from .detector import C_MM_PER_S
 from .generation.kinematics import pt_eta_phi
+from .generation.stops import STOP_RHADRON_IDS
 
 import contextlib
 import datetime
@@ -73,7 +74,8 @@ def _reproducible_uproot():
 
 __all__ = ["write", "particle_collection", "MEDIATOR_PIDS"]
 
-MEDIATOR_PIDS = (1000024,)
+#: charginos, and the stop R-hadrons of the long-lived top-squark model (generation.stops)
+MEDIATOR_PIDS = (1000024,) + STOP_RHADRON_IDS
 _COMPRESSION = {"lz4": lambda: uproot.LZ4(1), "zlib": lambda: uproot.ZLIB(1), "none": lambda: None}
 
 

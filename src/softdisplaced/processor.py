@@ -32,6 +32,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
+from . import delphes_writer
 from .efficiency import d0_weight, load_tables
 from .features import FEATURES, compute_features
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL_CODES = {"emu": 0, "ee": 1, "mumu": 2}
 MEDIATOR_PID = 1000024
+MEDIATOR_PIDS = delphes_writer.MEDIATOR_PIDS  # charginos and stop R-hadrons (generation.stops)
 MEDIATOR_STATUS = 22  # the mediators of the hard process (Pythia status code)
 ELECTRON, MUON = 11, 13
 
@@ -205,10 +207,10 @@ class Chunk:
 
 
 def _mediator_ct(particles) -> np.ndarray:
-    """(n, 2) proper decay lengths of the first two mediators (|PID| = MEDIATOR_PID, status MEDIATOR_STATUS),
+    """(n, 2) proper decay lengths of the first two mediators (|PID| in MEDIATOR_PIDS, status MEDIATOR_STATUS),
     NaN where missing."""
     p = read_objects(particles, PARTICLE_FIELDS)
-    mask = (np.abs(p.values["PID"]) == MEDIATOR_PID) & (p.values["Status"] == MEDIATOR_STATUS)
+    mask = np.isin(np.abs(p.values["PID"]), MEDIATOR_PIDS) & (p.values["Status"] == MEDIATOR_STATUS)
     _, p1, p2 = first_two(p.offsets, mask)
     ctau = np.append(p.values["CtauProper"].astype(np.float64), np.nan)  # index -1 -> NaN
     return np.stack([ctau[p1], ctau[p2]], axis=1)

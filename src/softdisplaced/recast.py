@@ -1,9 +1,18 @@
-"""Recasts of published CMS searches: model-independent s95 per SR and R95 / CLs versus c*tau.
+"""Recasts of published CMS searches: model-independent s95 per SR, R95 / CLs versus c*tau for the
+chargino model, and the long-lived top-squark model of the CMS papers (yields, CLs, excluded mass).
 
 Each recast (``recast.analyses``) is a configured analysis (its cuts live in the
 processing stage's ``analyses`` section) with the published luminosity, observed
 counts and background estimates. Background uncertainties: a number, or
 components added in quadrature, or asymmetric errors symmetrised (mean).
+
+Signal of a recast: each channel (``channel``: emu, ee, mumu) takes its own events
+from the skims (column ``channel`` of multi-channel analyses; e-mu-only analyses
+have e-mu events only); searches with data-taking periods of different thresholds
+(``eras``: skim analysis + luminosity each) sum L_era x efficiency_era. The
+efficiency at any c*tau comes from the exact lifetime reweighting of
+:func:`softdisplaced.limits.pooled_efficiency`. A recast at ``sqrt_s_tev = 8``
+uses only samples generated at 8 TeV, normalised with the 8 TeV cross sections.
 """
 
 from __future__ import annotations
@@ -68,61 +77,305 @@ def s95_rows(name: str, entry: Mapping, method: str = "exact", cl: float = 0.95)
     return rows
 
 
-def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_cm, seed: int = 0) -> list[dict]:
-    """R95 (N = observed) and CLs mu95 versus c*tau for every (m_c, dm) among the recast's signal skims."""
-    import h5py
 
-    from .yields import read_skim, skim_key
+def eras(name: str, entry: Mapping) -> list[tuple[str, float]]:
+    """(skim analysis, luminosity) of each data-taking period of a recast (one period by default)."""
+    if entry.get("eras"):
+        out = [(str(e["skim_analysis"]), float(e["lumi_fb"])) for e in entry["eras"]]
+        if not math.isclose(sum(l for _, l in out), float(entry["lumi_fb"]), rel_tol=1e-3):
+            raise ValueError(f"recast.analyses.{name}: the eras' luminosities sum to {sum(l for _, l in out):g}, "
+                             f"not lumi_fb = {entry['lumi_fb']}")
+        return out
+    return [(str(entry.get("skim_analysis", name)), float(entry["lumi_fb"]))]
 
-    obs, b, err = region_inputs(entry)
-    K = len(b)
-    srs = tuple(range(1, K + 1))
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
-    if entry.get("channel", "emu") != "emu":
-        emu = 0.0  # the signal model decays to e-mu only (emu_fraction of the e/mu pairs); same-flavour: none
+
+def channel_mask(events: Mapping, n: int, channel: str) -> np.ndarray:
+    """Events of ``channel`` in a skim: its ``channel`` column (multi-channel analyses), else the skim holds
+    e-mu pairs only."""
+    from .processor import CHANNEL_CODES
+
+    if channel not in CHANNEL_CODES:
+        raise ValueError(f"recast: unknown channel {channel!r} (known: {', '.join(CHANNEL_CODES)})")
+    if "channel" in events:
+        return np.asarray(events["channel"]) == CHANNEL_CODES[channel]
+    return np.full(n, channel == "emu")
+
+
+def signal_groups(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, model: str = "chargino") -> dict:
+    """Skimmed signal events of a recast, per model point and era: ``{key: {era: [sample dicts]}}``.
+
+    key: (source, m_c, dm) for charginos, m_stop for stops. Each sample dict holds what
+    :func:`softdisplaced.limits.pooled_efficiency` needs (the events of the recast's channel only,
+    weight = generator weight x, when ``d0_efficiency``, the displaced-lepton efficiency weight),
+    plus the cross section (fb) and its error.
+    """
+    from .samples import stop_cross_section_fb
+    from .skim import read_events
+    from .yields import skim_key
+
     samples = build_samples(cfg)
-    scale = float(entry.get("cross_section_scale", 1.0))
-    lumi = float(entry["lumi_fb"])
-    groups: dict = defaultdict(list)
+    era_of = {a: a for a, _ in eras(name, entry)}
+    sqrt_s = float(entry.get("sqrt_s_tev", 13))
+    channel = entry.get("channel", "emu")
+    use_eff = bool(entry.get("d0_efficiency", True))
+    groups: dict = defaultdict(lambda: defaultdict(list))
     for sk in skims:
         an, sname = skim_key(sk)
-        if an != entry.get("skim_analysis", name) or sname not in samples or samples[sname]["kind"] != "signal":
+        spec = samples.get(sname)
+        if an not in era_of or spec is None or spec["kind"] != "signal" or spec.get("model", "chargino") != model \
+                or float(spec.get("sqrt_s_tev", 13)) != sqrt_s:
             continue
-        ev, attrs = read_skim(sk, ["sr", "weight_gen", "weight_d0eff"])
-        with h5py.File(sk, "r") as f:
-            ct = f["events/mediator_ct_mm"][:]
-        spec = samples[sname]
-        groups[(spec.get("source", "fast"), float(spec["m_c"]), float(spec["dm"]))].append(dict(
-            ct_mm=ct, base=np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float),
-            sr=np.asarray(ev["sr"]), n_gen=float(attrs["sum_gen_weights"]),
-            ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=sname))
-    rows = []
+        ev, attrs = read_events(sk, ["sr", "weight_gen", "weight_d0eff", "mediator_ct_mm"], optional=("channel",))
+        for k in ("sum_gen_weights",):
+            if k not in attrs:
+                raise ValueError(f"{sk}: attribute {k!r} missing")
+        m = channel_mask(ev, len(ev["sr"]), channel)
+        base = np.asarray(ev["weight_gen"], float) * (np.asarray(ev["weight_d0eff"], float) if use_eff else 1.0)
+        if model == "stop":
+            key = float(spec["m_stop"])
+            sig, err, _ = stop_cross_section_fb(cfg, key)
+        else:
+            key = (spec.get("source", "fast"), float(spec["m_c"]), float(spec["dm"]))
+            sig, err, _ = cross_section_fb(cfg, float(spec["m_c"]), sqrt_s)
+        groups[key][an].append(dict(ct_mm=np.asarray(ev["mediator_ct_mm"], float)[m], base=base[m],
+                                    sr=np.asarray(ev["sr"])[m], n_gen=float(attrs["sum_gen_weights"]),
+                                    ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=sname,
+                                    xsec_fb=sig, xsec_err_fb=err))
+    return groups
+
+
+def signal_counts(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_cm, model: str = "chargino",
+                  factor: float = 1.0) -> dict:
+    """Expected signal events per SR on the c*tau grid: ``{key: dict(S (G, K), E (G, K) MC-stat error,
+    n_eff (G, K), xsec_fb, xsec_rel)}``; S = factor x sigma x sum_eras L_era x efficiency_era."""
+    K = len(entry["regions"])
+    srs = tuple(range(1, K + 1))
+    grid = np.atleast_1d(np.asarray(grid_cm, float))
+    lumi = dict(eras(name, entry))
+    out = {}
+    for key, by_era in sorted(signal_groups(cfg, name, entry, skims, model).items()):
+        S = np.zeros((K, len(grid)))
+        V = np.zeros_like(S)
+        first = next(iter(by_era.values()))[0]
+        for era, group in by_era.items():
+            pe = pooled_efficiency(group, grid, srs)
+            S += lumi[era] * pe["eff"]
+            V += (lumi[era] * pe["eff_err"]) ** 2
+        missing = set(lumi) - set(by_era)
+        if missing:
+            raise ValueError(f"recast {name}: no skims of {sorted(missing)} for the signal point {key}")
+        norm = factor * first["xsec_fb"]
+        S, E = norm * S, norm * np.sqrt(V)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n_eff = np.where(E > 0, (S / np.where(E > 0, E, 1)) ** 2, 0.0)
+        out[key] = dict(S=S.T, E=E.T, n_eff=n_eff.T, xsec_fb=first["xsec_fb"],
+                        xsec_rel=first["xsec_err_fb"] / first["xsec_fb"])
+    return out
+
+
+def limit_inputs(S, E, xsec_rel, entries: Sequence[Mapping]) -> "st.LimitInputs":
+    """The counting model of one or several recasts (their SRs side by side): signal with MC-statistical
+    and cross-section uncertainties, one background nuisance per recast (correlated over its SRs)."""
+    parts = [region_inputs(e) for e in entries]
+    obs = np.concatenate([p[0] for p in parts])
+    b = np.concatenate([p[1] for p in parts])
+    S = np.atleast_2d(S)
+    syst, k0 = [], 0
+    for o, bb, err in parts:
+        rel = np.zeros(len(b))
+        rel[k0:k0 + len(bb)] = np.where(bb > 0, err / np.where(bb > 0, bb, 1), 0.0)
+        syst.append(rel)
+        k0 += len(bb)
+    return st.LimitInputs.build(S, np.broadcast_to(b, S.shape), E, xsec_rel, syst,
+                                n_obs=np.broadcast_to(obs, S.shape))
+
+
+def _mu95(cfg: Mapping, inp, seed: int) -> dict:
+    cls_cfg = cfg.get("limits", {}).get("cls", {})
+    return st.mu95(inp, method=cls_cfg.get("method", "auto"), asymptotic_min_b=float(cls_cfg.get("asymptotic_min_b", 1.0)),
+                   cl=float(cls_cfg.get("cl", 0.95)), n_toys=int(cls_cfg.get("n_toys", 5000)), seed=seed)
+
+
+def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_cm, seed: int = 0) -> list[dict]:
+    """R95 (N = observed) and CLs mu95 versus c*tau for every (m_c, dm) among the recast's chargino skims."""
+    obs, b, err = region_inputs(entry)
     lcfg = cfg.get("limits", {})
-    cls_cfg = lcfg.get("cls", {})
+    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
     grid = np.atleast_1d(grid_cm)
-    for (src, m_c, dm), group in sorted(groups.items()):
-        pe = pooled_efficiency(group, grid, srs)
-        sig, xerr, _ = cross_section_fb(cfg, m_c)
-        norm = sig * scale * float(lcfg.get("scan_br_ll", 1.0)) * emu * lumi
-        S = (norm * pe["eff"]).T                                  # (G, K)
-        E = (norm * pe["eff_err"]).T
+    rows = []
+    counts = signal_counts(cfg, name, entry, skims, grid, factor=float(lcfg.get("scan_br_ll", 1.0)) * emu)
+    for (src, m_c, dm), c in counts.items():
+        S, E = c["S"], c["E"]
         if not np.any(S > 0):
             continue
-        inp = st.LimitInputs.build(S, np.broadcast_to(b, S.shape), E, xerr / sig,
-                                   [np.where(b > 0, err / np.where(b > 0, b, 1), 0.0)],
-                                   n_obs=np.broadcast_to(obs, S.shape))
-        lim = st.mu95(inp, method=cls_cfg.get("method", "auto"), asymptotic_min_b=float(cls_cfg.get("asymptotic_min_b", 1.0)),
-                      cl=float(cls_cfg.get("cl", 0.95)), n_toys=int(cls_cfg.get("n_toys", 5000)), seed=seed)
+        lim = _mu95(cfg, limit_inputs(S, E, c["xsec_rel"], [entry]), seed)
         r95_obs = st.r95(S, np.broadcast_to(b, S.shape), np.broadcast_to(obs, S.shape))
         r95_exp = st.r95(S, np.broadcast_to(b, S.shape))
         for i, ct in enumerate(grid):
             ex = lim["exp"][i]
-            rows.append(dict(source=src, analysis=name, m_c=m_c, dm=dm, lumi_fb=lumi, ctau_cm=float(ct),
-                             r95=float(r95_obs[i]), r95_exp=float(r95_exp[i]), mu95_exp=float(ex[2]),
-                             mu95_obs=float(lim["obs"][i]), mu95_exp_m2=float(ex[0]), mu95_exp_m1=float(ex[1]),
-                             mu95_exp_p1=float(ex[3]), mu95_exp_p2=float(ex[4]), cls_method=str(lim["method"][i]),
-                             s_total=float(S[i].sum()), b_total=float(b.sum())))
+            rows.append(dict(source=src, analysis=name, m_c=m_c, dm=dm, lumi_fb=float(entry["lumi_fb"]),
+                             ctau_cm=float(ct), r95=float(r95_obs[i]), r95_exp=float(r95_exp[i]),
+                             mu95_exp=float(ex[2]), mu95_obs=float(lim["obs"][i]), mu95_exp_m2=float(ex[0]),
+                             mu95_exp_m1=float(ex[1]), mu95_exp_p1=float(ex[3]), mu95_exp_p2=float(ex[4]),
+                             cls_method=str(lim["method"][i]), s_total=float(S[i].sum()), b_total=float(b.sum())))
     return rows
 
 
 RECAST_CTAU_COLUMNS = EXCLUSION_COLUMNS + ("r95_exp",)
+
+
+# ------------------------------------------------------------------ long-lived top squarks
+STOP_YIELD_COLUMNS = ("analysis", "m_stop", "ctau_cm", "region", "s", "s_err", "n_eff", "xsec_fb")
+STOP_LIMIT_COLUMNS = ("analysis", "m_stop", "ctau_cm", "mu95_obs", "mu95_exp", "mu95_exp_m2", "mu95_exp_m1",
+                      "mu95_exp_p1", "mu95_exp_p2", "cls_method", "s_total", "b_total")
+MASS_LIMIT_COLUMNS = ("analysis", "ctau_cm", "m_excl_obs", "m_excl_exp", "m_excl_exp_m1", "m_excl_exp_p1",
+                      "m_min", "m_max", "obs_flag", "exp_flag")
+
+
+def stop_counts(cfg: Mapping, skims: Sequence, grid_cm) -> dict:
+    """``{recast name: {m_stop: counts}}`` (:func:`signal_counts`) for every recast of ``recast.stops.analyses``.
+    The channel split comes from the events (stop -> b e / b mu / b tau, 1/3 each, in the generator)."""
+    rcfg = cfg["recast"]
+    out = {}
+    for name in (rcfg.get("stops") or {}).get("analyses", []):
+        entry = rcfg["analyses"].get(name)
+        if entry is None:
+            raise ValueError(f"recast.stops.analyses: {name!r} is not in recast.analyses")
+        out[name] = signal_counts(cfg, name, entry, skims, grid_cm, model="stop")
+    return out
+
+
+def stop_yield_rows(counts: Mapping, cfg: Mapping, grid_cm) -> list[dict]:
+    rows = []
+    for name, by_mass in counts.items():
+        regions = cfg["recast"]["analyses"][name]["regions"]
+        for m, c in by_mass.items():
+            for i, ct in enumerate(np.atleast_1d(grid_cm)):
+                for k, reg in enumerate(regions):
+                    rows.append(dict(analysis=name, m_stop=m, ctau_cm=float(ct), region=reg, s=float(c["S"][i, k]),
+                                     s_err=float(c["E"][i, k]), n_eff=float(c["n_eff"][i, k]), xsec_fb=c["xsec_fb"]))
+    return rows
+
+
+def stop_models(cfg: Mapping) -> dict[str, list[str]]:
+    """Statistical models of the stop recast: each recast alone, and the combinations of
+    ``recast.stops.combined`` (all SRs of all channels in one model)."""
+    sc = cfg["recast"].get("stops") or {}
+    models = {n: [n] for n in sc.get("analyses", [])}
+    for comb, members in (sc.get("combined") or {}).items():
+        missing = [m for m in members if m not in models]
+        if missing:
+            raise ValueError(f"recast.stops.combined.{comb}: {missing} are not in recast.stops.analyses")
+        models[comb] = list(members)
+    return models
+
+
+def stop_limits(cfg: Mapping, counts: Mapping, grid_cm, seed: int = 0) -> list[dict]:
+    """CLs upper limits on the signal strength per (model, m_stop, c*tau): mu95 < 1 excludes the point."""
+    rcfg = cfg["recast"]
+    grid = np.atleast_1d(np.asarray(grid_cm, float))
+    rows = []
+    for model, members in stop_models(cfg).items():
+        entries = [rcfg["analyses"][n] for n in members]
+        masses = sorted(set.intersection(*(set(counts[n]) for n in members))) if members else []
+        for m in masses:
+            S = np.concatenate([counts[n][m]["S"] for n in members], axis=1)
+            E = np.concatenate([counts[n][m]["E"] for n in members], axis=1)
+            inp = limit_inputs(S, E, counts[members[0]][m]["xsec_rel"], entries)
+            lim = _mu95(cfg, inp, seed)
+            for i, ct in enumerate(grid):
+                ex = lim["exp"][i]
+                rows.append(dict(analysis=model, m_stop=m, ctau_cm=float(ct), mu95_obs=float(lim["obs"][i]),
+                                 mu95_exp=float(ex[2]), mu95_exp_m2=float(ex[0]), mu95_exp_m1=float(ex[1]),
+                                 mu95_exp_p1=float(ex[3]), mu95_exp_p2=float(ex[4]),
+                                 cls_method=str(lim["method"][i]), s_total=float(S[i].sum()),
+                                 b_total=float(inp.b[i].sum())))
+    return rows
+
+
+def excluded_mass(masses, mu95) -> tuple[float, str]:
+    """Largest excluded mass along a mass scan at fixed c*tau: the first crossing of mu95 = 1 from below
+    going up in mass, interpolated linearly in (mass, log mu95). Flags: 'none' (the lowest mass is not
+    excluded: nan), 'above_range' (excluded up to the highest mass: that mass, a lower bound), 'ok'."""
+    m = np.asarray(masses, float)
+    mu = np.asarray(mu95, float)
+    order = np.argsort(m)
+    m, mu = m[order], mu[order]
+    ok = np.isfinite(mu) & (mu > 0)
+    m, mu = m[ok], mu[ok]
+    if not len(m) or mu[0] >= 1:
+        return float("nan"), "none"
+    above = np.nonzero(mu >= 1)[0]
+    if not len(above):
+        return float(m[-1]), "above_range"
+    j = above[0]
+    x0, x1, y0, y1 = m[j - 1], m[j], math.log(mu[j - 1]), math.log(mu[j])
+    return float(x0 + (0.0 - y0) * (x1 - x0) / (y1 - y0)), "ok"
+
+
+def mass_limit_rows(limit_rows: Sequence[Mapping]) -> list[dict]:
+    """Largest excluded stop mass versus c*tau per model: observed, expected and its +-1 sigma band
+    (mu95_exp_m1 is the -1 sigma quantile of the limit: a stronger limit, a larger excluded mass)."""
+    by = defaultdict(list)
+    for r in limit_rows:
+        by[(r["analysis"], r["ctau_cm"])].append(r)
+    rows = []
+    for (model, ct), rs in sorted(by.items()):
+        ms = [r["m_stop"] for r in rs]
+        obs, fo = excluded_mass(ms, [r["mu95_obs"] for r in rs])
+        exp, fe = excluded_mass(ms, [r["mu95_exp"] for r in rs])
+        m1, _ = excluded_mass(ms, [r["mu95_exp_p1"] for r in rs])
+        p1, _ = excluded_mass(ms, [r["mu95_exp_m1"] for r in rs])
+        rows.append(dict(analysis=model, ctau_cm=ct, m_excl_obs=obs, m_excl_exp=exp, m_excl_exp_m1=m1,
+                         m_excl_exp_p1=p1, m_min=min(ms), m_max=max(ms), obs_flag=fo, exp_flag=fe))
+    return rows
+
+
+def pyhf_workspace(cfg: Mapping, counts: Mapping, model: str, m_stop: float, ctau_index: int) -> dict:
+    """pyhf workspace of one stop point for a model (all SRs of all its channels), for users of pyhf."""
+    members = stop_models(cfg)[model]
+    rcfg = cfg["recast"]
+    entries = [rcfg["analyses"][n] for n in members]
+    S = np.concatenate([counts[n][m_stop]["S"][ctau_index] for n in members])
+    E = np.concatenate([counts[n][m_stop]["E"][ctau_index] for n in members])
+    parts = [region_inputs(e) for e in entries]
+    b = np.concatenate([p[1] for p in parts])
+    obs = np.concatenate([p[0] for p in parts])
+    names = [f"{n}_{r}" for n, e in zip(members, entries) for r in e["regions"]]
+    rel = np.concatenate([np.where(p[1] > 0, p[2] / np.where(p[1] > 0, p[1], 1), 0.0) for p in parts])
+    spec = st.pyhf_spec(S, b, E, counts[members[0]][m_stop]["xsec_rel"], [rel], names=names)
+    return {"channels": spec["channels"],
+            "observations": [{"name": n, "data": [float(o)]} for n, o in zip(names, obs)],
+            "measurements": [{"name": "stop", "config": {"poi": "mu", "parameters": []}}],
+            "version": "1.0.0"}
+
+
+VALIDATION_COLUMNS = ("analysis", "m_stop", "ctau_cm", "region", "cms", "ours", "ours_err", "ratio", "ratio_err",
+                      "tested", "within_tolerance", "n_eff")
+
+
+def validation_rows(cfg: Mapping, counts: Mapping, grid_cm) -> list[dict]:
+    """Our stop yields against the published CMS ones (``recast.stops.validation``), per SR, with ratios.
+    The acceptance test applies where CMS expects more than ``min_events``."""
+    vcfg = (cfg["recast"].get("stops") or {}).get("validation") or {}
+    tol, min_ev = float(vcfg.get("tolerance", 0.3)), float(vcfg.get("min_events", 0.5))
+    grid = np.atleast_1d(np.asarray(grid_cm, float))
+    rows = []
+    for name, pts in (vcfg.get("published") or {}).items():
+        regions = cfg["recast"]["analyses"][name]["regions"]
+        for pt in pts:
+            m, ct = float(pt["m_stop"]), float(pt["ctau_cm"])
+            c = counts.get(name, {}).get(m)
+            i = int(np.argmin(np.abs(np.log(grid / ct))))
+            if c is None or not math.isclose(grid[i], ct, rel_tol=1e-6):
+                raise ValueError(f"recast.stops.validation: no {name} signal at m_stop = {m:g}, c*tau = {ct:g} cm "
+                                 "(add the mass to samples.stops.masses and c*tau to recast.stops.ctau_grid_cm)")
+            for k, reg in enumerate(regions):
+                cms, ours, err = float(pt["yields"][k]), float(c["S"][i, k]), float(c["E"][i, k])
+                ratio = ours / cms if cms > 0 else float("nan")
+                tested = cms > min_ev
+                rows.append(dict(analysis=name, m_stop=m, ctau_cm=ct, region=reg, cms=cms, ours=ours, ours_err=err,
+                                 ratio=ratio, ratio_err=err / cms if cms > 0 else float("nan"), tested=tested,
+                                 within_tolerance=bool(abs(ratio - 1) <= tol) if tested else None,
+                                 n_eff=float(c["n_eff"][i, k])))
+    return rows

@@ -15,32 +15,60 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["build_samples", "cross_section_fb", "chunk_seed", "rng_for", "signal_samples"]
+__all__ = ["build_samples", "cross_section_fb", "stop_cross_section_fb", "table_cross_section_fb", "chunk_seed",
+           "rng_for", "signal_samples"]
 
 
-def cross_section_fb(cfg: Mapping, m_c: float) -> tuple[float, float, str]:
+def table_cross_section_fb(table_fb: Mapping, mass: float, name: str) -> tuple[float, float]:
+    """(sigma, error) from ``{mass: [sigma, err]}``, log-linear in sigma (linear in the relative error);
+    outside the table is an error naming the configuration key ``name``."""
+    table = sorted((float(k), v) for k, v in table_fb.items())
+    masses = np.array([m for m, _ in table])
+    sig = np.array([v[0] for _, v in table], dtype=float)
+    err = np.array([v[1] for _, v in table], dtype=float)
+    if not masses[0] <= mass <= masses[-1]:
+        raise ValueError(
+            f"{name}: mass {mass} GeV outside the table range [{masses[0]:g}, {masses[-1]:g}] GeV; extend the table")
+    s = float(np.exp(np.interp(mass, masses, np.log(sig))))
+    rel = float(np.interp(mass, masses, err / sig))
+    return s, s * rel
+
+
+def cross_section_fb(cfg: Mapping, m_c: float, sqrt_s_tev: float = 13) -> tuple[float, float, str]:
     """(sigma, error, label) in fb for a wino-like chargino pair of mass ``m_c``.
 
     ``cross_sections.source = study`` takes the study's fixed value where the
     mass is listed, else the table; the table is interpolated log-linearly
-    (linear in log sigma), and extrapolation outside it is an error.
+    (linear in log sigma), and extrapolation outside it is an error. At
+    ``sqrt_s_tev = 8`` the 8 TeV table ``cross_sections.wino_table_8tev_fb`` is used.
     """
     xs = cfg["cross_sections"]
+    if float(sqrt_s_tev) == 8:
+        if "wino_table_8tev_fb" not in xs:
+            raise ValueError("cross_sections.wino_table_8tev_fb: needed for 8 TeV samples and recasts")
+        return (*table_cross_section_fb(xs["wino_table_8tev_fb"], m_c, "cross_sections.wino_table_8tev_fb"),
+                "wino_table_8tev_loglinear")
+    if float(sqrt_s_tev) != 13:
+        raise ValueError(f"no wino cross-section table at sqrt(s) = {sqrt_s_tev} TeV (13 and 8 are configured)")
     fixed = {float(k): v for k, v in xs.get("study_fixed_fb", {}).items()}
     if xs.get("source", "study") == "study" and float(m_c) in fixed:
         s, e = fixed[float(m_c)]
         return float(s), float(e), "study_fixed"
-    table = sorted((float(k), v) for k, v in xs["wino_table_fb"].items())
-    masses = np.array([m for m, _ in table])
-    sig = np.array([v[0] for _, v in table], dtype=float)
-    err = np.array([v[1] for _, v in table], dtype=float)
-    if not masses[0] <= m_c <= masses[-1]:
-        raise ValueError(
-            f"cross_sections.wino_table_fb: mass {m_c} GeV outside the table range "
-            f"[{masses[0]:g}, {masses[-1]:g}] GeV; extend the table or give the value in study_fixed_fb")
-    s = float(np.exp(np.interp(m_c, masses, np.log(sig))))
-    rel = float(np.interp(m_c, masses, err / sig))
-    return s, s * rel, "wino_table_loglinear"
+    return (*table_cross_section_fb(xs["wino_table_fb"], m_c, "cross_sections.wino_table_fb "
+                                    "(or give the value in study_fixed_fb)"), "wino_table_loglinear")
+
+
+def stop_cross_section_fb(cfg: Mapping, m_stop: float) -> tuple[float, float, str]:
+    """(sigma, error, label) in fb for top-squark pair production at 13 TeV (``cross_sections.stop_pair``:
+    the NLO+NLL values the CMS analyses normalised to, or the NNLO+NNLL table)."""
+    sp = cfg["cross_sections"].get("stop_pair")
+    if not sp:
+        raise ValueError("cross_sections.stop_pair: needed for top-squark samples and recasts")
+    order = sp.get("order", "nlo_nll")
+    key = {"nlo_nll": "nlo_nll_fb", "nnlo_nnll": "nnlo_nnll_fb"}.get(order)
+    if key is None or key not in sp:
+        raise ValueError(f"cross_sections.stop_pair.order: {order!r} has no table (nlo_nll_fb, nnlo_nnll_fb)")
+    return (*table_cross_section_fb(sp[key], m_stop, f"cross_sections.stop_pair.{key}"), f"stop_pair_{order}")
 
 
 def _stable_int(text: str) -> int:
@@ -96,6 +124,28 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
             m_c=pt["m_c"], dm=pt["dm"], ctau_cm=pt["ctau_cm"], br_ll=pt["br_ll"],
             cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
             n_chunks=sig.get("n_chunks", 1), events_per_chunk=sig.get("events_per_chunk", 100000), files=[])
+    st = scfg.get("stops") or {}
+    if st.get("enabled", False):              # long-lived top squarks (generation.stops), one sample per mass
+        for m in st.get("masses", []):
+            name = f"stop{int(m) if float(m).is_integer() else m}"
+            s, e, label = stop_cross_section_fb(cfg, float(m))
+            out[name] = dict(
+                name=name, kind="signal", model="stop", source="pythia8_stop", benchmark=None,
+                m_stop=float(m), m_c=float(m), dm=None, ctau_cm=float(st["ctau_cm"]), br_ll=1.0,
+                cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
+                n_chunks=st.get("n_chunks", 1), events_per_chunk=st.get("events_per_chunk", 5000), files=[])
+    s8 = scfg.get("sqrt_s_8tev") or {}
+    if s8.get("enabled", False):              # copies of chargino samples at 8 TeV (the 8 TeV recast)
+        for base in s8.get("samples", []):
+            if base not in out or out[base]["kind"] != "signal" or out[base].get("model", "chargino") != "chargino":
+                raise ValueError(f"samples.sqrt_s_8tev.samples: {base!r} is not a chargino signal sample")
+            spec = dict(out[base])
+            s, e, label = cross_section_fb(cfg, spec["m_c"], 8)
+            spec.update(name=f"{base}_8tev", sqrt_s_tev=8.0, sqrt_s_gev=float(s8["sqrt_s_gev"]),
+                        luminosity=dict(s8["luminosity"]), source=s8.get("generator", spec["source"]),
+                        cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
+                        n_chunks=s8.get("n_chunks", 1), events_per_chunk=s8.get("events_per_chunk", 50000))
+            out[spec["name"]] = spec
     val = cfg.get("validation", {}) or {}
     for bid in val.get("pythia8_benchmarks", []) or []:
         base = f"bp{bid}"
@@ -120,7 +170,11 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
     return out
 
 
-def signal_samples(samples: Mapping[str, dict], include_validation: bool = False) -> list[str]:
-    """Signal sample names; the Pythia 8 validation copies only when asked."""
+def signal_samples(samples: Mapping[str, dict], include_validation: bool = False, model: str = "chargino",
+                   sqrt_s_tev: float | None = 13) -> list[str]:
+    """Signal sample names of ``model`` (chargino | stop) at ``sqrt_s_tev`` (None: any energy); the
+    Pythia 8 validation copies only when asked."""
     return [n for n, s in samples.items()
-            if s["kind"] == "signal" and (include_validation or not s.get("validation_only"))]
+            if s["kind"] == "signal" and (include_validation or not s.get("validation_only"))
+            and s.get("model", "chargino") == model
+            and (sqrt_s_tev is None or float(s.get("sqrt_s_tev", 13)) == float(sqrt_s_tev))]

@@ -7,6 +7,8 @@ passes it through :func:`softdisplaced.detector.simulate` and
 
 * ``source: fast``   -> :func:`generate_chunk` of this package (signal / heavy flavour);
 * ``source: pythia8`` -> ``softdisplaced.generation.pythia8.generate_chunk``;
+* ``source: pythia8_stop`` -> ``softdisplaced.generation.stops.generate_chunk`` (long-lived top
+  squarks, CMS's configuration; the fast generator makes charginos only);
 * ``source: lhe`` -> ``softdisplaced.generation.lhe.generate_chunk``, ``hepmc`` ->
   ``softdisplaced.generation.hepmc.generate_chunk``; these file readers also take
   ``chunk=`` (the index of the input file) and ``n_events=None`` (every event of the file).
@@ -24,9 +26,10 @@ from .defaults import with_defaults
 from .heavyflavour import generate_heavy_flavour
 from .signal import generate_signal
 
-__all__ = ["generate_chunk", "fast_settings", "backend_for", "BACKENDS"]
+__all__ = ["generate_chunk", "fast_settings", "backend_for", "with_sample_energy", "BACKENDS"]
 
 BACKENDS = {"fast": "softdisplaced.generation", "pythia8": "softdisplaced.generation.pythia8",
+            "pythia8_stop": "softdisplaced.generation.stops",
             "lhe": "softdisplaced.generation.lhe", "hepmc": "softdisplaced.generation.hepmc"}
 FILE_SOURCES = ("lhe", "hepmc")
 
@@ -50,6 +53,23 @@ def generate_chunk(sample: Mapping, settings: Mapping, rng: np.random.Generator,
         return generate_heavy_flavour(rng, int(n_events), cfg)
     raise ValueError(f"sample '{sample.get('name')}': the fast generator makes kind 'signal' or "
                      f"'background' (heavy flavour), not '{kind}'")
+
+
+def with_sample_energy(settings: Mapping, sample: Mapping) -> dict:
+    """``settings`` with the sample's own collision energy, if it has one (``sqrt_s_gev``, e.g. the 8 TeV
+    copies of ``samples.sqrt_s_8tev``): ``generation.fast.sqrt_s_gev`` and ``.luminosity`` (the
+    parton-luminosity model fitted at that energy) and ``generation.pythia8.ecm_gev``."""
+    if sample.get("sqrt_s_gev") is None:
+        return dict(settings)
+    gen = dict(settings.get("generation") or {})
+    fast = dict(gen.get("fast") or {}, sqrt_s_gev=float(sample["sqrt_s_gev"]))
+    if sample.get("luminosity") is not None:
+        fast["luminosity"] = dict(sample["luminosity"])
+    elif sample.get("source", "fast") == "fast":
+        raise ValueError(f"sample {sample.get('name')}: sqrt_s_gev without the luminosity model fitted at it")
+    gen["fast"] = fast
+    gen["pythia8"] = dict(gen.get("pythia8") or {}, ecm_gev=float(sample["sqrt_s_gev"]))
+    return {**settings, "generation": gen}
 
 
 def backend_for(source: str):

@@ -47,7 +47,8 @@ import numpy as np
 from . import slha as slha_mod
 
 __all__ = [
-    "DEFAULTS", "B_HADRONS", "MAX_SEED", "pythia_seed", "pythia_settings", "make_pythia",
+    "DEFAULTS", "B_HADRONS", "MAX_SEED", "pythia_seed", "common_commands", "pythia_settings", "make_pythia",
+    "chargino_mediators",
     "biased_b_tables", "generate_chunk", "generate_events", "convert_batch", "hf_event_weights",
 ]
 
@@ -103,13 +104,12 @@ def pythia_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(1, MAX_SEED))
 
 
-def pythia_settings(sample: Mapping, settings: Mapping | None, seed: int, slha_path: str | None = None,
-                    lhe_path: str | None = None) -> list[str]:
-    """The list of Pythia ``readString`` commands for a sample (no side effects)."""
-    cfg = _merged(settings)
+def common_commands(cfg: Mapping, seed: int) -> list[str]:
+    """Commands shared by every Pythia run: quiet output, seed, tune and the shower/MPI/hadronisation
+    switches of ``generation.pythia8`` (``cfg`` = the merged section)."""
     if not 1 <= int(seed) < MAX_SEED:
         raise ValueError(f"Pythia seed {seed} outside [1, {MAX_SEED})")
-    cmds = [
+    return [
         "Print:quiet = on", "Init:showChangedSettings = off", "Init:showProcesses = off",
         "Next:numberCount = 0", "Next:numberShowEvent = 0", "Next:numberShowInfo = 0",
         "Next:numberShowProcess = 0",
@@ -120,6 +120,13 @@ def pythia_settings(sample: Mapping, settings: Mapping | None, seed: int, slha_p
         f"PartonLevel:FSR = {'on' if cfg['fsr'] else 'off'}",
         f"HadronLevel:all = {'on' if cfg['hadronisation'] else 'off'}",
     ]
+
+
+def pythia_settings(sample: Mapping, settings: Mapping | None, seed: int, slha_path: str | None = None,
+                    lhe_path: str | None = None) -> list[str]:
+    """The list of Pythia ``readString`` commands for a sample (no side effects)."""
+    cfg = _merged(settings)
+    cmds = common_commands(cfg, seed)
     source = sample.get("source")
     if source == "lhe":
         if not lhe_path:
@@ -301,9 +308,18 @@ def hf_event_weights(pid, status, m1, d1, counts, b_tables: Mapping[int, Mapping
     return np.exp(w_log)
 
 
+def chargino_mediators(pid, status, first_daughter_id) -> np.ndarray:
+    """The last copy of each chargino: decayed (status < 0), first daughter not a chargino copy."""
+    apid = np.abs(pid)
+    return (apid == MEDIATOR_ID) & (status < 0) & (first_daughter_id != MEDIATOR_ID)
+
+
 def convert_batch(batch, pythia, b_tables: Mapping | None = None, prune: bool = True,
-                  cross_section_pb: float | None = None) -> ak.Array:
-    """Pythia ``nextBatch`` output -> truth event record (docs/contracts.md). No per-particle Python loop."""
+                  cross_section_pb: float | None = None, mediators=chargino_mediators) -> ak.Array:
+    """Pythia ``nextBatch`` output -> truth event record (docs/contracts.md). No per-particle Python loop.
+
+    ``mediators(pid, status, first_daughter_id) -> bool mask`` picks the long-lived particles whose
+    proper decay length ``tau`` enters the record (status 22; default: the charginos)."""
     prt = batch.prt
     counts = ak.to_numpy(ak.num(prt, axis=1)).astype(np.int64)
     n_ev = len(counts)
@@ -341,9 +357,9 @@ def convert_batch(batch, pythia, b_tables: Mapping | None = None, prune: bool = 
 
     apid = np.abs(pid)
     final = st > 0
-    is_med = apid == MEDIATOR_ID
     first_d_id = np.where(d1 >= 0, apid[np.clip(d1, 0, None)], 0)
-    med_last = is_med & (st < 0) & (first_d_id != MEDIATOR_ID)
+    med_last = np.asarray(mediators(pid, st, first_d_id), bool)
+    is_med = (apid == MEDIATOR_ID) | med_last
     is_parton = (apid <= 8) | (apid == 21) | ((apid >= 81) & (apid <= 100)) | \
                 ((apid > 1000) & (apid < 10000) & ((apid // 10) % 10 == 0))  # diquarks xx0x
     decayed_keep = (st < 0) & ~is_parton & ~is_med & ((np.abs(st) >= 81) | np.isin(apid, _LEPTONS))
@@ -414,7 +430,7 @@ def convert_batch(batch, pythia, b_tables: Mapping | None = None, prune: bool = 
 
 
 def generate_events(pythia, n_events: int, batch_size: int = 500, b_tables: Mapping | None = None,
-                    prune: bool = True, stop_at_eof: bool = False) -> ak.Array:
+                    prune: bool = True, stop_at_eof: bool = False, mediators=chargino_mediators) -> ak.Array:
     """Run ``pythia`` for ``n_events`` (fewer at the end of an LHE file) and convert."""
     parts = []
     done = 0
@@ -435,8 +451,8 @@ def generate_events(pythia, n_events: int, batch_size: int = 500, b_tables: Mapp
                 raise RuntimeError(f"Pythia failed on {failures} events (of {done + failures} tried)")
     info = pythia.infoPython()
     sigma_pb = float(info.sigmaGen()) * 1e9  # mb -> pb
-    arrays = [convert_batch(b, pythia, b_tables=b_tables, prune=prune, cross_section_pb=sigma_pb)
-              for b, _ in parts]
+    arrays = [convert_batch(b, pythia, b_tables=b_tables, prune=prune, cross_section_pb=sigma_pb,
+                            mediators=mediators) for b, _ in parts]
     if not arrays:
         raise RuntimeError("Pythia produced no events")
     out = ak.concatenate(arrays) if len(arrays) > 1 else arrays[0]
