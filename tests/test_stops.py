@@ -123,3 +123,34 @@ def test_excluded_mass_interpolation_and_flags():
                                     mu95_exp_m1=mu, mu95_exp_p1=mu * 4) for mm, mu in zip(m, [0.1, 0.5, 2.0, 8.0])])
     r = rows[0]
     assert r["m_excl_exp_m1"] < r["m_excl_exp"] < r["m_excl_exp_p1"] and r["m_excl_obs"] == pytest.approx(800.0)
+
+
+def test_mass_limit_figure_hepdata_table_and_validation_note(tmp_path, stop_config):
+    from softdisplaced import recast_outputs as ro
+    from softdisplaced.yields import write_csv
+
+    lim = [dict(analysis=a, m_stop=m, ctau_cm=ct, mu95_obs=mu, mu95_exp=mu * 1.2, mu95_exp_m1=mu * 0.8,
+                mu95_exp_p1=mu * 1.6) for a in ("cms_exo_16_022", "cms_exo_18_003") for ct in (0.1, 1.0, 10.0)
+           for m, mu in zip((500, 700, 900, 1100), (0.05 * ct, 0.2, 1.5 / ct, 8.0))]
+    rows = rc.mass_limit_rows(lim)
+    files = ro.mass_limit_figure(rows, tmp_path / "mass_limits")
+    assert [p.endswith(s) for p, s in zip(files, (".pdf", ".png"))] == [True, True]
+    write_csv(tmp_path / "mass_limits.csv", rows, rc.MASS_LIMIT_COLUMNS)
+    pytest.importorskip("hepdata_lib")
+    t = ro.hepdata_table(tmp_path / "mass_limits.csv")
+    assert [v.name for v in t.variables][0] == "CTAU" and len(t.variables) == 1 + 2 * 2
+    # validation: ratio and the acceptance rule (tested only where CMS expects > min_events)
+    grid = np.array([0.1, 1.0, 10.0])
+    S = np.array([[3.8, 0.94, 0.16], [5.18 * 1.1, 4.15 * 0.6, 6.99], [0.76, 0.96, 5.75]])
+    counts = {"cms_exo_16_022": {700.0: dict(S=S, E=0.1 * S, n_eff=np.full_like(S, 100.0))},
+              "cms_exo_18_003_emu": {1500.0: dict(S=np.ones((3, 5)), E=np.zeros((3, 5)), n_eff=np.ones((3, 5)))}}
+    cfg = copy.deepcopy(stop_config)
+    cfg["recast"]["stops"]["validation"]["published"]["cms_exo_16_022"] = [
+        p for p in cfg["recast"]["stops"]["validation"]["published"]["cms_exo_16_022"] if p["m_stop"] == 700]
+    v = rc.validation_rows(cfg, counts, grid)
+    by = {(r["ctau_cm"], r["region"]): r for r in v if r["analysis"] == "cms_exo_16_022"}
+    assert by[(1.0, "SR1")]["ratio"] == pytest.approx(1.1) and by[(1.0, "SR1")]["within_tolerance"]
+    assert by[(1.0, "SR2")]["within_tolerance"] is False          # 0.6: outside 30 %
+    assert by[(0.1, "SR3")]["tested"] is False                    # CMS expects 0.16 < 0.5
+    md = ro.validation_markdown(v, cfg, "cmd", "note")
+    assert "| cms_exo_16_022 | 700 | 1 | SR2 | 4.15 |" in md and "NO" in md

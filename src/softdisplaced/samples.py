@@ -125,15 +125,17 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
             cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
             n_chunks=sig.get("n_chunks", 1), events_per_chunk=sig.get("events_per_chunk", 100000), files=[])
     st = scfg.get("stops") or {}
-    if st.get("enabled", False):              # long-lived top squarks (generation.stops), one sample per mass
+    if st.get("enabled", False):              # long-lived top squarks (generation.stops)
+        ctaus = st["ctau_cm"] if isinstance(st["ctau_cm"], (list, tuple)) else [st["ctau_cm"]]
         for m in st.get("masses", []):
-            name = f"stop{int(m) if float(m).is_integer() else m}"
             s, e, label = stop_cross_section_fb(cfg, float(m))
-            out[name] = dict(
-                name=name, kind="signal", model="stop", source="pythia8_stop", benchmark=None,
-                m_stop=float(m), m_c=float(m), dm=None, ctau_cm=float(st["ctau_cm"]), br_ll=1.0,
-                cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
-                n_chunks=st.get("n_chunks", 1), events_per_chunk=st.get("events_per_chunk", 5000), files=[])
+            for j, ct in enumerate(ctaus):        # stop<m>; further generated lifetimes stop<m>_ct<c*tau>
+                name = f"stop{float(m):g}" + ("" if j == 0 else f"_ct{float(ct):g}".replace(".", "p"))
+                out[name] = dict(
+                    name=name, kind="signal", model="stop", source="pythia8_stop", benchmark=None,
+                    m_stop=float(m), m_c=float(m), dm=None, ctau_cm=float(ct), br_ll=1.0,
+                    cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
+                    n_chunks=st.get("n_chunks", 1), events_per_chunk=st.get("events_per_chunk", 5000), files=[])
     s8 = scfg.get("sqrt_s_8tev") or {}
     if s8.get("enabled", False):              # copies of chargino samples at 8 TeV (the 8 TeV recast)
         for base in s8.get("samples", []):

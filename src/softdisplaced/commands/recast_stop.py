@@ -65,11 +65,10 @@ def run(args):
         ro.mass_limit_figure(ml, out / "mass_limits", sc.get("figure_models"))
     if args.validation_dir:
         rows = rc.validation_rows(cfg, counts, grid)
-        n_ev = {float(k): v for k, v in _sample_events(cfg).items()}
-        note = ("Samples: Pythia 8 stop pairs (generation.stops), one sample per mass at c*tau_0 = "
-                f"{cfg['samples']['stops']['ctau_cm']:g} cm, reweighted exactly to every c*tau; generated events per "
-                "mass: " + ", ".join(f"{m:g} GeV: {n}" for m, n in sorted(n_ev.items()))
-                + ". `ours_err` is the MC statistical error (sum of squared weights).")
+        note = ("Samples: Pythia 8 stop pairs (generation.stops), reweighted exactly to every c*tau (samples of one "
+                "mass generated at several c*tau_0 are pooled); generated events: "
+                + ", ".join(f"{n} ({m:g} GeV, c*tau_0 = {ct:g} cm): {k}" for n, m, ct, k in _sample_events(cfg))
+                + ". `ours_err` is the MC statistical error (square root of the sum of squared weights).")
         ro.write_validation(rows, cfg, args.validation_dir, "softdisplaced recast-stops --configfile ... "
                             "(rule recast_stop of config/recast_stop.yaml)", note)
     log.info("recast-stops: %d models, %d limit points in %.1f s -> %s", len(rc.stop_models(cfg)), len(lim),
@@ -78,8 +77,8 @@ def run(args):
     return 0
 
 
-def _sample_events(cfg) -> dict:
+def _sample_events(cfg) -> list[tuple]:
     from ..samples import build_samples
 
-    return {s["m_stop"]: int(s["events_per_chunk"]) * int(s["n_chunks"]) for s in build_samples(cfg).values()
-            if s.get("model") == "stop"}
+    return [(s["name"], s["m_stop"], s["ctau_cm"], int(s["events_per_chunk"]) * int(s["n_chunks"]))
+            for s in build_samples(cfg).values() if s.get("model") == "stop"]

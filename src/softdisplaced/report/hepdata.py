@@ -151,6 +151,12 @@ def build_submission(ctx: ReportContext, artifacts: Sequence[Artifact]):
         inputs.append(p)
     else:
         log.warning("%s not found: HEPData submission without the mass-reach table", mr)
+    stop = ctx.path("recast_stop", "mass_limits.csv")
+    if stop.is_file():                     # the long-lived top-squark recast (config/recast_stop.yaml)
+        from ..recast_outputs import hepdata_table
+
+        sub.add_table(hepdata_table(stop))
+        inputs.append(stop)
     return sub, inputs
 
 

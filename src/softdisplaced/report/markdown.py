@@ -64,6 +64,14 @@ def render_report(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Se
             lines += [f"Archive: [{_rel(tar, out_dir)}]({_rel(tar, out_dir)})"
                       + (f"; submission file: [{_rel(sub, out_dir)}]({_rel(sub, out_dir)})" if sub else ""), ""]
         lines += [_config_line(ctx, a), ""]
+    stop_png = ctx.path("recast_stop", "mass_limits.png")
+    if stop_png.is_file():                 # the long-lived top-squark recast (config/recast_stop.yaml)
+        csv_ = ctx.path("recast_stop", "mass_limits.csv")
+        lines += ["## Long-lived top squarks: recast of CMS-PAS-EXO-16-022 and CMS-EXO-18-003", "",
+                  f"![excluded stop mass]({_rel(stop_png, out_dir)})", "",
+                  "Largest excluded stop mass versus c*tau_0 (95% CL CLs, observed and expected), stop -> b l. "
+                  f"Table: [{csv_.name}]({_rel(csv_, out_dir)}); recast validation against the CMS signal yields: "
+                  f"[RECAST.md]({_rel(ctx.path('validation', 'RECAST.md'), out_dir)}).", ""]
     if skipped:
         lines += ["## Not produced", ""]
         lines += [f"- {name}: {reason}" for name, reason in skipped]
