@@ -45,9 +45,10 @@ def _extra(work: Path, name: str, text: str) -> tuple[str, str]:
 def test_dry_run_lists_generate_jobs(tmp_path):
     work = make_workdir(tmp_path / "wf", _reference())
     jobs = planned_jobs(work)
-    # tiny.yaml: benchmarks 1, 4, 7 + hf + 2 mass points + the Pythia 8 copy of bp1, one chunk each
-    assert jobs["generate"] == 7
-    assert jobs["process"] == 7 and jobs["merge"] == 7
+    # tiny.yaml: benchmarks 1, 4, 7 + hf + 2 mass points + the Pythia 8 copy of bp1 + the 8 TeV copies of
+    # bp4 and bp7 (samples.sqrt_s_8tev), one chunk each
+    assert jobs["generate"] == 9
+    assert jobs["process"] == 9 and jobs["merge"] == 9
     for rule in ("train", "evaluate", "background", "yields", "lifetime_scan", "projections", "recast", "report"):
         assert jobs.get(rule, 0) >= 1, rule
 
@@ -66,8 +67,8 @@ def test_user_delphes_file_enters_at_processing(tmp_path):
              f" ctau_cm: 1.0, br_ll: 1.0, cross_section_fb: 633.0, files: [{user}]}}\n")
     work = make_workdir(tmp_path / "wf", _reference(), extra_config=extra)
     jobs = planned_jobs(work)
-    assert jobs["generate"] == 7  # the same generated samples as without it
-    assert jobs["process"] == 8 and jobs["merge"] == 8  # plus the user's file
+    assert jobs["generate"] == 9  # the same generated samples as without it
+    assert jobs["process"] == 10 and jobs["merge"] == 10  # plus the user's file
     proc = snakemake(work, "results/skims/soft_emu/my_delphes.h5")
     assert (work / "results" / "skims" / "soft_emu" / "my_delphes.h5").is_file(), proc.stdout[-2000:]
     assert not (work / "results" / "events" / "my_delphes").exists()
@@ -152,7 +153,8 @@ def test_adding_a_benchmark_adds_only_its_chain(tiny_run):
     work, _ = tiny_run
     cfg = _extra(work, "bm.yaml", "samples:\n  signal:\n    benchmarks: [1, 4, 7, 5]\n")
     jobs = planned_jobs(work, configfiles=cfg)
-    assert jobs["generate"] == 1 and jobs["process"] == 1 and jobs["merge"] == 1
+    # bp5 and its 8 TeV copy bp5_8tev (samples.sqrt_s_8tev)
+    assert jobs["generate"] == 2 and jobs["process"] == 2 and jobs["merge"] == 2
     assert "train" not in jobs and "background" not in jobs
     # its own scores, one per skim-based network, and the rules that combine benchmarks
     assert jobs["evaluate"] == 1

@@ -351,12 +351,13 @@ def pyhf_workspace(cfg: Mapping, counts: Mapping, model: str, m_stop: float, cta
 
 
 VALIDATION_COLUMNS = ("analysis", "m_stop", "ctau_cm", "region", "cms", "ours", "ours_err", "ratio", "ratio_err",
-                      "tested", "within_tolerance", "n_eff")
+                      "tested", "within_tolerance", "n_eff", "ratio_no_d0eff")
 
 
-def validation_rows(cfg: Mapping, counts: Mapping, grid_cm) -> list[dict]:
+def validation_rows(cfg: Mapping, counts: Mapping, grid_cm, counts_no_d0eff: Mapping | None = None) -> list[dict]:
     """Our stop yields against the published CMS ones (``recast.stops.validation``), per SR, with ratios.
-    The acceptance test applies where CMS expects more than ``min_events``."""
+    The acceptance test applies where CMS expects more than ``min_events``. ``counts_no_d0eff``: the same
+    without the displaced-lepton efficiency weight (column ratio_no_d0eff, for the record)."""
     vcfg = (cfg["recast"].get("stops") or {}).get("validation") or {}
     tol, min_ev = float(vcfg.get("tolerance", 0.3)), float(vcfg.get("min_events", 0.5))
     grid = np.atleast_1d(np.asarray(grid_cm, float))
@@ -374,8 +375,10 @@ def validation_rows(cfg: Mapping, counts: Mapping, grid_cm) -> list[dict]:
                 cms, ours, err = float(pt["yields"][k]), float(c["S"][i, k]), float(c["E"][i, k])
                 ratio = ours / cms if cms > 0 else float("nan")
                 tested = cms > min_ev
+                alt = (counts_no_d0eff or {}).get(name, {}).get(m)
                 rows.append(dict(analysis=name, m_stop=m, ctau_cm=ct, region=reg, cms=cms, ours=ours, ours_err=err,
                                  ratio=ratio, ratio_err=err / cms if cms > 0 else float("nan"), tested=tested,
                                  within_tolerance=bool(abs(ratio - 1) <= tol) if tested else None,
-                                 n_eff=float(c["n_eff"][i, k])))
+                                 n_eff=float(c["n_eff"][i, k]),
+                                 ratio_no_d0eff=float(alt["S"][i, k]) / cms if alt is not None and cms > 0 else None))
     return rows

@@ -96,14 +96,15 @@ def validation_markdown(rows: Sequence[Mapping], cfg: Mapping, command: str, sam
         f"Result: {len(passed)} of {len(tested)} tested regions within tolerance.",
         "",
         f"Command: `{command}`", "", samples_note, "",
-        "| analysis | m_stop | c*tau [cm] | region | CMS | ours | ratio | tested | within |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| analysis | m_stop | c*tau [cm] | region | CMS | ours | ratio | tested | within | n_eff | ratio without d0 eff. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = f"{r['ratio']:.2f} +- {r['ratio_err']:.2f}" if math.isfinite(r["ratio"]) else "-"
         lines.append(f"| {r['analysis']} | {r['m_stop']:g} | {r['ctau_cm']:g} | {r['region']} | {r['cms']:g} | "
                      f"{r['ours']:.3g} +- {r['ours_err']:.2g} | {ratio} | {'yes' if r['tested'] else 'no'} | "
-                     f"{'' if r['within_tolerance'] is None else ('yes' if r['within_tolerance'] else 'NO')} |")
+                     f"{'' if r['within_tolerance'] is None else ('yes' if r['within_tolerance'] else 'NO')} | "
+                     f"{r['n_eff']:.0f} | {'-' if r.get('ratio_no_d0eff') is None else format(r['ratio_no_d0eff'], '.2f')} |")
     return "\n".join(lines) + "\n"
 
 

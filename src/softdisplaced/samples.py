@@ -138,8 +138,10 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
                     n_chunks=st.get("n_chunks", 1), events_per_chunk=st.get("events_per_chunk", 5000), files=[])
     s8 = scfg.get("sqrt_s_8tev") or {}
     if s8.get("enabled", False):              # copies of chargino samples at 8 TeV (the 8 TeV recast)
-        for base in s8.get("samples", []):
-            if base not in out or out[base]["kind"] != "signal" or out[base].get("model", "chargino") != "chargino":
+        for base in s8.get("samples", []):       # those present (samples.signal.benchmarks may restrict them)
+            if base not in out:
+                continue
+            if out[base]["kind"] != "signal" or out[base].get("model", "chargino") != "chargino":
                 raise ValueError(f"samples.sqrt_s_8tev.samples: {base!r} is not a chargino signal sample")
             spec = dict(out[base])
             s, e, label = cross_section_fb(cfg, spec["m_c"], 8)

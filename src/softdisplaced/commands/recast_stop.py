@@ -13,6 +13,7 @@ Sections read: cross_sections, samples, limits (cls), recast.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from pathlib import Path
@@ -64,10 +65,13 @@ def run(args):
     if not args.no_plots:
         ro.mass_limit_figure(ml, out / "mass_limits", sc.get("figure_models"))
     if args.validation_dir:
-        rows = rc.validation_rows(cfg, counts, grid)
+        no_eff = copy.deepcopy(cfg)
+        for e in no_eff["recast"]["analyses"].values():
+            e["d0_efficiency"] = False
+        rows = rc.validation_rows(cfg, counts, grid, rc.stop_counts(no_eff, args.skims, grid))
         note = ("Samples: Pythia 8 stop pairs (generation.stops), reweighted exactly to every c*tau (samples of one "
                 "mass generated at several c*tau_0 are pooled); generated events: "
-                + ", ".join(f"{n} ({m:g} GeV, c*tau_0 = {ct:g} cm): {k}" for n, m, ct, k in _sample_events(cfg))
+                + ", ".join(f"{n} ({m:g} GeV, c*tau_0 = {ct:g} cm): {k}" for n, m, ct, k in _sample_events(cfg, args.skims))
                 + ". `ours_err` is the MC statistical error (square root of the sum of squared weights).")
         ro.write_validation(rows, cfg, args.validation_dir, "softdisplaced recast-stops --configfile ... "
                             "(rule recast_stop of config/recast_stop.yaml)", note)
@@ -77,8 +81,18 @@ def run(args):
     return 0
 
 
-def _sample_events(cfg) -> list[tuple]:
+def _sample_events(cfg, skims) -> list[tuple]:
+    """(name, m_stop, c*tau_0, generated events) of the stop samples among ``skims``."""
     from ..samples import build_samples
+    from ..skim import read_events
+    from ..yields import skim_key
 
-    return [(s["name"], s["m_stop"], s["ctau_cm"], int(s["events_per_chunk"]) * int(s["n_chunks"]))
-            for s in build_samples(cfg).values() if s.get("model") == "stop"]
+    specs = build_samples(cfg)
+    out = {}
+    for sk in skims:
+        name = skim_key(sk)[1]
+        spec = specs.get(name)
+        if spec is not None and spec.get("model") == "stop" and name not in out:
+            _, attrs = read_events(sk, [])
+            out[name] = (name, spec["m_stop"], spec["ctau_cm"], int(attrs["n_events_processed"]))
+    return sorted(out.values(), key=lambda t: (t[1], t[2]))
