@@ -46,6 +46,12 @@ def test_stop_cross_sections_nlo_and_nnlo(stop_config):
         stop_cross_section_fb(cfg, 1700)                                  # NNLO+NNLL table ends at 1500 GeV
     spec = build_samples(stop_config)["stop700"]
     assert spec["source"] == "pythia8_stop" and spec["model"] == "stop" and spec["cross_section_fb"] == pytest.approx(67.0476)
+    # several generated lifetimes per mass: stop<m>, stop<m>_ct<c*tau>, pooled by the recast (same m_stop)
+    cfg["samples"]["stops"] = dict(stop_config["samples"]["stops"], ctau_cm=[1.0, 0.1, 10.0])
+    cfg["cross_sections"]["stop_pair"]["order"] = "nlo_nll"
+    specs = {n: s for n, s in build_samples(cfg).items() if s.get("model") == "stop"}
+    assert {n: s["ctau_cm"] for n, s in specs.items()} == {"stop700": 1.0, "stop700_ct0p1": 0.1, "stop700_ct10": 10.0}
+    assert {s["m_stop"] for s in specs.values()} == {700.0}
 
 
 def test_pythia_stop_events_carry_the_stop_proper_time(stop_config):
@@ -154,3 +160,25 @@ def test_mass_limit_figure_hepdata_table_and_validation_note(tmp_path, stop_conf
     assert by[(0.1, "SR3")]["tested"] is False                    # CMS expects 0.16 < 0.5
     md = ro.validation_markdown(v, cfg, "cmd", "note")
     assert "| cms_exo_16_022 | 700 | 1 | SR2 | 4.15 |" in md and "NO" in md
+
+
+def test_combined_exo_18_003_workspace_is_a_valid_pyhf_model(default_config):
+    """The combined model (15 SRs of three channels) as a pyhf workspace: valid, with our S and B per SR."""
+    pyhf = pytest.importorskip("pyhf")
+
+    cfg = copy.deepcopy(default_config)
+    names = ["cms_exo_18_003_emu", "cms_exo_18_003_ee", "cms_exo_18_003_mumu"]
+    rng = np.random.default_rng(4)
+    counts = {n: {700.0: dict(S=rng.uniform(0.5, 3.0, (1, 5)), E=np.full((1, 5), 0.05), xsec_rel=0.09)} for n in names}
+    ws = pyhf.Workspace(rc.pyhf_workspace(cfg, counts, "cms_exo_18_003", 700.0, 0))
+    model = ws.model()
+    chans = [f"{n}_{r}" for n in names for r in cfg["recast"]["analyses"][n]["regions"]]
+    assert sorted(model.config.channels) == sorted(chans)
+    S = {c: v for c, v in zip(chans, np.concatenate([counts[n][700.0]["S"][0] for n in names]))}
+    B = {c: v for c, v in zip(chans, np.concatenate([rc.region_inputs(cfg["recast"]["analyses"][n])[1] for n in names]))}
+    pars = model.config.suggested_init()
+    exp = model.expected_actualdata(pars)                       # mu = 1, nuisances at nominal
+    got = dict(zip(model.config.channels, exp))
+    assert all(got[c] == pytest.approx(S[c] + max(B[c], 1e-12), rel=1e-6) for c in chans)
+    assert sorted(ws.data(model, include_auxdata=False)) == sorted(
+        float(x) for n in names for x in rc.region_inputs(cfg["recast"]["analyses"][n])[0])
