@@ -50,9 +50,9 @@ def mass_limit_figure(rows: Sequence[Mapping], stem, models: Sequence[str] | Non
     ax.set_xlabel(r"$m_{\tilde{t}}$ [GeV]")
     ax.set_ylabel(r"$c\tau_0$ [cm]")
     ax.legend(fontsize=11, loc="upper right",
-              title=r"$\tilde{t}\tilde{t}^*$, $\tilde{t} \to b\ell$ ($\ell$ = e, $\mu$, $\tau$); left of the curves excluded",
+              title=r"13 TeV, $\tilde{t}\tilde{t}^*$, $\tilde{t} \to b\ell$ ($\ell$ = e, $\mu$, $\tau$); left of the curves excluded",
               title_fontsize=11)
-    hep.label.exp_label(exp="softdisplaced", llabel="phenomenology study (not CMS)", data=False, com=13, ax=ax)
+    hep.label.exp_text("softdisplaced", "phenomenology study, not CMS", loc=0, ax=ax)
     return _save(fig, stem)
 
 
