@@ -3,6 +3,8 @@
 # of published CMS searches. Only `projections` depends on the luminosity list.
 
 RECASTS = list(config["recast"].get("analyses", {}))
+# the 8 TeV curve needs the 8 TeV samples (samples.sqrt_s_8tev)
+HAS_8TEV = "cms_8tev_emu" in RECASTS and bool(signal_samples(SAMPLES, sqrt_s_tev=8))
 
 
 def recast_skim_analyses(names):
@@ -55,7 +57,7 @@ rule recast:
     output:
         s95=[f"results/recast/{name}_s95.csv" for name in RECASTS],
         summary="results/recast/s95_summary.json",
-        bound_8tev="results/recast/cms_8tev_emu_ctau.csv" if "cms_8tev_emu" in RECASTS else [],
+        bound_8tev="results/recast/cms_8tev_emu_ctau.csv" if HAS_8TEV else [],
     log:
         "results/logs/recast.log",
     params:
@@ -78,7 +80,7 @@ rule projections:
     input:
         signal="results/limits/signal_vs_ctau.csv",
         background="results/background/background.csv",
-        bound_8tev="results/recast/cms_8tev_emu_ctau.csv" if "cms_8tev_emu" in RECASTS else [],
+        bound_8tev="results/recast/cms_8tev_emu_ctau.csv" if HAS_8TEV else [],
     output:
         exclusion="results/limits/exclusion_ctau.csv",
         intervals="results/limits/excluded_intervals.json",
