@@ -108,6 +108,14 @@ def test_exo_18_003_channels_take_their_own_events_and_eras_add(tmp_path, defaul
     assert rc.channel_mask({}, 3, "emu").all() and not rc.channel_mask({}, 3, "ee").any()
     with pytest.raises(ValueError, match="no skims of"):
         rc.signal_counts(cfg, "cms_exo_18_003_ee", entries["cms_exo_18_003_ee"], sk[:1], [1.0])
+    # recast.combined: the three channels' 15 SRs in one model
+    members = rc.combined_models(cfg, list(entries))["cms_exo_18_003"]
+    cfg["limits"]["cls"]["method"] = "asymptotic"
+    comb = rc.recast_ctau_combined(cfg, "cms_exo_18_003", members, sk, [1.0])
+    assert comb[0]["s_total"] == pytest.approx(sum(v.sum() for v in out.values()), rel=1e-9)
+    single = {ch: rc.recast_ctau(cfg, f"cms_exo_18_003_{ch}", entries[f"cms_exo_18_003_{ch}"], sk, [1.0])[0]
+              for ch in out}
+    assert comb[0]["mu95_exp"] < min(r["mu95_exp"] for r in single.values())
 
 
 def test_8tev_recast_uses_8tev_samples_and_cross_sections(tmp_path, default_config):
@@ -141,3 +149,20 @@ def build_samples_8tev(cfg):
     from softdisplaced.samples import build_samples
 
     return build_samples(cfg)
+
+
+def test_sample_energy_reaches_both_generators(default_config):
+    """An 8 TeV copy runs the fast generator with sqrt(s) = 8 TeV and the 8 TeV luminosity fit, and Pythia 8
+    with Beams:eCM = 8000."""
+    from softdisplaced.generation import pythia8 as p8
+    from softdisplaced.generation import with_sample_energy
+    from softdisplaced.samples import build_samples
+
+    spec = build_samples(default_config)["bp4_8tev"]
+    s8 = with_sample_energy(default_config, spec)
+    assert s8["generation"]["fast"]["sqrt_s_gev"] == 8000.0
+    assert s8["generation"]["fast"]["luminosity"] == default_config["samples"]["sqrt_s_8tev"]["luminosity"]
+    assert default_config["generation"]["fast"]["sqrt_s_gev"] == 13000.0        # the configuration is not modified
+    cmds = p8.pythia_settings(dict(spec, source="pythia8"), s8, 7, slha_path="x.slha")
+    assert "Beams:eCM = 8000.0" in cmds
+    assert with_sample_energy(default_config, build_samples(default_config)["bp4"]) == default_config

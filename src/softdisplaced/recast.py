@@ -221,6 +221,39 @@ def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_c
     return rows
 
 
+def recast_ctau_combined(cfg: Mapping, model: str, members: Sequence[str], skims: Sequence, grid_cm,
+                         seed: int = 0) -> list[dict]:
+    """R95 and CLs mu95 versus c*tau of a ``recast.combined`` model (chargino signal; the SRs of all members
+    in one model) for every (m_c, dm) with signal in all members."""
+    entries = [cfg["recast"]["analyses"][n] for n in members]
+    lcfg = cfg.get("limits", {})
+    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
+    factor = float(lcfg.get("scan_br_ll", 1.0)) * emu
+    counts = [signal_counts(cfg, n, e, skims, grid_cm, factor=factor) for n, e in zip(members, entries)]
+    parts = [region_inputs(e) for e in entries]
+    obs = np.concatenate([p[0] for p in parts])
+    b = np.concatenate([p[1] for p in parts])
+    grid = np.atleast_1d(grid_cm)
+    rows = []
+    for key in sorted(set.intersection(*(set(c) for c in counts))):
+        S = np.concatenate([c[key]["S"] for c in counts], axis=1)
+        E = np.concatenate([c[key]["E"] for c in counts], axis=1)
+        if not np.any(S > 0):
+            continue
+        lim = _mu95(cfg, limit_inputs(S, E, counts[0][key]["xsec_rel"], entries), seed)
+        r95_obs = st.r95(S, np.broadcast_to(b, S.shape), np.broadcast_to(obs, S.shape))
+        r95_exp = st.r95(S, np.broadcast_to(b, S.shape))
+        src, m_c, dm = key
+        for i, ct in enumerate(grid):
+            ex = lim["exp"][i]
+            rows.append(dict(source=src, analysis=model, m_c=m_c, dm=dm, lumi_fb=float(entries[0]["lumi_fb"]),
+                             ctau_cm=float(ct), r95=float(r95_obs[i]), r95_exp=float(r95_exp[i]),
+                             mu95_exp=float(ex[2]), mu95_obs=float(lim["obs"][i]), mu95_exp_m2=float(ex[0]),
+                             mu95_exp_m1=float(ex[1]), mu95_exp_p1=float(ex[3]), mu95_exp_p2=float(ex[4]),
+                             cls_method=str(lim["method"][i]), s_total=float(S[i].sum()), b_total=float(b.sum())))
+    return rows
+
+
 RECAST_CTAU_COLUMNS = EXCLUSION_COLUMNS + ("r95_exp",)
 
 
@@ -257,17 +290,21 @@ def stop_yield_rows(counts: Mapping, cfg: Mapping, grid_cm) -> list[dict]:
     return rows
 
 
+def combined_models(cfg: Mapping, available: Sequence[str]) -> dict[str, list[str]]:
+    """``recast.combined`` models whose members are all ``available`` recasts (all SRs of all members in one
+    model); a model with a member that is not configured (e.g. a reduced ``recast.analyses``) is left out."""
+    out = {}
+    for comb, members in ((cfg.get("recast") or {}).get("combined") or {}).items():
+        if all(m in available for m in members):
+            out[comb] = list(members)
+    return out
+
+
 def stop_models(cfg: Mapping) -> dict[str, list[str]]:
-    """Statistical models of the stop recast: each recast alone, and the combinations of
-    ``recast.stops.combined`` (all SRs of all channels in one model)."""
-    sc = cfg["recast"].get("stops") or {}
-    models = {n: [n] for n in sc.get("analyses", [])}
-    for comb, members in (sc.get("combined") or {}).items():
-        missing = [m for m in members if m not in models]
-        if missing:
-            raise ValueError(f"recast.stops.combined.{comb}: {missing} are not in recast.stops.analyses")
-        models[comb] = list(members)
-    return models
+    """Statistical models of the stop recast: each recast of ``recast.stops.analyses`` alone, and the
+    ``recast.combined`` models made of them."""
+    names = list((cfg["recast"].get("stops") or {}).get("analyses", []))
+    return {**{n: [n] for n in names}, **combined_models(cfg, names)}
 
 
 def stop_limits(cfg: Mapping, counts: Mapping, grid_cm, seed: int = 0) -> list[dict]:

@@ -302,6 +302,11 @@ def run_recast(args):
                 if not args.no_plots:
                     plots_physics.recast_r95(crow, out / f"{name}_r95_ctau", name, float(entry["lumi_fb"]),
                                              float(entry.get("sqrt_s_tev", 13)))
+    if args.skims:                              # recast.combined: several recasts in one model
+        for model, members in rc.combined_models(cfg, list(rcfg.get("analyses") or {})).items():
+            crow = rc.recast_ctau_combined(cfg, model, members, args.skims, grid, seed=int(cfg.get("seed", 0)))
+            if crow:
+                write_csv(out / f"{model}_ctau.csv", crow, rc.RECAST_CTAU_COLUMNS)
     write_json(out / "s95_summary.json", summary)
     print(f"recast: {len(summary)} analyses -> {out}")
     return 0

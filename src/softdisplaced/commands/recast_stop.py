@@ -4,7 +4,7 @@
         --outdir results/recast_stop [--validation-dir results/validation]
 
 Writes ``<recast>_yields.csv`` (signal per SR on the c*tau grid), ``limits.csv`` (CLs mu95 per model,
-mass and c*tau: each recast alone and the combinations of ``recast.stops.combined``),
+mass and c*tau: each recast alone and the combinations of ``recast.combined``),
 ``mass_limits.csv`` + figure ``mass_limits.{pdf,png}`` (largest excluded mass vs c*tau), the pyhf
 workspace of the combined EXO-18-003 model at ``recast.stops.workspace_point``, and, with
 ``--validation-dir``, RECAST.md / RECAST.csv (our yields vs the published CMS ones).
