@@ -182,3 +182,31 @@ def test_combined_exo_18_003_workspace_is_a_valid_pyhf_model(default_config):
     assert all(got[c] == pytest.approx(S[c] + max(B[c], 1e-12), rel=1e-6) for c in chans)
     assert sorted(ws.data(model, include_auxdata=False)) == sorted(
         float(x) for n in names for x in rc.region_inputs(cfg["recast"]["analyses"][n])[0])
+
+
+def test_report_and_hepdata_include_the_stop_recast(tmp_path):
+    """With results/recast_stop present, REPORT.md gets the excluded-mass section and HEPData its table."""
+    import yaml
+    from report_factory import SETTINGS, make_results
+
+    from softdisplaced import recast_outputs as ro
+    from softdisplaced.report import build_report
+    from softdisplaced.yields import write_csv
+
+    settings = json.loads(json.dumps(SETTINGS))
+    settings["report"] = {"png_dpi": 40}
+    settings, res = make_results(tmp_path, settings)
+    lim = [dict(analysis="cms_exo_18_003", m_stop=m, ctau_cm=ct, mu95_obs=mu, mu95_exp=mu, mu95_exp_m1=mu * 0.8,
+                mu95_exp_p1=mu * 1.3) for ct in (1.0, 10.0) for m, mu in zip((700, 1100, 1500), (0.01, 0.3, 2.0))]
+    rows = rc.mass_limit_rows(lim)
+    write_csv(res / "recast_stop" / "mass_limits.csv", rows, rc.MASS_LIMIT_COLUMNS)
+    ro.mass_limit_figure(rows, res / "recast_stop" / "mass_limits")
+    build_report(settings, res)
+    md = (res / "paper" / "REPORT.md").read_text()
+    assert "## Long-lived top squarks" in md and "../recast_stop/mass_limits.png" in md
+    docs = [d for d in yaml.safe_load_all((res / "paper" / "hepdata" / "submission.yaml").read_text()) if d]
+    names = {d["name"]: d["data_file"] for d in docs if "name" in d}
+    table = yaml.safe_load((res / "paper" / "hepdata" / names["Long-lived top squark: excluded mass"]).read_text())
+    assert [v["value"] for v in table["independent_variables"][0]["values"]] == [1.0, 10.0]
+    obs = table["dependent_variables"][0]["values"][0]["value"]
+    assert obs == pytest.approx(rows[0]["m_excl_obs"], rel=1e-4)            # the CSV keeps 6 significant digits
