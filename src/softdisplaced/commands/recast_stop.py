@@ -73,8 +73,9 @@ def run(args):
                 "mass generated at several c*tau_0 are pooled); generated events: "
                 + ", ".join(f"{n} ({m:g} GeV, c*tau_0 = {ct:g} cm): {k}" for n, m, ct, k in _sample_events(cfg, args.skims))
                 + ". `ours_err` is the MC statistical error (square root of the sum of squared weights).")
-        ro.write_validation(rows, cfg, args.validation_dir, "softdisplaced recast-stops --configfile ... "
-                            "(rule recast_stop of config/recast_stop.yaml)", note)
+        ro.write_validation(rows, cfg, args.validation_dir, "snakemake --profile workflow/profiles/default "
+                            "--configfile config/recast_stop.yaml -- recast_stop (rule recast_stop: "
+                            "softdisplaced recast-stops --validation-dir results/validation)", note)
     log.info("recast-stops: %d models, %d limit points in %.1f s -> %s", len(rc.stop_models(cfg)), len(lim),
              time.perf_counter() - t0, out)
     print(f"recast-stops: {len(ml)} excluded-mass rows -> {out}/mass_limits.csv")
