@@ -22,7 +22,7 @@ from .atomic import atomic_path, write_json, write_text
 from .features import FEATURES
 
 __all__ = ["LAYOUT_VERSION", "assemble", "write_skim", "read_skim", "merge_partials", "make_hists",
-           "lepton_suffixes", "cutflow_markdown", "EVENT_COLUMNS", "input_losses"]
+           "lepton_suffixes", "cutflow_markdown", "EVENT_COLUMNS", "input_losses", "input_losses_markdown"]
 
 LAYOUT_VERSION = 1
 _LEPTON_VARS = ("pt", "eta", "phi", "d0")
@@ -225,6 +225,28 @@ def input_losses(path) -> dict:
             "unknown_files": sum(1 for s in skipped if s.get("entries_lost") is None),
             "n_events_processed": n, "lost_fraction": lost / (n + lost) if n + lost else 0.0,
             "non_finite_dropped": dropped}
+
+
+def input_losses_markdown(skims: Mapping[str, str | Path], analysis: str) -> list[str]:
+    """REPORT.md section: the input files skipped as bad and the events dropped for non-finite inputs,
+    per sample (``skims``: sample -> its skim of ``analysis``)."""
+    rows, reasons = [], []
+    for sample, path in skims.items():
+        loss = input_losses(path)
+        if not loss["skipped_files"] and not loss["non_finite_dropped"]:
+            continue
+        frac = f"{loss['lost_fraction']:.3g}" + (" (at least)" if loss["unknown_files"] else "")
+        rows.append(f"| {sample} | {len(loss['skipped_files'])} | {loss['entries_lost']} | {frac} | "
+                    f"{loss['non_finite_dropped'] or 0} |")
+        reasons += [f"- {sample}: {s['reason']}" for s in loss["skipped_files"]]
+    lines = ["## Input files and events left out", ""]
+    if not rows:
+        return lines + [f"No input file was skipped and no event dropped for non-finite inputs "
+                        f"(skims of `{analysis}`).", ""]
+    return lines + [f"Skims of `{analysis}`; the yields are normalised to the events processed "
+                    "(`processing.skip_bad_files`, `processing.non_finite`).", "",
+                    "| sample | files skipped | entries lost | fraction lost | events dropped (non-finite) |",
+                    "|---|---:|---:|---:|---:|", *rows, "", *reasons, ""]
 
 
 def read_skim(path) -> dict:
