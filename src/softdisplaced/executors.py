@@ -261,7 +261,7 @@ def _run_coffea(infos: Mapping[str, FileInfo], processor_instance, pcfg: Mapping
                     named = _name_file(exc, nonempty)
                     if named is exc:
                         raise
-                    raise named from exc
+                    raise named from (exc if isinstance(named, BadFileError) else None)
     messages = [str(w.message) for w in caught if str(w.message).startswith("Skipping bad file")]
     for w in caught:
         if not str(w.message).startswith(("Skipping bad file", "Performed attempt")) and \
@@ -330,8 +330,8 @@ def _short_cause(message: str) -> str:
 
 def _name_file(exc: Exception, files) -> Exception:
     """The error to raise for ``exc``, naming the file(s) being processed.  A read failure becomes a
-    BadFileError with its root cause; any other exception (our code's) propagates as it is, with a
-    note naming the files."""
+    BadFileError with its root cause; any other exception (our code's) propagates as it is (without
+    coffea's generic wrapper), with a note naming the files unless its message does."""
     msg = str(exc)
     cause = _root_read_failure(exc)
     if cause is not None:
@@ -339,6 +339,8 @@ def _name_file(exc: Exception, files) -> Exception:
         where = name or ", ".join(files)
         return BadFileError(f"{where}: cannot be read ({_describe(cause)}); truncated or corrupted? "
                             "(processing.skip_bad_files: true skips and records it)")
-    if not any(f in msg or Path(f).name in msg for f in files):
+    while type(exc) is Exception and exc.__cause__ is not None:  # coffea's "Failed processing file" wrapper
+        exc = exc.__cause__
+    if not any(f in str(exc) or Path(f).name in str(exc) for f in files):
         exc.add_note(f"while processing {', '.join(files)}")
     return exc
