@@ -360,6 +360,31 @@ def test_stale_temporaries_of_killed_writers_are_removed_at_start(tmp_path):
     assert all(p.read_bytes() == b"keep" for p in keep)
 
 
+def test_snakemake_report_resolves_its_captions(tmp_path):
+    """`snakemake --report` failed: "Error loading caption file rules/workflow/report/report_md.rst".
+    Placeholder artifacts here; test_workflow.py builds the report of a finished run."""
+    import matplotlib.pyplot as plt
+    import yaml
+
+    from softdisplaced.report import expected_outputs
+
+    work = _workdir(tmp_path)
+    cfg = load_config(work / "config/config.yaml", overrides=yaml.safe_load((work / "config/tiny.yaml").read_text()))
+    fig = plt.figure(figsize=(1, 1))
+    for path in expected_outputs(cfg, work / "results/paper") + [work / "results/provenance.json"]:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix in (".png", ".pdf"):
+            fig.savefig(path)
+        else:
+            path.write_text("a,b\n1,2\n" if path.suffix == ".csv" else "{}\n")
+    plt.close(fig)
+    out = work / "results/report.html"
+    snakemake(work, "--report", str(out))
+    html = out.read_text(errors="replace")
+    assert "fig9_exclusion_ctau.png" in html and "REPORT.md" in html
+
+
 @pytest.fixture
 def dask_cluster(tmp_path):
     """A real `dask scheduler` and `dask worker` as separate processes on 127.0.0.1."""
