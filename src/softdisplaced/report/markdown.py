@@ -74,11 +74,10 @@ def render_report(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Se
 
 def _input_losses(ctx: ReportContext) -> list[str]:
     """Skipped input files and events dropped for non-finite inputs (skims of the report's analysis)."""
-    from ..samples import build_samples
+    from ..samples import build_samples, signal_samples
     from ..skim import input_losses_markdown
 
-    samples = [n for n, s in build_samples(ctx.settings).items() if not s.get("validation_only")]
-    skims = {n: ctx.skim(ctx.analysis, n) for n in samples}
+    skims = {n: ctx.skim(ctx.analysis, n) for n in signal_samples(build_samples(ctx.settings)) + ["hf"]}
     return input_losses_markdown({n: p for n, p in skims.items() if p.exists()}, ctx.analysis)
 
 
