@@ -128,7 +128,8 @@ def test_statistics_refuse_nonsense_naming_argument_and_value(call, match):
 
 def test_mu95_refuses_nan_signal_instead_of_calling_it_no_signal():
     # before: NaN signal in a region made s.sum() > 0 False -> 'no_signal' with an infinite limit
-    inp = st.LimitInputs(s=np.array([[np.nan, 1.0, 1.0]]), b=np.ones((1, 3)), A=np.zeros((1, 3, 0)), C=np.zeros((1, 3, 0)))
+    inp = st.LimitInputs(s=np.array([[np.nan, 1.0, 1.0]]), b=np.ones((1, 3)), A=np.zeros((1, 3, 0)),
+                         C=np.zeros((1, 3, 0)))
     with pytest.raises(ValueError, match=r"s \(signal\) .* got nan at index \(0, 0\)"):
         st.mu95(inp)
     # zero signal (a documented limit): never excluded, mu95 = inf, method 'no_signal'
@@ -140,7 +141,8 @@ def test_zero_background_is_floored_not_negative_clipped():
     inp = st.LimitInputs.build([[1.0, 1.0]], [[0.0, 2.0]])
     assert inp.b[0, 0] == st.B_FLOOR and inp.b[0, 1] == 2.0
     # b = 0, n = 0: exact CLs = exp(-s) -> s95 = -ln 0.05 (toys), as for b -> 0
-    assert st.mu95(st.LimitInputs.build([[1.0]], [[0.0]], n_obs=[[0]]))["obs"][0] == pytest.approx(-math.log(0.05), rel=1e-3)
+    obs = st.mu95(st.LimitInputs.build([[1.0]], [[0.0]], n_obs=[[0]]))["obs"][0]
+    assert obs == pytest.approx(-math.log(0.05), rel=1e-3)
     assert st.s95_exact(0.0, 0)[0] == pytest.approx(-math.log(0.05), rel=1e-6)
 
 
@@ -221,7 +223,8 @@ def test_multibin_toy_cls_agrees_with_pyhf_toybased(s, b, n_obs, rel_b):
     ntoys = 1000
     np.random.seed(7)
     calc = pyhf.infer.calculators.ToyCalculator([float(n) for n in n_obs] + model.config.auxdata, model,
-                                                par_bounds=bounds, test_stat="qtilde", ntoys=ntoys, track_progress=False)
+                                                par_bounds=bounds, test_stat="qtilde", ntoys=ntoys,
+                                                track_progress=False)
     with st.pyhf_toys_compat():
         q_obs = calc.teststatistic(mu)
         sb, bonly = calc.distributions(mu)

@@ -216,7 +216,8 @@ class LimitInputs:
         if s_stat_err is not None:
             s_stat_err = _checked("s_stat_err (signal MC statistical error)", s_stat_err)
         s_rel_xsec = _checked("s_rel_xsec (relative cross-section uncertainty)", s_rel_xsec)
-        b_rel_syst = [_checked(f"b_rel_syst[{j}] (relative background uncertainty)", r) for j, r in enumerate(b_rel_syst)]
+        b_rel_syst = [_checked(f"b_rel_syst[{j}] (relative background uncertainty)", r)
+                      for j, r in enumerate(b_rel_syst)]
         if n_obs is not None:
             n_obs = _checked("n_obs (observed counts)", n_obs)
         cols_a, cols_c = [], []
@@ -560,12 +561,12 @@ def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chu
 
     sampling 'reweight': CLs+b from the background-only toys weighted by the likelihood ratio
     P(n | mu s(theta) + b(theta)) / P(n | b(theta)) (smooth in mu); 'direct': s+b toys, the background-only
-    counts plus signal counts drawn with fixed uniforms at every mu (n grows monotonically with mu). Returns exp (p, 5), obs (p,),
-    and per point whether the weighted estimate of CLs+b rests on at least ``MIN_EFFECTIVE_TOYS`` effective
-    toys at every limit (False: the weights degenerate, as when mu s >> sqrt(b) at a large b with a
+    counts plus signal counts drawn with fixed uniforms at every mu (n grows monotonically with mu).
+    Returns exp (p, 5), obs (p,), and per point whether the weighted estimate of CLs+b rests on at least
+    ``MIN_EFFECTIVE_TOYS`` effective toys at every limit (False: the weights degenerate, as when mu s >> sqrt(b) at a large b with a
     background prior much wider than sqrt(b): 10 % at b = 1e9 gives one toy of weight ~1, the others ~0).
     """
-    P, K = s.shape
+    P = s.shape[0]
     T = len(n_t)
     exp = np.full((P, len(NSIGMA)), np.nan)
     obs = np.full(P, np.nan)
@@ -639,8 +640,8 @@ def mu95_toys(inp: LimitInputs, cl: float = 0.95, n_toys: int = 5000, seed: int 
     'direct' (s + b toys at every mu: robust, ~50x slower), or 'auto': reweight, and direct for the points
     where the weights degenerate (fewer than ``MIN_EFFECTIVE_TOYS`` effective toys behind CLs+b at a
     limit). Both are unbiased estimates of the same hybrid CLs from the same nuisance draws and uniforms,
-    so they differ by toy noise only (where the weights degenerate, the reweighted one is the noisier). Returns 'exp' (P, 5), 'obs' (P,), 'method'
-    ('toys' or 'toys_direct').
+    so they differ by toy noise only (where the weights degenerate, the reweighted one is the noisier and
+    biased low). Returns 'exp' (P, 5), 'obs' (P,), 'method' ('toys' or 'toys_direct').
     """
     inp.validate()
     alpha = 1 - _check_cl(cl)
@@ -648,7 +649,7 @@ def mu95_toys(inp: LimitInputs, cl: float = 0.95, n_toys: int = 5000, seed: int 
         raise ValueError(f"mu95_toys: unknown sampling {sampling!r} (auto, reweight, direct)")
     if int(n_toys) < 1:
         raise ValueError(f"n_toys must be >= 1; got {n_toys!r}")
-    P, K = inp.s.shape
+    P = inp.s.shape[0]
     exp = np.full((P, len(NSIGMA)), np.nan)
     obs = np.full(P, np.nan)
     meth = np.empty(P, dtype=object)
