@@ -233,3 +233,20 @@ def test_multibin_toy_cls_agrees_with_pyhf_toybased(s, b, n_obs, rel_b):
     err = cls * math.sqrt((1 - clsb) / (clsb * ntoys) + (1 - clb) / (clb * ntoys))
     assert abs(cls - 0.05) < 3 * err, (cls, err)
     assert err < 0.015           # the comparison has teeth: 3 sigma is below 0.045
+
+
+def test_direct_and_reweighted_toys_agree_where_the_weights_are_healthy():
+    # both estimate the same hybrid CLs from the same nuisance draws: at small counts (healthy weights) the limits
+    # agree within the toys' error (20000 toys: ~1.5 % on mu95 for the median, more in the tails)
+    s = np.array([[3.0, 1.0, 0.5], [1.0, 2.0, 3.0]])
+    b = np.array([5.0, 0.5, 0.1])
+    inp = st.LimitInputs.build(s, np.broadcast_to(b, s.shape), 0.05 * s, 0.06, [0.1], n_obs=[[5, 1, 0], [4, 0, 1]])
+    rw = st.mu95_toys(inp, n_toys=20000, seed=6, sampling="reweight")
+    direct = st.mu95_toys(inp, n_toys=20000, seed=6, sampling="direct")
+    assert list(direct["method"]) == ["toys_direct"] * 2 and list(rw["method"]) == ["toys"] * 2
+    assert direct["obs"] == pytest.approx(rw["obs"], rel=0.05)
+    assert direct["exp"][:, 1:4] == pytest.approx(rw["exp"][:, 1:4], rel=0.05)
+    # and both equal the exact single-bin result when there is one bin and no uncertainty
+    one = st.LimitInputs.build([[1.0]], [[3.0]], n_obs=[[2]])
+    assert st.mu95_toys(one, n_toys=20000, seed=1, sampling="direct")["obs"][0] == pytest.approx(st.s95_exact(3.0, 2)[0],
+                                                                                                rel=0.03)
