@@ -189,3 +189,38 @@ def test_toy_cls_curve_continuous_where_the_toy_estimator_switches():
         assert np.all(np.abs(step[switch]) < 3 * sigma), (j, step[switch], sigma)
     iv = lm.excluded_intervals(grid, np.log(toys["exp"][:, 2]), 0.0, False)
     assert len(iv) == 1
+
+
+def _rows(grid, mu, low=None):
+    low = np.zeros(len(grid), bool) if low is None else low
+    return [dict(source="fast", analysis="cut_based", m_c=220.0, dm=40.0, lumi_fb=3000.0, ctau_cm=float(c),
+                 r95=1.0 / m, mu95_exp=m, mu95_obs=float("nan"), mu95_exp_m1=m, mu95_exp_p1=m, low_stat=bool(lo))
+            for c, m, lo in zip(grid, mu, low)]
+
+
+def test_low_statistics_points_do_not_split_an_excluded_range():
+    # a smooth curve excluded on [0.03, 300] cm, with one MC-noise point (mu95 = 2.8) at short c*tau: the
+    # study's spurious sub-interval pattern. Flagged low_stat, the point does not cut the range in two.
+    grid = np.geomspace(0.01, 1000, 41)
+    mu = np.exp(0.5 * (np.log(grid / 3.0) ** 2) / np.log(100.0) ** 2 * 2 * np.log(2.0) - np.log(2.0))
+    i_noise = int(np.argmin(abs(grid - 0.05)))
+    mu_noisy = mu.copy()
+    mu_noisy[i_noise] = 2.8
+    low = grid < 0.07
+    split = lm.intervals_table(_rows(grid, mu_noisy))[0]["cls_expected"]
+    assert len(split) == 2  # without the flag: the spurious gap
+    entry = lm.intervals_table(_rows(grid, mu_noisy, low))[0]
+    assert len(entry["cls_expected"]) == 1 and len(entry["r95"]) == 1
+    assert entry["low_stat_ctau_cm"] == pytest.approx(list(grid[low]))
+    # the edge next to the skipped points is not 'open' (excluded to the grid edge) although it is the first
+    # adequately populated point; the upper edge is the curve's own crossing
+    iv = entry["cls_expected"][0]
+    assert not iv["lo_open"] and iv["hi"] == pytest.approx(300.0, rel=0.05)
+
+
+def test_signal_effective_events_is_the_pooled_n_eff():
+    # two SRs, each of 100 unit-weight events per 1 event of signal: n_eff = 200
+    s = np.array([[1.0, 1.0]])
+    err = np.array([[0.1, 0.1]])
+    assert lm.signal_effective_events(s, err)[0] == pytest.approx(200.0)
+    assert np.isinf(lm.signal_effective_events(s, np.zeros_like(s))[0])
