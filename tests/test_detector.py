@@ -79,8 +79,8 @@ def test_isolation_of_hand_built_event():
     assert ak.to_list(reco["Electron"].PT[0]) == pytest.approx([30.0, 10.0])
     assert ak.to_list(reco["Electron"].IsolationVar[0]) == pytest.approx([4.0 / 30.0, 4.0 / 10.0], rel=1e-5)
     # counting leptons (the card does not): the near electron enters the muon's sum and vice versa,
-    # and the near electron (IsolationVar 2.4) exceeds PTRatioMax = 1.5 and is not stored
-    cfg = {**PERFECT, "isolation": {"include_leptons": True}}
+    # and the near electron (IsolationVar 2.4) exceeds the card's PTRatioMax = 1.5 and is not stored
+    cfg = {**PERFECT, "isolation": {"include_leptons": True, "ratio_max": 1.5}}
     reco = simulate(ev, cfg, np.random.default_rng(1))
     assert reco["Muon"].IsolationVar[0, 0] == pytest.approx((4.0 + 5.0 + 3.5 + 10.0) / 20.0, rel=1e-5)
     assert ak.to_list(ak.num(reco["Electron"])) == [1]

@@ -28,8 +28,8 @@ Delphes ``Isolation`` module of the study's card computes it (``detector.isolati
 sum pT of the visible final-state particles of the counted kinds (charged, photons,
 neutral hadrons; e and mu excluded as by the card's EFlowFilter, the lepton itself
 always) with pT > pt_min_gev and Delta R <= delta_r of the lepton (cone per
-flavour), divided by the reconstructed lepton pT, no pile-up subtraction; leptons
-with IsolationVar > ratio_max are dropped (the module's PTRatioMax); MissingET = minus the vector sum of all visible
+flavour), divided by the reconstructed lepton pT, no pile-up subtraction; with
+``ratio_max`` set, leptons above it are dropped (the module's PTRatioMax); MissingET = minus the vector sum of all visible
 final-state particles; ScalarHT = sum of jet pT + pT of the isolated
 reconstructed leptons (the Delphes UniqueObjectFinder convention: isolated
 leptons are not jet inputs). T is in seconds (Delphes TreeWriter convention).
