@@ -68,7 +68,7 @@ rule background:
         " {params.nn} --outdir results/background > {log} 2>&1"
 
 
-YIELD_SECTIONS = ["benchmarks", "cross_sections", "branching", "samples", "background", "nn"]
+YIELD_SECTIONS = ["benchmarks", "cross_sections", "samples", "background", "nn"]
 
 
 def yields_settings():

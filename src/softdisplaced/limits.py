@@ -76,12 +76,11 @@ def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float |
     """Rows of SIGNAL_COLUMNS for each scan label (limits.scan_analyses) and (m_c, dm) group of skims."""
     import h5py
 
-    from .yields import match_scores, read_scores, read_skim, skim_key
+    from .yields import match_scores, read_scores, signal_weights, skim_key
 
     lcfg = cfg.get("limits", {})
     labels = lcfg.get("scan_analyses", {"nn": "soft_emu", "cut_based": "soft_emu"})
     min_eff = float(lcfg.get("min_effective_events", 20))
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
     samples = build_samples(cfg)
     pairs = match_scores(skims, scores)
     rows = []
@@ -92,12 +91,11 @@ def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float |
             if an != analysis or name not in samples or samples[name]["kind"] != "signal":
                 continue
             spec = samples[name]
-            ev, attrs = read_skim(sk, ["sr", "weight_gen", "weight_d0eff"])
+            base, ev, attrs = signal_weights(sk)  # w_gen x w_d0eff x flavour factor
             with h5py.File(sk, "r") as f:
                 if "mediator_ct_mm" not in f["events"]:
                     raise ValueError(f"{sk}: dataset events/mediator_ct_mm missing (needed for lifetime reweighting)")
                 ct = f["events/mediator_ct_mm"][:]
-            base = np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float)
             sr = np.asarray(ev["sr"])
             if label == "nn":
                 if sc is None:
@@ -110,7 +108,7 @@ def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float |
         for (src, m_c, dm), group in sorted(groups.items()):
             pe = pooled_efficiency(group, grid_cm)
             sig, err, _ = cross_section_fb(cfg, m_c)
-            norm = sig * float(lcfg.get("scan_br_ll", 1.0)) * emu
+            norm = sig * float(lcfg.get("scan_br_ll", 1.0))
             names = "+".join(g["name"] for g in group)
             for j, r in enumerate(SRS):
                 for i, ct in enumerate(np.atleast_1d(grid_cm)):
@@ -131,7 +129,6 @@ def signal_vs_ctau_study(cfg: Mapping, grid_cm, metrics_path=None, directory=Non
     lcfg = cfg.get("limits", {})
     weight = lcfg.get("study_ntuples_weight", "F")
     ngen = study_ntuples.n_generated(cfg)
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
     files = study_ntuples.benchmark_files(cfg, directory)
     bench = {b["id"]: b for b in cfg["benchmarks"]}
     sig_eff = {}
@@ -148,7 +145,7 @@ def signal_vs_ctau_study(cfg: Mapping, grid_cm, metrics_path=None, directory=Non
         if len(set(ctaus)) < 2:
             continue
         sig, err, _ = cross_section_fb(cfg, m_c)
-        norm = sig * float(lcfg.get("scan_br_ll", 1.0)) * emu / ngen
+        norm = sig * float(lcfg.get("scan_br_ll", 1.0)) / ngen  # democratic events: no flavour factor
         for label in ("cut_based", "nn"):
             if label == "nn" and not all(bid in sig_eff for bid, _, _ in items):
                 continue

@@ -116,8 +116,11 @@ def _num(x) -> float:
 
 def skim_attributes(sample: Mapping, analysis: str, spec: Mapping, *, config_hash: str, package_versions: Mapping,
                     input_checksums: Mapping, skipped_files: Sequence, n_events_processed: int,
-                    sum_gen_weights: float) -> dict:
-    """The file attributes of docs/contracts.md (+ analysis metadata), in a fixed order."""
+                    sum_gen_weights: float, signal_decay_mode: str = "") -> dict:
+    """The file attributes of docs/contracts.md (+ analysis metadata), in a fixed order.
+
+    ``signal_decay_mode``: the generator's chargino decay mode recorded in the event files
+    (``democratic``, ``emu``; "" when the files do not say): the yields' flavour factor."""
     sy, sx = lepton_suffixes(spec)
     sr_names = {}
     for regions in spec["signal_regions"]["regions"].values():
@@ -134,6 +137,7 @@ def skim_attributes(sample: Mapping, analysis: str, spec: Mapping, *, config_has
         "m_c": _num(sample.get("m_c")),
         "dm": _num(sample.get("dm")),
         "br_ll": _num(sample.get("br_ll")),
+        "signal_decay_mode": str(signal_decay_mode),
         "config_hash": config_hash,
         "package_versions": json.dumps(dict(package_versions), sort_keys=True),
         "input_checksums": json.dumps(dict(input_checksums), sort_keys=True),
@@ -144,6 +148,17 @@ def skim_attributes(sample: Mapping, analysis: str, spec: Mapping, *, config_has
         "sr_names": json.dumps(sr_names, sort_keys=True),
         "analysis_spec": json.dumps(spec, sort_keys=True, default=str),
     }
+
+
+def common_decay_mode(modes: Mapping[str, str]) -> str:
+    """The one signal decay mode of a sample's files ({file: mode}); mixing modes is an error
+    (their yields would need different flavour factors)."""
+    found = sorted(set(modes.values()))
+    if len(found) > 1:
+        detail = "; ".join(f"{f}: {m or 'unrecorded'}" for f, m in sorted(modes.items()))
+        raise ValueError(f"the files of one sample record different signal decay modes ({detail}); "
+                         "regenerate them with one generation.*.decay_mode")
+    return found[0] if found else ""
 
 
 def write_skim(path, events: Mapping[str, np.ndarray], spectra: Mapping[str, np.ndarray], cutflow: Mapping,
@@ -386,7 +401,9 @@ def merge_partials(partials: Sequence, skim_out, cutflow_out, hists_out, *, anal
                          + "; ".join(s.get("reason", s["file"]) for s in skipped))
     attrs = skim_attributes(sample, analysis, spec, config_hash=config_hash, package_versions=package_versions,
                             input_checksums=checks, skipped_files=skipped, n_events_processed=n_proc,
-                            sum_gen_weights=sumw)
+                            sum_gen_weights=sumw,
+                            signal_decay_mode=common_decay_mode({str(p): str(d["attrs"].get("signal_decay_mode", ""))
+                                                                 for p, d in zip([partials[i] for i in order], parts)}))
     attrs["n_partials"] = np.int64(len(parts))
     write_skim(skim_out, events, spectra, cutflow, attrs, gzip_level)
     cf = cutflow_json(analysis, sample.get("name", ""), cutflow, events, spec, n_proc, sumw)
@@ -424,6 +441,7 @@ def process_files(inputs: Sequence, outputs: Sequence, *, analyses: Mapping[str,
 
     File ``i`` of ``inputs`` gets the workflow chunk number ``chunk + i``.
     """
+    from .delphes_writer import read_metadata
     from .provenance import file_sha256, package_versions as _versions
 
     if len(outputs) != len(analyses):
@@ -433,13 +451,16 @@ def process_files(inputs: Sequence, outputs: Sequence, *, analyses: Mapping[str,
     # a file of which nothing was read has no checksum; a partly processed one keeps its checksum
     unread = {s["file"] for s in skipped if not s.get("entries_processed")}
     checks = {str(f): file_sha256(f) for f in inputs if str(Path(f).resolve()) not in unread}
+    decay_mode = common_decay_mode({str(f): read_metadata(f).get("signal_decay_mode", "")
+                                    for f in inputs if str(Path(f).resolve()) not in unread})
     versions = dict(package_versions) if package_versions is not None else _versions()
     result = {}
     for (name, spec), out in zip(analyses.items(), outputs):
         a = assemble(records, name, spec, processing.get("non_finite", "error"))
         attrs = skim_attributes(sample, name, spec, config_hash=config_hash, package_versions=versions,
                                 input_checksums=checks, skipped_files=skipped,
-                                n_events_processed=a["n_events_processed"], sum_gen_weights=a["sum_gen_weights"])
+                                n_events_processed=a["n_events_processed"], sum_gen_weights=a["sum_gen_weights"],
+                                signal_decay_mode=decay_mode)
         attrs["chunk"] = np.int64(chunk)
         write_skim(out, a["events"], a["spectra"], a["cutflow"], attrs, int(processing.get("gzip_level", 1)))
         result[name] = a

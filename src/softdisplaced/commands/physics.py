@@ -3,9 +3,9 @@
 Every input file is an explicit argument (so the Snakemake rules can declare them);
 settings come from ``--settings JSON`` or ``--configfile``. Sections read:
 background: background (+ nn.cut when NN inputs are given); yields: benchmarks,
-cross_sections, branching, samples, background, limits, nn; lifetime-scan: the same;
+cross_sections, samples, background, limits, nn; lifetime-scan: the same;
 projections: background, limits (only projection_lumis_fb of the luminosities), nn;
-recast: benchmarks, cross_sections, branching, samples, limits, recast.
+recast: benchmarks, cross_sections, samples, limits, recast.
 """
 
 from __future__ import annotations
