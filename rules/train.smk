@@ -1,5 +1,6 @@
-# Stage 3: the neural-network discriminant. `train` per network; `evaluate`
-# per (network, sample) writes companion score files (skims are never rewritten).
+# Stage 3: the neural-network discriminant. `train` per network; `evaluate`, one job
+# per network, writes the companion score files of every sample (skims are never
+# rewritten), with NumPy from the exported weights (mlp.json): no TensorFlow start-up.
 
 
 def _net_samples(network):
@@ -7,8 +8,9 @@ def _net_samples(network):
     return [str(s) for s in list(spec.get("signal", [])) + list(spec.get("evaluate", []))]
 
 
-def nn_settings(network, sample=None):
-    """Only what this network depends on: adding a benchmark does not retrain it."""
+def nn_settings(network, samples=()):
+    """Only what this network depends on: adding a benchmark does not retrain it.
+    ``samples``: the scored samples, whose (m_c, dm) a parameterised network is evaluated at."""
     used = set(_net_samples(network))
     bms = [b for b in config["benchmarks"] if f"bp{b['id']}" in used or str(b["id"]) in used]
     out = dict(
@@ -17,9 +19,8 @@ def nn_settings(network, sample=None):
         benchmarks=bms,
         samples={"study_ntuples": config["samples"].get("study_ntuples", {})},
     )
-    if sample is not None:
-        spec = SAMPLES[sample]
-        out["sample_params"] = {sample: {"m_c": spec.get("m_c"), "dm": spec.get("dm")}}
+    if samples:
+        out["sample_params"] = {s: {"m_c": SAMPLES[s].get("m_c"), "dm": SAMPLES[s].get("dm")} for s in samples}
     return settings_json(**out)
 
 
@@ -60,6 +61,7 @@ rule train:
         metrics="results/nn/{network}/metrics.json",
         roc="results/nn/{network}/roc.csv",
         info="results/nn/{network}/model_info.json",
+        mlp="results/nn/{network}/mlp.json",
     log:
         "results/logs/train/{network}.log",
     params:
@@ -82,25 +84,34 @@ def score_analyses():
     return [a for a in config["nn"].get("score_analyses", ["soft_emu", "soft_emu_loose"]) if a in ANALYSES]
 
 
+# every sample that gets scores: the physics signals and the backgrounds the networks train on
+SCORE_SAMPLES = list(dict.fromkeys(
+    SIGNALS + [str(b) for n in SKIM_NETWORKS for b in NETWORKS[n].get("background", ["hf"]) if str(b) in SAMPLES]))
+
+
+def score_pairs():
+    """(skim, score file name) of every scored sample and analysis, in one fixed order."""
+    return [(skim(a, s), f"{a}/{s}.h5") for s in SCORE_SAMPLES for a in score_analyses()]
+
+
 rule evaluate:
     input:
-        model="results/nn/{network}/model.keras",
+        mlp="results/nn/{network}/mlp.json",
         info="results/nn/{network}/model_info.json",
-        skims=lambda w: [skim(a, w.sample) for a in score_analyses()],
+        skims=[sk for sk, _ in score_pairs()],
     output:
-        [f"results/nn/{{network}}/scores/{a}/{{sample}}.h5" for a in score_analyses()],
+        [f"results/nn/{{network}}/scores/{name}" for _, name in score_pairs()],
     log:
-        "results/logs/evaluate/{network}/{sample}.log",
+        "results/logs/evaluate/{network}.log",
     params:
-        settings=lambda w: nn_settings(w.network, w.sample),
+        settings=lambda w: nn_settings(w.network, SCORE_SAMPLES),
         model_dir=lambda w: f"results/nn/{w.network}",
     benchmark:
-        "results/benchmarks/rules/evaluate/{network}_{sample}.tsv"
+        "results/benchmarks/rules/evaluate/{network}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
     shell:
         "softdisplaced evaluate --settings {params.settings:q} --network {wildcards.network}"
-        " --model-dir {params.model_dir} --sample {wildcards.sample}"
-        " --skim {input.skims} --output {output} > {log} 2>&1"
+        " --model-dir {params.model_dir} --skim {input.skims} --output {output} > {log} 2>&1"
