@@ -53,6 +53,7 @@ rule report:
         report_inputs,
     output:
         _report_outputs(),
+    message: "{rule} (log: {log})"
     log:
         "results/logs/report.log",
     params:
@@ -75,6 +76,7 @@ rule provenance:
         inputs=report_inputs,
     output:
         report("results/provenance.json", caption="workflow/report/provenance.rst", category="Provenance"),
+    message: "{rule} (log: {log})"
     log:
         "results/logs/provenance.log",
     params:

@@ -62,6 +62,7 @@ rule train:
         roc="results/nn/{network}/roc.csv",
         info="results/nn/{network}/model_info.json",
         mlp="results/nn/{network}/mlp.json",
+    message: "{rule} {wildcards} (log: {log})"
     log:
         "results/logs/train/{network}.log",
     params:
@@ -101,6 +102,7 @@ rule evaluate:
         skims=[sk for sk, _ in score_pairs()],
     output:
         [f"results/nn/{{network}}/scores/{name}" for _, name in score_pairs()],
+    message: "{rule} {wildcards} (log: {log})"
     log:
         "results/logs/evaluate/{network}.log",
     params:
