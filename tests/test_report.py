@@ -64,7 +64,7 @@ def test_yields_scaled_when_lumi_not_in_file(tmp_path):
     from softdisplaced.report.tables import yields_tables
 
     ctx, _ = _fresh(tmp_path)
-    ctx.settings["report"] = {"lumi_fb": 280.0}
+    ctx.settings["report"]["lumi_fb"] = 280.0
     pre = yields_tables(ctx)[0].data.set_index("benchmark")
     assert pre.loc["1", "SR_I"] == pytest.approx(2 * 12.345)
     assert pre.loc["1", "SR_I_err"] == pytest.approx(2 * 0.512)
@@ -147,7 +147,7 @@ def test_optional_inputs_left_out_with_warning(tmp_path, caplog):
     from softdisplaced.report.figures import fig_exclusion_ctau, fig_nn
 
     ctx, res = _fresh(tmp_path)
-    ctx.settings["report"] = {"png_dpi": 30}
+    ctx.settings["report"]["png_dpi"] = 30
     (res / "nn" / NETWORK / "roc.csv").unlink()
     (res / "nn" / NETWORK / "scores" / "soft_emu_loose" / "bp7.h5").unlink()
     ex = pd.read_csv(res / "limits" / "exclusion_ctau.csv")

@@ -39,15 +39,9 @@ def read_skim(path, columns: Iterable[str] | None = None) -> tuple[dict, dict]:
 
 
 def read_scores(path, n: int) -> np.ndarray:
-    import h5py
+    from .nn.scoring import read_scores
 
-    with h5py.File(path, "r") as f:
-        if "score" not in f:
-            raise ValueError(f"{path}: dataset 'score' missing")
-        s = np.asarray(f["score"][:], float)
-    if len(s) != n:
-        raise ValueError(f"{path}: {len(s)} scores for {n} skim events (not row-aligned)")
-    return s
+    return read_scores(path, n)
 
 
 def skim_key(path) -> tuple[str, str]:

@@ -44,6 +44,27 @@ def _scores(model: mlp.MLP, X, point=None):
     return out, int((~ok).sum())
 
 
+def read_scores(path: str | Path, n: int | None = None) -> np.ndarray:
+    """The ``score`` dataset of a score file (float64), the one reader every stage uses; ``n``: the
+    number of rows of the skim it belongs to (checked: scores are row-aligned with their skim)."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: score file not found")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise OSError(f"{path}: not a readable HDF5 score file ({exc})") from exc
+    with fh:
+        if "score" not in fh:
+            raise ValueError(f"{path}: no dataset 'score'")
+        s = np.asarray(fh["score"][...], dtype=float)
+    if n is not None and len(s) != n:
+        raise ValueError(f"{path}: {len(s)} scores for {n} skim events (not row-aligned with its skim)")
+    return s
+
+
 def load_network(network: str, model_dir: str | Path) -> tuple[mlp.MLP, dict]:
     """(the exported network, model_info.json) of a trained network."""
     model_dir = Path(model_dir)

@@ -56,7 +56,7 @@ def save_figure(ctx: ReportContext, fig, art: Artifact) -> Artifact:
                                                    "Creator": "softdisplaced report", "CreationDate": None})
     files.append(base.with_suffix(".pdf"))
     with atomic_path(base.with_suffix(".png")) as tmp:
-        fig.savefig(tmp, format="png", dpi=int(ctx.get("report.png_dpi", 100)),
+        fig.savefig(tmp, format="png", dpi=int(ctx.get("report.png_dpi")),
                     metadata={"Title": art.title, "Description": art.caption, "Source": prov,
                               "Software": "softdisplaced report"})
     files.append(base.with_suffix(".png"))
@@ -99,7 +99,7 @@ def _signal_specs(ctx: ReportContext) -> dict[str, dict]:
         log.debug("build_samples failed (%s); using the benchmarks list", exc)
         return {f"bp{b['id']}": dict(name=f"bp{b['id']}", m_c=b.get("m_c"), dm=b.get("dm"), ctau_cm=b.get("ctau_cm"),
                                      benchmark=b["id"], br_ll=b.get("br_ll"))
-                for b in ctx.get("benchmarks", []) or []}
+                for b in ctx.get("benchmarks")}
 
 
 def _sample_label(name: str, spec: Mapping | None) -> str:
@@ -165,7 +165,7 @@ def fig_lepton_pt(ctx: ReportContext) -> Artifact:
     specs = _signal_specs(ctx)
     chosen = ctx.get("report.lepton_pt_samples")
     if not chosen:
-        m_ref = float(ctx.get("report.lepton_pt_m_c", 220))
+        m_ref = float(ctx.get("report.lepton_pt_m_c"))
         by_dm: dict[float, tuple[float, str]] = {}
         for name, s in specs.items():
             if s.get("m_c") is None or abs(float(s["m_c"]) - m_ref) > 1e-6:
@@ -180,7 +180,7 @@ def fig_lepton_pt(ctx: ReportContext) -> Artifact:
     ana = ctx.loose_analysis
     skims = _load_skims(ctx, ana, chosen, ["pt_e", "pt_mu"], "figure 2 (lepton pT)")
     fig, axes = _figure(2)
-    bins = np.linspace(0, float(ctx.get("report.lepton_pt_max_gev", 100)), 41)
+    bins = np.linspace(0, float(ctx.get("report.lepton_pt_max_gev")), 41)
     for i, (name, d) in enumerate(skims.items()):
         w = _weights(d, len(d["pt_e"]))
         lab = _sample_label(name, specs.get(name))
@@ -245,8 +245,8 @@ def _integral(p, lo, hi, n=2001):
 @cms_style
 def fig_hf_fit(ctx: ReportContext) -> Artifact:
     """HF electron and muon pT spectra with the double-exponential fit (own and published shapes)."""
-    ana = str(ctx.get("background.spectra_analysis", ctx.loose_analysis))
-    skim_path = ctx.skim(ana, str(ctx.get("report.hf_sample", "hf")))
+    ana = str(ctx.get("background.spectra_analysis"))
+    skim_path = ctx.skim(ana, str(ctx.get("report.hf_sample")))
     fit_path = ctx.path("background", "hf_fit.json")
     spectra = read_skim(skim_path, ["electron_pt", "electron_weight", "muon_pt", "muon_weight"],
                         "figure 4 (HF pT with fit)", group="spectra")
@@ -256,11 +256,11 @@ def fig_hf_fit(ctx: ReportContext) -> Artifact:
         published = fits["published"]
     if not published:
         log.warning("figure 4: no published fit (config background.published_fit); drawing the own fit only")
-    lo_plot, hi_plot = 10.0, float(ctx.get("background.upper_gev", 70))
+    lo_plot, hi_plot = 10.0, float(ctx.get("background.upper_gev"))
     fig, axes = _figure(2)
     for ax, lep in zip(axes, ("electron", "muon")):
         p, rng = _fit_params(fits, lep, fit_path)
-        lo, hi = rng or tuple(ctx.get("background.fit_range_gev") or (20.0, hi_plot))
+        lo, hi = rng or tuple(ctx.get("background.fit_range_gev"))
         pt = np.asarray(spectra[f"{lep}_pt"], float)
         w = np.asarray(spectra[f"{lep}_weight"], float)
         edges = np.arange(lo_plot, hi_plot + 1e-9, 2.0)
@@ -351,7 +351,7 @@ def fig_kinematics(ctx: ReportContext) -> Artifact:
     sig = _load_skims(ctx, ana, _showcase(ctx, "signal_samples", ["bp1", "bp4", "bp7"]), feats,
                       "figure 6 (Delta R, MET significance)")
     fig, axes = _figure(2)
-    binning = {"dRLL": np.linspace(0, 6, 31), "YDelpObj": np.linspace(0, float(ctx.get("report.ydelpobj_max", 20)), 41)}
+    binning = {"dRLL": np.linspace(0, 6, 31), "YDelpObj": np.linspace(0, float(ctx.get("report.ydelpobj_max")), 41)}
     xlabels = {"dRLL": r"$\Delta R(e,\mu)$", "YDelpObj": r"$E_T^{miss}/H_T^{1/2}$ [GeV$^{1/2}$]"}
     for ax, f in zip(axes, feats):
         _norm_hist(ax, hf[f], binning[f], _weights(hf, len(hf[f])), "HF background", "0.5", fill=True)
@@ -487,7 +487,7 @@ def fig_nn_sr3(ctx: ReportContext) -> Artifact:
     bins = np.linspace(0, 1, 21)
     w_hf = np.asarray(hf["weight_d0eff"], float) * _weights(hf, len(hf_s))
     shape_note = ""
-    shape_ana = ctx.get("background.nn_fraction_analysis", "soft_emu_loose")
+    shape_ana = ctx.get("background.nn_fraction_analysis")
     if not w_hf.sum() > 0 and shape_ana != ana:
         # no simulated HF event passes this (isolated) selection: take the NN shape from the HF sample that
         # defines the background's NN fraction (the NN uses neither d0 nor isolation), as the background model does
@@ -634,7 +634,7 @@ def fig_mass_plane(ctx: ReportContext) -> Artifact:
     if "source" in df.columns:
         df = df[df["source"].astype(str) == ctx.choose_source(df["source"].astype(str), path)]
     if "statistic" in df.columns:   # R95 or CLs: the plane shows one of them
-        stat = str(ctx.get("report.mass_plane_statistic", "cls"))
+        stat = str(ctx.get("report.mass_plane_statistic"))
         stats = list(pd.unique(df["statistic"].astype(str)))
         df = df[df["statistic"].astype(str) == (stat if stat in stats else stats[0])]
     dm_txt = ""
