@@ -218,45 +218,30 @@ def numeric(df: pd.DataFrame, cols: Sequence[str], path: Path) -> pd.DataFrame:
     return df
 
 
-def read_skim(path: Path, datasets: Sequence[str], what: str, group: str = "events") -> dict:
-    """Datasets of an HDF5 skim (contract in docs/contracts.md) plus its attributes under '_attrs'."""
-    import h5py
+def read_skim(path: Path, datasets: Sequence[str], what: str) -> dict:
+    """Datasets of group ``events`` of a skim (plus ``weight_gen`` when present) and its attributes under
+    '_attrs', read by softdisplaced.skim.read_events (the one skim reader); errors name the file."""
+    from ..skim import read_events
 
     require_file(path, what)
     try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(f"{path}: not a readable HDF5 file ({exc}) (needed for {what})") from exc
-    with fh:
-        if group not in fh:
-            raise ValueError(f"{path}: no group '{group}' (needed for {what})")
-        g = fh[group]
-        missing = [d for d in datasets if d not in g]
-        if missing:
-            raise ValueError(f"{path}: group '{group}' lacks dataset(s) {missing} (needed for {what})")
-        out = {d: np.asarray(g[d][...]) for d in datasets}
-        attrs = {}
-        for k, v in fh.attrs.items():
-            if isinstance(v, bytes):
-                v = v.decode()
-            elif isinstance(v, np.generic):
-                v = v.item()
-            attrs[k] = v
-        out["_attrs"] = attrs
+        events, attrs = read_events(path, list(datasets), optional=("weight_gen",))
+    except (OSError, ValueError) as exc:
+        raise type(exc)(f"{exc} (needed for {what})") from exc
+    out = {k: np.asarray(v) for k, v in events.items()}
+    out["_attrs"] = attrs
     return out
 
 
 def read_scores(path: Path, what: str) -> np.ndarray:
-    import h5py
+    """The scores of a score file, read by softdisplaced.nn.scoring.read_scores (the one score reader)."""
+    from ..nn.scoring import read_scores as read
 
     require_file(path, what)
     try:
-        with h5py.File(path, "r") as fh:
-            if "score" not in fh:
-                raise ValueError(f"{path}: no dataset 'score' (needed for {what})")
-            return np.asarray(fh["score"][...], dtype=float)
-    except OSError as exc:
-        raise ValueError(f"{path}: not a readable HDF5 file ({exc}) (needed for {what})") from exc
+        return read(path)
+    except (OSError, ValueError) as exc:
+        raise type(exc)(f"{exc} (needed for {what})") from exc
 
 
 # --------------------------------------------------------------- conventions
