@@ -32,14 +32,15 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
+from .analyses import CHANNEL_CODES  # the skim's channel codes, re-exported
 from .efficiency import d0_weight, load_tables
 from .features import FEATURES, compute_features
 
-__all__ = ["SoftDisplacedProcessor", "resolve_gpu", "GPUUnavailableError", "CHANNEL_CODES", "MEDIATOR_PID"]
+__all__ = ["SoftDisplacedProcessor", "resolve_gpu", "GPUUnavailableError", "CHANNEL_CODES", "MEDIATOR_PID",
+           "cut_names"]
 
 log = logging.getLogger(__name__)
 
-CHANNEL_CODES = {"emu": 0, "ee": 1, "mumu": 2}
 MEDIATOR_PID = 1000024
 MEDIATOR_STATUS = 22  # the mediators of the hard process (Pythia status code)
 ELECTRON, MUON = 11, 13
@@ -226,6 +227,22 @@ def _pair(ch, e_sel, mu_sel, leptons):
     return ~is_mm, y, is_ee, x
 
 
+def cut_names(spec: Mapping) -> list[str]:
+    """The cutflow of analysis ``spec``, in order: ``all`` and the cuts ``SoftDisplacedProcessor._cuts``
+    applies (checked on every chunk); also the cutflow of a skim to which no events contributed."""
+    names = ["all", "lepton_pair"]
+    if spec.get("opposite_charge", True):
+        names.append("opposite_charge")
+    names.append("pt")
+    if spec.get("dr_min") is not None:
+        names.append("delta_r")
+    if spec.get("jet_veto"):
+        names.append("jet_veto")
+    if spec.get("d0_window_mm") is not None:
+        names.append("d0_window")
+    return names
+
+
 class SoftDisplacedProcessor(processor.ProcessorABC):
     """Evaluates ``analyses`` (``{name: spec}`` from build_analyses) on Delphes-format events.
 
@@ -403,7 +420,10 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         cand, ch, pair = self._candidates(spec, ev)
         steps = self._cuts(spec, ev, cand, ch, pair)
         w_cand = ev.weight[cand]
-        cutflow = {"names": ["all"] + [name for name, _ in steps],
+        names = cut_names(spec)
+        if names[1:] != [name for name, _ in steps]:
+            raise RuntimeError(f"internal error: cuts {[n for n, _ in steps]} differ from cut_names {names[1:]}")
+        cutflow = {"names": names,
                    "raw": [ev.n] + [int(m.sum()) for _, m in steps],
                    "weighted": [float(ev.weight.sum())] + [float(w_cand[m].sum()) for _, m in steps]}
         s = steps[-1][1]
