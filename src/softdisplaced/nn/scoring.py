@@ -49,17 +49,15 @@ def read_scores(path: str | Path, n: int | None = None) -> np.ndarray:
     number of rows of the skim it belongs to (checked: scores are row-aligned with their skim)."""
     import h5py
 
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: score file not found")
     try:
-        fh = h5py.File(path, "r")
+        with h5py.File(path, "r") as fh:
+            s = np.asarray(fh["score"][...], dtype=float) if "score" in fh else None
     except OSError as exc:
         raise OSError(f"{path}: not a readable HDF5 score file ({exc})") from exc
-    with fh:
-        if "score" not in fh:
-            raise ValueError(f"{path}: no dataset 'score'")
-        s = np.asarray(fh["score"][...], dtype=float)
+    if s is None:
+        raise ValueError(f"{path}: no dataset 'score'")
     if n is not None and len(s) != n:
         raise ValueError(f"{path}: {len(s)} scores for {n} skim events (not row-aligned with its skim)")
     return s

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..atomic import jsonable  # noqa: F401  (re-exported: report modules import it from here)
 from ..config import ConfigError, config_hash, with_defaults
 from ..provenance import file_sha256
 
@@ -315,20 +316,6 @@ def scale_to_lumi(df: pd.DataFrame, lumi: float, cols: Sequence[str], path: Path
         out[c] = out[c] * lumi / base_lumi
     out["lumi_fb"] = lumi
     return out
-
-
-def jsonable(obj):
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
 
 
 def artifact_sidecar(ctx: ReportContext, art: Artifact, sidecar: Path) -> dict:
