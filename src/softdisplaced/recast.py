@@ -70,9 +70,7 @@ def s95_rows(name: str, entry: Mapping, method: str = "exact", cl: float = 0.95)
 
 def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_cm, seed: int = 0) -> list[dict]:
     """R95 (N = observed) and CLs mu95 versus c*tau for every (m_c, dm) among the recast's signal skims."""
-    import h5py
-
-    from .yields import read_skim, skim_key
+    from .yields import lifetime_entry, skim_key
 
     obs, b, err = region_inputs(entry)
     K = len(b)
@@ -88,14 +86,9 @@ def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_c
         an, sname = skim_key(sk)
         if an != entry.get("skim_analysis", name) or sname not in samples or samples[sname]["kind"] != "signal":
             continue
-        ev, attrs = read_skim(sk, ["sr", "weight_gen", "weight_d0eff"])
-        with h5py.File(sk, "r") as f:
-            ct = f["events/mediator_ct_mm"][:]
         spec = samples[sname]
-        groups[(spec.get("source", "fast"), float(spec["m_c"]), float(spec["dm"]))].append(dict(
-            ct_mm=ct, base=np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float),
-            sr=np.asarray(ev["sr"]), n_gen=float(attrs["sum_gen_weights"]),
-            ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=sname))
+        groups[(spec.get("source", "fast"), float(spec["m_c"]), float(spec["dm"]))].append(
+            lifetime_entry(sk, spec, sname))
     rows = []
     lcfg = cfg.get("limits", {})
     cls_cfg = lcfg.get("cls", {})

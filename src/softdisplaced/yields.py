@@ -38,6 +38,21 @@ def read_skim(path, columns: Iterable[str] | None = None) -> tuple[dict, dict]:
     return ev, attrs
 
 
+def lifetime_entry(path, spec: Mapping, name: str, keep_scores=None, cut: float | None = None) -> dict:
+    """What lifetime reweighting needs of one signal skim (limits' scans and the recasts alike):
+    ``ct_mm`` (the mediators' proper decay lengths), ``base`` (w_gen x w_d0eff), ``sr``, ``n_gen``
+    (sum_gen_weights), ``ctau_cm`` (generated c*tau: skim attribute, else the sample's) and ``name``;
+    with ``keep_scores`` (a score file) and ``cut`` only the events with NN score >= cut."""
+    ev, attrs = read_skim(path, ["sr", "weight_gen", "weight_d0eff", "mediator_ct_mm"])
+    base = np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float)
+    ct, sr = ev["mediator_ct_mm"], np.asarray(ev["sr"])
+    if keep_scores is not None:
+        keep = read_scores(keep_scores, len(base)) >= cut
+        base, sr, ct = base[keep], sr[keep], ct[keep]
+    return dict(ct_mm=ct, base=base, sr=sr, n_gen=float(attrs["sum_gen_weights"]),
+                ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=name)
+
+
 def read_scores(path, n: int) -> np.ndarray:
     from .nn.scoring import read_scores
 
