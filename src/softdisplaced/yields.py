@@ -20,6 +20,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from . import study_ntuples
+from .nn.scoring import read_scores
 from .samples import build_samples, cross_section_fb
 
 SR_LABELS = {1: "I", 2: "II", 3: "III"}
@@ -51,12 +52,6 @@ def lifetime_entry(path, spec: Mapping, name: str, keep_scores=None, cut: float 
         base, sr, ct = base[keep], sr[keep], ct[keep]
     return dict(ct_mm=ct, base=base, sr=sr, n_gen=float(attrs["sum_gen_weights"]),
                 ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=name)
-
-
-def read_scores(path, n: int) -> np.ndarray:
-    from .nn.scoring import read_scores
-
-    return read_scores(path, n)
 
 
 def skim_key(path) -> tuple[str, str]:
