@@ -131,7 +131,8 @@ def benchmarks_table(ctx: ReportContext) -> Artifact:
     })
     cfg = {"cross_sections.source": ctx.get("cross_sections.source"),
            "branching.emu_fraction": ctx.emu_fraction}
-    caption = (f"Benchmarks (m_0 = m_c - dm) and the 13 TeV pair-production cross section used "
+    caption = (f"Benchmarks (m_0 = m_c - dm) and the {ctx.get('report.com_tev'):g} TeV pair-production cross "
+               f"section used "
                f"(cross_sections.source = {cfg['cross_sections.source']}; e-mu fraction {ctx.emu_fraction:g}).")
     return _table("table1_benchmarks", "Table 1: benchmark points", caption, data, display, [], cfg,
                   "study Table 1")
@@ -191,8 +192,8 @@ def _threshold_label(ctx: ReportContext, th) -> str:
     if not isinstance(t, float):
         return str(th)
     ref = ctx.get("background.reference_threshold_gev")
-    if abs(t - float(ref.get("electron", 42))) < 1e-9:
-        return f"({t:g}, {float(ref.get('muon', 40)):g})"
+    if abs(t - float(ref["electron"])) < 1e-9:
+        return f"({t:g}, {float(ref['muon']):g})"
     return f"({t:g}, {t:g})"
 
 
