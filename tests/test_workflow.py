@@ -154,7 +154,7 @@ def test_adding_a_benchmark_adds_only_its_chain(tiny_run):
     jobs = planned_jobs(work, configfiles=cfg)
     assert jobs["generate"] == 1 and jobs["process"] == 1 and jobs["merge"] == 1
     assert "train" not in jobs and "background" not in jobs
-    # its own scores, one per skim-based network, and the rules that combine benchmarks
+    # the scores (one evaluate job per skim-based network, NumPy: seconds), and the rules that combine benchmarks
     assert jobs["evaluate"] == 1
     assert {"yields", "lifetime_scan", "projections", "recast", "report"} <= set(jobs)
 
