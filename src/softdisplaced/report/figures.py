@@ -357,8 +357,8 @@ def fig_kinematics(ctx: ReportContext) -> Artifact:
                       "figure 6 (Delta R, MET significance)")
     fig, axes = _figure(ctx, 2)
     binning = {"dRLL": np.linspace(0, 6, 31), "YDelpObj": np.linspace(0, float(ctx.get("report.ydelpobj_max")), 41)}
-    xlabels = {"dRLL": r"$\Delta R(e,\mu)$", "YDelpObj": r"$E_T^{miss}/\sqrt{H_T}$ [GeV$^{1/2}$]"}
-    ylabels = {"dRLL": r"$1/N\; dN/d\Delta R$", "YDelpObj": r"$1/N\; dN/d(E_T^{miss}/\sqrt{H_T})$ [GeV$^{-1/2}$]"}
+    xlabels = {"dRLL": r"$\Delta R(e,\mu)$", "YDelpObj": r"$E_T^{miss}/H_T^{1/2}$ [GeV$^{1/2}$]"}
+    ylabels = {"dRLL": r"$1/N\; dN/d\Delta R$", "YDelpObj": r"$1/N\; dN/d(E_T^{miss}/H_T^{1/2})$ [GeV$^{-1/2}$]"}
     for ax, f in zip(axes, feats):
         _norm_hist(ax, hf[f], binning[f], _weights(hf, len(hf[f])), "HF background", "0.5", fill=True)
         for i, (name, d) in enumerate(sig.items()):
@@ -460,7 +460,9 @@ def fig_nn(ctx: ReportContext) -> Artifact:
         groups = sorted(groups, key=lambda g: benchmark_order(g[0]))
         curves = []
         for key, g in groups:
-            g = g.sort_values(cols["bkg"])
+            # along the curve: by decreasing threshold (equal background efficiencies keep their order)
+            g = g.sort_values("threshold", ascending=False, kind="stable") if "threshold" in g.columns \
+                else g.sort_values([cols["bkg"], cols["sig"]])
             a = auc.get(key)
             if a is None:
                 a = float(np.trapezoid(g[cols["sig"]], g[cols["bkg"]]))
@@ -610,6 +612,15 @@ def exclusion_selection(ctx: ReportContext, df: pd.DataFrame, path: Path) -> tup
     return sel, m_c, dm
 
 
+def _decades_around_one(ax, decades: float = 3.0) -> tuple[float, float]:
+    """y range of a limit figure: the plotted values, but at most ``decades`` either side of 1 (the
+    exclusion boundary; values of R95 or mu95 far from 1 carry no information and would squash it)."""
+    ys = np.concatenate([np.asarray(ln.get_ydata(), float) for ln in ax.get_lines()] or [np.ones(1)])
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    lo, hi = (float(ys.min()), float(ys.max())) if len(ys) else (0.1, 10.0)
+    return max(min(lo, 0.5), 10.0 ** -decades), min(max(hi, 2.0), 10.0 ** decades)
+
+
 @styled
 def fig_exclusion_ctau(ctx: ReportContext) -> Artifact:
     """R95 (left) and the CLs signal-strength limit mu95 (right) vs c*tau: NN and cut-based for each
@@ -651,6 +662,7 @@ def fig_exclusion_ctau(ctx: ReportContext) -> Artifact:
         ax.axhline(1.0, color="k", lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_ylim(*_decades_around_one(ax))
         ax.set_xlabel(r"$c\tau$ [cm]")
         ax.set_ylabel(ylab)
         legend_room(ax, 0.3)
