@@ -1,6 +1,7 @@
-# Stage 3: the neural-network discriminant. `train` per network; `evaluate`, one job
-# per network, writes the companion score files of every sample (skims are never
-# rewritten), with NumPy from the exported weights (mlp.json): no TensorFlow start-up.
+# Stage 3: the neural-network discriminant. `train` per network; `evaluate` (one job per
+# network: every signal sample) and `evaluate_background` (one job per network and background
+# sample) write the companion score files (skims are never rewritten), with NumPy from the
+# exported weights (mlp.json): no TensorFlow start-up.
 
 
 def _net_samples(network):
@@ -85,29 +86,36 @@ def score_analyses():
     return [a for a in config["nn"].get("score_analyses", ["soft_emu", "soft_emu_loose"]) if a in ANALYSES]
 
 
-# every sample that gets scores: the physics signals and the backgrounds the networks train on
-SCORE_SAMPLES = list(dict.fromkeys(
-    SIGNALS + [str(b) for n in SKIM_NETWORKS for b in NETWORKS[n].get("background", ["hf"]) if str(b) in SAMPLES]))
+# The samples that get scores: the physics signals, scored by one `evaluate` job per network,
+# and the backgrounds the networks train on, one `evaluate_background` job per (network, sample),
+# so that adding a benchmark rescores the signals but leaves the HF scores (and the background
+# model built on them) alone.
+SCORE_BACKGROUNDS = [b for b in dict.fromkeys(str(b) for n in SKIM_NETWORKS
+                                              for b in NETWORKS[n].get("background", ["hf"]))
+                     if b in SAMPLES and b not in SIGNALS]
 
 
-def score_pairs():
-    """(skim, score file name) of every scored sample and analysis, in one fixed order."""
-    return [(skim(a, s), f"{a}/{s}.h5") for s in SCORE_SAMPLES for a in score_analyses()]
+def score_pairs(samples):
+    """(skim, score file name under scores/) of ``samples`` x the scored analyses, in one fixed order."""
+    return [(skim(a, s), f"{a}/{s}.h5") for s in samples for a in score_analyses()]
+
+
+EVALUATE_SHELL = ("softdisplaced evaluate --settings {params.settings:q} --network {wildcards.network}"
+                  " --model-dir results/nn/{wildcards.network} --skim {input.skims} --output {output} > {log} 2>&1")
 
 
 rule evaluate:
     input:
         mlp="results/nn/{network}/mlp.json",
         info="results/nn/{network}/model_info.json",
-        skims=[sk for sk, _ in score_pairs()],
+        skims=[sk for sk, _ in score_pairs(SIGNALS)],
     output:
-        [f"results/nn/{{network}}/scores/{name}" for _, name in score_pairs()],
+        [f"results/nn/{{network}}/scores/{name}" for _, name in score_pairs(SIGNALS)],
     message: "{rule} {wildcards} (log: {log})"
     log:
         "results/logs/evaluate/{network}.log",
     params:
-        settings=lambda w: nn_settings(w.network, SCORE_SAMPLES),
-        model_dir=lambda w: f"results/nn/{w.network}",
+        settings=lambda w: nn_settings(w.network, SIGNALS),
     benchmark:
         "results/benchmarks/rules/evaluate/{network}.tsv"
     threads: 1
@@ -115,5 +123,28 @@ rule evaluate:
         mem_mb=3000,
         runtime=30,
     shell:
-        "softdisplaced evaluate --settings {params.settings:q} --network {wildcards.network}"
-        " --model-dir {params.model_dir} --skim {input.skims} --output {output} > {log} 2>&1"
+        EVALUATE_SHELL
+
+
+rule evaluate_background:
+    input:
+        mlp="results/nn/{network}/mlp.json",
+        info="results/nn/{network}/model_info.json",
+        skims=lambda w: [sk for sk, _ in score_pairs([w.sample])],
+    output:
+        [f"results/nn/{{network}}/scores/{a}/{{sample}}.h5" for a in score_analyses()],
+    wildcard_constraints:
+        sample="|".join(map(re.escape, SCORE_BACKGROUNDS)) if SCORE_BACKGROUNDS else "NONE",
+    message: "{rule} {wildcards} (log: {log})"
+    log:
+        "results/logs/evaluate/{network}/{sample}.log",
+    params:
+        settings=lambda w: nn_settings(w.network),
+    benchmark:
+        "results/benchmarks/rules/evaluate_background/{network}_{sample}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        EVALUATE_SHELL
