@@ -75,7 +75,9 @@ def test_yields_command_writes_the_contract_columns(tmp_path, default_config):
     assert rc == 0
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err"]
+    assert list(rows[0]) == ["source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err",
+                             "skipped_files", "lost_fraction"]
+    assert {r["skipped_files"] for r in rows if r["benchmark"] != "hf"} == {"0"}
     hf = [r for r in rows if r["benchmark"] == "hf" and r["stage"] == "pre_nn" and r["sr"] == "I"]
     assert float(hf[0]["yield"]) == pytest.approx(3000.0 * 140 / 2.6, rel=1e-5)
     assert {r["benchmark"] for r in rows} == {"3", "4", "hf"}

@@ -22,9 +22,12 @@ import numpy as np
 from . import study_ntuples
 from .nn.scoring import read_scores
 from .samples import build_samples, cross_section_fb
+from .skim import input_losses
 
 SR_LABELS = {1: "I", 2: "II", 3: "III"}
-YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err")
+YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err",
+                 "skipped_files", "lost_fraction")  # the last two: input files skipped as bad, and the
+# fraction of the sample's entries they held (processing.skip_bad_files; empty where not applicable)
 
 
 # -------------------------------------------------------------------------- skims
@@ -70,8 +73,9 @@ def normalisation(cfg: Mapping, spec: Mapping, sum_gen_weights: float) -> tuple[
     """(sigma x B(ll) x emu_fraction / sum_gen_weights per fb^-1, relative cross-section error, xs label)."""
     sig, err, label = cross_section_fb(cfg, spec["m_c"])
     emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
-    if sum_gen_weights <= 0:
-        raise ValueError(f"sample {spec['name']}: sum_gen_weights = {sum_gen_weights} (no generated events)")
+    if not (math.isfinite(sum_gen_weights) and sum_gen_weights > 0):
+        raise ValueError(f"sample {spec['name']}: sum_gen_weights = {sum_gen_weights} must be positive and finite "
+                         "(no generated events, or non-finite generator weights: see processing.non_finite)")
     return sig * float(spec["br_ll"]) * emu / sum_gen_weights, err / sig, label
 
 
@@ -109,6 +113,7 @@ def fast_rows(cfg: Mapping, skims: Sequence, scores: Sequence, lumis: Sequence[f
             continue
         sums = signal_sums(sk, sc, cut)
         norm, _, _ = normalisation(cfg, spec, float(sums["attrs"]["sum_gen_weights"]))
+        losses = input_losses(sk)
         bench = str(spec["benchmark"]) if spec.get("benchmark") is not None else name
         for stage in ("pre_nn", "post_nn"):
             if stage not in sums:
@@ -116,7 +121,8 @@ def fast_rows(cfg: Mapping, skims: Sequence, scores: Sequence, lumis: Sequence[f
             for r, (sw, sw2, _n) in sums[stage].items():
                 for lumi in lumis:
                     rows.append(dict(source=spec.get("source", source) or source, benchmark=bench, analysis=analysis, sr=SR_LABELS[r], stage=stage,
-                                     lumi_fb=float(lumi), **{"yield": norm * lumi * sw}, stat_err=norm * lumi * math.sqrt(sw2)))
+                                     lumi_fb=float(lumi), **{"yield": norm * lumi * sw}, stat_err=norm * lumi * math.sqrt(sw2),
+                                     skipped_files=len(losses["skipped_files"]), lost_fraction=losses["lost_fraction"]))
     return rows
 
 
