@@ -424,7 +424,9 @@ def overlay_plots(benchmark, sources: Mapping[str, Source], variables: Sequence[
     for extra in axes[len(vs) + 1:]:
         extra.axis("off")
     axes[0].legend(loc="best")
-    fig.suptitle(f"benchmark {benchmark}")
+    from .report.style import default_label
+
+    fig.suptitle(f"{default_label()}: generators compared, benchmark {benchmark}")
     fig.tight_layout()
     from .atomic import atomic_path
 

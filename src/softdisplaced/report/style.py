@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep as hep  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["figure_style", "styled", "label", "legend_room", "LEGEND_FONTSIZE"]
+__all__ = ["figure_style", "styled", "label", "default_label", "legend_room", "LEGEND_FONTSIZE"]
 
 LEGEND_FONTSIZE = 16
 
@@ -46,6 +46,11 @@ def _schema_report_defaults() -> dict:
     from ..config import with_defaults
 
     return with_defaults({})["report"]
+
+
+def default_label() -> str:
+    """``report.label`` of the schema, for figures drawn by stages that do not get the report settings."""
+    return str(_schema_report_defaults()["label"])
 
 
 def label(ax, text: str | None = None, com: float | None = None, lumi: float | None = None,
