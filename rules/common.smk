@@ -66,6 +66,7 @@ CONFIG_HASH = config_hash(config)
 rule resolved_config:
     output:
         RESOLVED_CONFIG,
+    message: "{rule} ({output})"
     params:
         settings=json.dumps(config, sort_keys=True, indent=1, default=str) + "\n",
     localrule: True

@@ -17,6 +17,7 @@ rule recast:
         s95=[f"results/recast/{name}_s95.csv" for name in RECASTS],
         summary="results/recast/s95_summary.json",
         bound_8tev="results/recast/cms_8tev_emu_ctau.csv" if "cms_8tev_emu" in RECASTS else [],
+    message: "{rule} (log: {log})"
     log:
         "results/logs/recast.log",
     params:
@@ -45,6 +46,7 @@ rule projections:
         intervals="results/limits/excluded_intervals.json",
         mass_reach="results/limits/mass_reach.csv",
         summary="results/limits/mass_reach_summary.json",
+    message: "{rule} (log: {log})"
     log:
         "results/logs/projections.log",
     params:

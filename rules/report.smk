@@ -55,6 +55,7 @@ rule report:
         inputs=report_inputs,
     output:
         _report_outputs(),
+    message: "{rule} (log: {log})"
     log:
         "results/logs/report.log",
     params:
@@ -77,6 +78,7 @@ rule provenance:
         inputs=report_inputs,
     output:
         report("results/provenance.json", caption=_caption("provenance"), category="Provenance"),
+    message: "{rule} (log: {log})"
     log:
         "results/logs/provenance.log",
     params:

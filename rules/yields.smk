@@ -51,6 +51,7 @@ rule background:
         fit="results/background/hf_fit.json",
         comparison="results/background/comparison.csv",
         fraction="results/background/nn_fraction.json",
+    message: "{rule} (log: {log})"
     log:
         "results/logs/background.log",
     params:
@@ -86,6 +87,7 @@ rule yields:
     output:
         csv="results/yields/yields.csv",
         md="results/yields/yields.md",
+    message: "{rule} (log: {log})"
     log:
         "results/logs/yields.log",
     params:
@@ -110,6 +112,7 @@ rule lifetime_scan:
         study_metrics=[f"results/nn/{STUDY_NET}/metrics.json"] if STUDY_NET else [],
     output:
         "results/limits/signal_vs_ctau.csv",
+    message: "{rule} (log: {log})"
     log:
         "results/logs/lifetime_scan.log",
     params:

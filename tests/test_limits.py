@@ -112,7 +112,7 @@ def test_lifetime_scan_and_projections_commands(tmp_path, default_config):
     assert {(e["analysis"], e["lumi_fb"]) for e in ivs} == {(a, lum) for a in ("nn", "cut_based") for lum in (2.6, 300.0)}
     assert all({"r95", "cls_expected"} <= set(e) for e in ivs)
     assert (outdir / "mass_reach.csv").exists()
-    assert (outdir / "exclusion_ctau_fast.pdf").exists() and (outdir / "exclusion_ctau_fast.png").exists()
+    assert not list(outdir.glob("*.png"))   # the figures are the report's Figs. 9-10 (one implementation)
 
 
 def test_pooled_efficiency_at_generated_lifetime_equals_plain_count():

@@ -50,6 +50,8 @@ def test_dry_run_lists_generate_jobs(tmp_path):
     assert jobs["process"] == 7 and jobs["merge"] == 7
     for rule in ("train", "evaluate", "background", "yields", "lifetime_scan", "projections", "recast", "report"):
         assert jobs.get(rule, 0) >= 1, rule
+    # scoring: one job for the signals of the one skim-input network, one for its background (not one per sample)
+    assert jobs["evaluate"] == 1 and jobs["evaluate_background"] == 1
 
 
 def test_user_delphes_file_enters_at_processing(tmp_path):
@@ -181,7 +183,7 @@ def test_adding_a_benchmark_adds_only_its_chain(tiny_run):
     jobs = planned_jobs(work, configfiles=cfg)
     assert jobs["generate"] == 1 and jobs["process"] == 1 and jobs["merge"] == 1
     assert "train" not in jobs and "background" not in jobs
-    # its own scores, one per skim-based network, and the rules that combine benchmarks
+    # the scores (one evaluate job per skim-based network, NumPy: seconds), and the rules that combine benchmarks
     assert jobs["evaluate"] == 1
     assert {"yields", "lifetime_scan", "projections", "recast", "report"} <= set(jobs)
 

@@ -40,6 +40,7 @@ __all__ = ["build_analyses", "normalise_spec", "threshold_scan_name", "selected_
            "analysis_sample_pairs", "complete_background_thresholds", "CHANNELS", "FEATURES"]
 
 CHANNELS = ("emu", "ee", "mumu")
+CHANNEL_CODES = {c: i for i, c in enumerate(CHANNELS)}   # values of the skim column 'channel'
 FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
             "Sphericity", "alphaT", "Spherocity")
 

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "load_config",
     "validate_config",
+    "with_defaults",
     "config_hash",
     "settings_from_args",
     "subset",
@@ -93,6 +94,18 @@ def validate_config(cfg: dict, schema: Mapping | str | os.PathLike | None = None
         raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines))
     _semantic_checks(cfg, source)
     return cfg
+
+
+def with_defaults(cfg: Mapping, schema: Mapping | str | os.PathLike | None = None) -> dict:
+    """A copy of ``cfg`` with every schema default filled in, without validating it (for stages
+    handed a partial configuration: the schema stays the one source of default values)."""
+    if schema is None or isinstance(schema, (str, os.PathLike)):
+        with open(Path(schema) if schema is not None else DEFAULT_SCHEMA) as fh:
+            schema = yaml.safe_load(fh)
+    out = copy.deepcopy(dict(cfg))
+    for _ in _DefaultFillingValidator(schema).iter_errors(out):   # filling happens while iterating
+        pass
+    return out
 
 
 def _semantic_checks(cfg: dict, source: str) -> None:

@@ -74,9 +74,7 @@ def pooled_efficiency(samples: Sequence[Mapping], grid_cm, srs=SRS) -> dict:
 def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float | None, grid_cm,
                    source: str = "fast") -> list[dict]:
     """Rows of SIGNAL_COLUMNS for each scan label (limits.scan_analyses) and (m_c, dm) group of skims."""
-    import h5py
-
-    from .yields import match_scores, read_scores, signal_weights, skim_key
+    from .yields import lifetime_entry, match_scores, skim_key
 
     lcfg = cfg.get("limits", {})
     labels = lcfg.get("scan_analyses", {"nn": "soft_emu", "cut_based": "soft_emu"})
@@ -91,20 +89,10 @@ def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float |
             if an != analysis or name not in samples or samples[name]["kind"] != "signal":
                 continue
             spec = samples[name]
-            base, ev, attrs = signal_weights(sk)  # w_gen x w_d0eff x flavour factor
-            with h5py.File(sk, "r") as f:
-                if "mediator_ct_mm" not in f["events"]:
-                    raise ValueError(f"{sk}: dataset events/mediator_ct_mm missing (needed for lifetime reweighting)")
-                ct = f["events/mediator_ct_mm"][:]
-            sr = np.asarray(ev["sr"])
-            if label == "nn":
-                if sc is None:
-                    raise ValueError(f"{sk}: scan 'nn' needs the NN scores of this skim (--scores)")
-                keep = read_scores(sc, len(base)) >= cut
-                base, sr, ct = base[keep], sr[keep], ct[keep]
-            ctau0 = float(attrs.get("ctau_cm", spec["ctau_cm"]))
+            if label == "nn" and sc is None:
+                raise ValueError(f"{sk}: scan 'nn' needs the NN scores of this skim (--scores)")
             groups[(spec.get("source", source) or source, float(spec["m_c"]), float(spec["dm"]))].append(
-                dict(ct_mm=ct, base=base, sr=sr, n_gen=float(attrs["sum_gen_weights"]), ctau_cm=ctau0, name=name))
+                lifetime_entry(sk, spec, name, sc if label == "nn" else None, cut))
         for (src, m_c, dm), group in sorted(groups.items()):
             pe = pooled_efficiency(group, grid_cm)
             sig, err, _ = cross_section_fb(cfg, m_c)

@@ -39,16 +39,16 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
+from .analyses import CHANNEL_CODES  # the skim's channel codes, re-exported
 from .efficiency import d0_weight, load_tables
 from .features import FEATURES, compute_features
 from .skim import NON_FINITE_STEP
 
 __all__ = ["SoftDisplacedProcessor", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
-           "MEDIATOR_PID", "NON_FINITE_STEP"]
+           "MEDIATOR_PID", "NON_FINITE_STEP", "cut_names"]
 
 log = logging.getLogger(__name__)
 
-CHANNEL_CODES = {"emu": 0, "ee": 1, "mumu": 2}
 MEDIATOR_PID = 1000024
 MEDIATOR_STATUS = 22  # the mediators of the hard process (Pythia status code)
 ELECTRON, MUON = 11, 13
@@ -273,6 +273,23 @@ def _pair(ch, e_sel, mu_sel, leptons):
     return ~is_mm, y, is_ee, x
 
 
+def cut_names(spec: Mapping, non_finite: str = "error") -> list[str]:
+    """The cutflow of analysis ``spec``, in order: ``all``, ``finite_inputs`` (``processing.non_finite:
+    drop``) and the cuts ``SoftDisplacedProcessor._cuts`` applies (checked on every chunk); also the
+    cutflow of a skim to which no events contributed."""
+    names = ["all"] + ([NON_FINITE_STEP] if non_finite == "drop" else []) + ["lepton_pair"]
+    if spec.get("opposite_charge", True):
+        names.append("opposite_charge")
+    names.append("pt")
+    if spec.get("dr_min") is not None:
+        names.append("delta_r")
+    if spec.get("jet_veto"):
+        names.append("jet_veto")
+    if spec.get("d0_window_mm") is not None:
+        names.append("d0_window")
+    return names
+
+
 class SoftDisplacedProcessor(processor.ProcessorABC):
     """Evaluates ``analyses`` (``{name: spec}`` from build_analyses) on Delphes-format events.
 
@@ -478,7 +495,11 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         cand, ch, pair = self._candidates(spec, ev)
         steps = self._cuts(spec, ev, cand, ch, pair)
         w_cand = ev.weight[cand]
-        cutflow = {"names": [h[0] for h in head] + [name for name, _ in steps],
+        names = [h[0] for h in head] + [name for name, _ in steps]
+        expected = cut_names(spec, "drop" if NON_FINITE_STEP in names else "error")
+        if names != expected:
+            raise RuntimeError(f"internal error: cutflow {names} differs from cut_names {expected}")
+        cutflow = {"names": names,
                    "raw": [int(h[1]) for h in head] + [int(m.sum()) for _, m in steps],
                    "weighted": [float(h[2]) for h in head] + [float(w_cand[m].sum()) for _, m in steps]}
         s = steps[-1][1]

@@ -71,9 +71,7 @@ def s95_rows(name: str, entry: Mapping, method: str = "exact", cl: float = 0.95)
 
 def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_cm, seed: int = 0) -> list[dict]:
     """R95 (N = observed) and CLs mu95 versus c*tau for every (m_c, dm) among the recast's signal skims."""
-    import h5py
-
-    from .yields import CHANNEL_CODES, signal_weights, skim_key
+    from .yields import lifetime_entry, skim_key
 
     obs, b, err = region_inputs(entry)
     K = len(b)
@@ -87,17 +85,9 @@ def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_c
         an, sname = skim_key(sk)
         if an != entry.get("skim_analysis", name) or sname not in samples or samples[sname]["kind"] != "signal":
             continue
-        w, ev, attrs = signal_weights(sk)  # w_gen x w_d0eff x flavour factor of each event's channel
-        with h5py.File(sk, "r") as f:
-            ct = f["events/mediator_ct_mm"][:]
-        if "channel" in ev:  # multi-channel skim: this recast's channel only
-            mine = np.asarray(ev["channel"]) == CHANNEL_CODES[channel]
-        else:
-            mine = np.full(len(w), channel in json.loads(attrs.get("channels", '{"emu": 0}')))
         spec = samples[sname]
-        groups[(spec.get("source", "fast"), float(spec["m_c"]), float(spec["dm"]))].append(dict(
-            ct_mm=ct[mine], base=w[mine], sr=np.asarray(ev["sr"])[mine], n_gen=float(attrs["sum_gen_weights"]),
-            ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=sname))
+        groups[(spec.get("source", "fast"), float(spec["m_c"]), float(spec["dm"]))].append(
+            lifetime_entry(sk, spec, sname, channel=channel))  # this recast's channel only
     rows = []
     lcfg = cfg.get("limits", {})
     cls_cfg = lcfg.get("cls", {})

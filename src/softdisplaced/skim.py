@@ -18,6 +18,7 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
+from .analyses import CHANNEL_CODES
 from .atomic import atomic_path, write_json, write_text
 from .features import FEATURES
 
@@ -83,7 +84,12 @@ def assemble(records: Iterable[Mapping], analysis: str, spec: Mapping, non_finit
         events[c] = np.concatenate(parts[c]).astype(dt) if parts[c] else np.zeros(shape, dt)
     spectra = {k: (np.concatenate([r["spectra"][k] for r in recs]) if recs else np.zeros(0)).astype(np.float64)
                for k in SPECTRA}
-    names = recs[0]["analyses"][analysis]["cutflow"]["names"] if recs else _cut_names(spec, non_finite)
+    if recs:
+        names = recs[0]["analyses"][analysis]["cutflow"]["names"]
+    else:
+        from .processor import cut_names
+
+        names = cut_names(spec, non_finite)
     raw = np.zeros(len(names), dtype=np.int64)
     weighted = np.zeros(len(names), dtype=np.float64)
     for r in recs:
@@ -94,20 +100,6 @@ def assemble(records: Iterable[Mapping], analysis: str, spec: Mapping, non_finit
             "cutflow": {"names": list(names), "raw": raw, "weighted": weighted},
             "n_events_processed": int(sum(r["n_events"] for r in recs)),
             "sum_gen_weights": float(math.fsum(r["sum_gen_weights"] for r in recs))}
-
-
-def _cut_names(spec: Mapping, non_finite: str = "error") -> list[str]:
-    names = ["all"] + ([NON_FINITE_STEP] if non_finite == "drop" else []) + ["lepton_pair"]
-    if spec.get("opposite_charge", True):
-        names.append("opposite_charge")
-    names.append("pt")
-    if spec.get("dr_min") is not None:
-        names.append("delta_r")
-    if spec.get("jet_veto"):
-        names.append("jet_veto")
-    if spec.get("d0_window_mm") is not None:
-        names.append("d0_window")
-    return names
 
 
 def _num(x) -> float:
@@ -143,7 +135,7 @@ def skim_attributes(sample: Mapping, analysis: str, spec: Mapping, *, config_has
         "input_checksums": json.dumps(dict(input_checksums), sort_keys=True),
         "skipped_files": json.dumps(list(skipped_files), sort_keys=True),
         "lepton_columns": f"{sy},{sx}",
-        "channels": json.dumps({c: {"emu": 0, "ee": 1, "mumu": 2}[c] for c in spec["channels"]}),
+        "channels": json.dumps({c: CHANNEL_CODES[c] for c in spec["channels"]}),
         "sr_mode": spec["signal_regions"].get("mode", "exclusive"),
         "sr_names": json.dumps(sr_names, sort_keys=True),
         "analysis_spec": json.dumps(spec, sort_keys=True, default=str),

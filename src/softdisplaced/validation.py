@@ -427,7 +427,9 @@ def overlay_plots(benchmark, sources: Mapping[str, Source], variables: Sequence[
     for extra in axes[len(vs) + 1:]:
         extra.axis("off")
     axes[0].legend(loc="best")
-    fig.suptitle(f"benchmark {benchmark}")
+    from .report.style import default_label
+
+    fig.suptitle(f"{default_label()}: generators compared, benchmark {benchmark}")
     fig.tight_layout()
     from .atomic import atomic_path
 
@@ -443,18 +445,6 @@ def overlay_plots(benchmark, sources: Mapping[str, Source], variables: Sequence[
 
 # ------------------------------------------------------------------ driver
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[int, str] | None = None,
                    pythia8: Mapping[int, str] | None = None, study_dir: str | os.PathLike | None = None,
                    benchmarks: Iterable[int] | None = None, plots: bool = True) -> dict:
@@ -466,7 +456,7 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     ``sr_fractions.csv``, ``efficiencies.csv``, ``explanations.md``, ``REPORT.md``,
     ``plots/bp<id>_overlays.pdf/png``, ``summary.json``.
     """
-    from .atomic import write_json, write_text
+    from .atomic import jsonable, write_json, write_text
     from .provenance import record
 
     vcfg = validation_settings(settings)
@@ -546,5 +536,5 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     summary = dict(benchmarks=ids, n_comparisons=len(comp_rows), n_explained=len(explanations),
                    comparisons=comp_rows, sr_fractions=sr_rows, efficiencies=eff_rows, notes=notes,
                    plots=plot_files, provenance=record(settings, [p for p in inputs if p]))
-    write_json(outdir / "summary.json", _json_safe(summary))
+    write_json(outdir / "summary.json", jsonable(summary))
     return summary

@@ -25,11 +25,12 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from . import study_ntuples
+from .analyses import CHANNEL_CODES  # the skims' ``channel`` column
+from .nn.scoring import read_scores
 from .samples import build_samples, cross_section_fb
 from .skim import input_losses
 
 SR_LABELS = {1: "I", 2: "II", 3: "III"}
-CHANNEL_CODES = {"emu": 0, "ee": 1, "mumu": 2}   # the skims' ``channel`` column
 YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err",
                  "skipped_files", "lost_fraction")  # the last two: input files skipped as bad, and the
 # fraction of the sample's entries they held (processing.skip_bad_files; empty where not applicable)
@@ -47,16 +48,25 @@ def read_skim(path, columns: Iterable[str] | None = None) -> tuple[dict, dict]:
     return ev, attrs
 
 
-def read_scores(path, n: int) -> np.ndarray:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        if "score" not in f:
-            raise ValueError(f"{path}: dataset 'score' missing")
-        s = np.asarray(f["score"][:], float)
-    if len(s) != n:
-        raise ValueError(f"{path}: {len(s)} scores for {n} skim events (not row-aligned)")
-    return s
+def lifetime_entry(path, spec: Mapping, name: str, keep_scores=None, cut: float | None = None,
+                   channel: str | None = None) -> dict:
+    """What lifetime reweighting needs of one signal skim (limits' scans and the recasts alike):
+    ``ct_mm`` (the mediators' proper decay lengths), ``base`` (w_gen x w_d0eff x flavour factor, see
+    :func:`signal_weights`), ``sr``, ``n_gen`` (sum_gen_weights), ``ctau_cm`` (generated c*tau: skim
+    attribute, else the sample's) and ``name``; with ``keep_scores`` (a score file) and ``cut`` only the
+    events with NN score >= cut; with ``channel`` only that channel's events (multi-channel skims)."""
+    base, ev, attrs = signal_weights(path, ["mediator_ct_mm"])
+    ct, sr = np.asarray(ev["mediator_ct_mm"]), np.asarray(ev["sr"])
+    keep = np.ones(len(base), bool)
+    if keep_scores is not None:
+        keep &= read_scores(keep_scores, len(base)) >= cut
+    if channel is not None:
+        if "channel" in ev:
+            keep &= np.asarray(ev["channel"]) == CHANNEL_CODES[channel]
+        else:
+            keep &= channel in json.loads(attrs.get("channels", '{"emu": 0}'))
+    return dict(ct_mm=ct[keep], base=base[keep], sr=sr[keep], n_gen=float(attrs["sum_gen_weights"]),
+                ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=name)
 
 
 def skim_key(path) -> tuple[str, str]:

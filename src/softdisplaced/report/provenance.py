@@ -24,12 +24,15 @@ REQUIRED_KEYS = ("git_commit", "config", "config_hash", "package_versions", "inp
 
 
 def _rule_from_path(path: Path) -> tuple[str, str]:
-    """results/benchmarks/rules/<rule>/<job...>.tsv -> (rule, job); else (parent name, stem)."""
+    """results/benchmarks/rules/<rule>/<job...>.tsv -> (rule, job); rules/<rule>.tsv (a rule without
+    wildcards) -> (rule, rule); else (parent name, stem)."""
     parts = path.parts
     if "rules" in parts:
         i = len(parts) - 1 - parts[::-1].index("rules")
         if i + 1 < len(parts) - 1:
             return parts[i + 1], "/".join(parts[i + 2:])[: -len(path.suffix) or None]
+        if i + 1 == len(parts) - 1:
+            return path.stem, path.stem
     return path.parent.name, path.stem
 
 
