@@ -37,4 +37,5 @@ include: "rules/report.smk"
 rule all:
     input:
         all_targets(),
+    message: "all targets are up to date"
     default_target: True

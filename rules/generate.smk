@@ -5,6 +5,7 @@
 rule generate:
     output:
         "results/events/{sample}/{chunk}.root",
+    message: "{rule} {wildcards} (log: {log})"
     log:
         "results/logs/generate/{sample}/{chunk}.log",
     params:

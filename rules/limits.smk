@@ -58,11 +58,12 @@ rule recast:
         s95=[f"results/recast/{name}_s95.csv" for name in RECASTS],
         summary="results/recast/s95_summary.json",
         bound_8tev="results/recast/cms_8tev_emu_ctau.csv" if HAS_8TEV else [],
+    message: "{rule} (log: {log})"
     log:
         "results/logs/recast.log",
     params:
         settings=lambda w: settings_json(
-            **{k: config[k] for k in ("seed", "benchmarks", "cross_sections", "branching", "samples", "recast")},
+            **{k: config[k] for k in ("seed", "benchmarks", "cross_sections", "samples", "recast")},
             limits={k: v for k, v in config["limits"].items() if k != "projection_lumis_fb"},
         ),
     benchmark:
@@ -86,6 +87,7 @@ rule projections:
         intervals="results/limits/excluded_intervals.json",
         mass_reach="results/limits/mass_reach.csv",
         summary="results/limits/mass_reach_summary.json",
+    message: "{rule} (log: {log})"
     log:
         "results/logs/projections.log",
     params:

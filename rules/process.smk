@@ -25,6 +25,7 @@ rule process:
         events_file,
     output:
         expand("results/partials/{analysis}/{{sample}}/{{chunk}}.h5", analysis=ANALYSIS_NAMES),
+    message: "{rule} {wildcards} (log: {log})"
     log:
         "results/logs/process/{sample}/{chunk}.log",
     params:
@@ -48,6 +49,7 @@ rule merge:
         skims=expand("results/skims/{analysis}/{{sample}}.h5", analysis=ANALYSIS_NAMES),
         cutflows=expand("results/cutflows/{analysis}/{{sample}}.json", analysis=ANALYSIS_NAMES),
         hists=expand("results/hists/{analysis}/{{sample}}.pkl", analysis=ANALYSIS_NAMES),
+    message: "{rule} {wildcards} (log: {log})"
     log:
         "results/logs/merge/{sample}.log",
     params:

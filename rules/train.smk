@@ -1,5 +1,7 @@
-# Stage 3: the neural-network discriminant. `train` per network; `evaluate`
-# per (network, sample) writes companion score files (skims are never rewritten).
+# Stage 3: the neural-network discriminant. `train` per network; `evaluate` (one job per
+# network: every signal sample) and `evaluate_background` (one job per network and background
+# sample) write the companion score files (skims are never rewritten), with NumPy from the
+# exported weights (mlp.json): no TensorFlow start-up.
 
 
 def _net_samples(network):
@@ -7,8 +9,9 @@ def _net_samples(network):
     return [str(s) for s in list(spec.get("signal", [])) + list(spec.get("evaluate", []))]
 
 
-def nn_settings(network, sample=None):
-    """Only what this network depends on: adding a benchmark does not retrain it."""
+def nn_settings(network, samples=()):
+    """Only what this network depends on: adding a benchmark does not retrain it.
+    ``samples``: the scored samples, whose (m_c, dm) a parameterised network is evaluated at."""
     used = set(_net_samples(network))
     bms = [b for b in config["benchmarks"] if f"bp{b['id']}" in used or str(b["id"]) in used]
     out = dict(
@@ -17,9 +20,8 @@ def nn_settings(network, sample=None):
         benchmarks=bms,
         samples={"study_ntuples": config["samples"].get("study_ntuples", {})},
     )
-    if sample is not None:
-        spec = SAMPLES[sample]
-        out["sample_params"] = {sample: {"m_c": spec.get("m_c"), "dm": spec.get("dm")}}
+    if samples:
+        out["sample_params"] = {s: {"m_c": SAMPLES[s].get("m_c"), "dm": SAMPLES[s].get("dm")} for s in samples}
     return settings_json(**out)
 
 
@@ -60,6 +62,8 @@ rule train:
         metrics="results/nn/{network}/metrics.json",
         roc="results/nn/{network}/roc.csv",
         info="results/nn/{network}/model_info.json",
+        mlp="results/nn/{network}/mlp.json",
+    message: "{rule} {wildcards} (log: {log})"
     log:
         "results/logs/train/{network}.log",
     params:
@@ -82,25 +86,65 @@ def score_analyses():
     return [a for a in config["nn"].get("score_analyses", ["soft_emu", "soft_emu_loose"]) if a in ANALYSES]
 
 
+# The samples that get scores: the physics signals, scored by one `evaluate` job per network,
+# and the backgrounds the networks train on, one `evaluate_background` job per (network, sample),
+# so that adding a benchmark rescores the signals but leaves the HF scores (and the background
+# model built on them) alone.
+SCORE_BACKGROUNDS = [b for b in dict.fromkeys(str(b) for n in SKIM_NETWORKS
+                                              for b in NETWORKS[n].get("background", ["hf"]))
+                     if b in SAMPLES and b not in SIGNALS]
+
+
+def score_pairs(samples):
+    """(skim, score file name under scores/) of ``samples`` x the scored analyses, in one fixed order."""
+    return [(skim(a, s), f"{a}/{s}.h5") for s in samples for a in score_analyses()]
+
+
+EVALUATE_SHELL = ("softdisplaced evaluate --settings {params.settings:q} --network {wildcards.network}"
+                  " --model-dir results/nn/{wildcards.network} --skim {input.skims} --output {output} > {log} 2>&1")
+
+
 rule evaluate:
     input:
-        model="results/nn/{network}/model.keras",
+        mlp="results/nn/{network}/mlp.json",
         info="results/nn/{network}/model_info.json",
-        skims=lambda w: [skim(a, w.sample) for a in score_analyses()],
+        skims=[sk for sk, _ in score_pairs(SIGNALS)],
     output:
-        [f"results/nn/{{network}}/scores/{a}/{{sample}}.h5" for a in score_analyses()],
+        [f"results/nn/{{network}}/scores/{name}" for _, name in score_pairs(SIGNALS)],
+    message: "{rule} {wildcards} (log: {log})"
     log:
-        "results/logs/evaluate/{network}/{sample}.log",
+        "results/logs/evaluate/{network}.log",
     params:
-        settings=lambda w: nn_settings(w.network, w.sample),
-        model_dir=lambda w: f"results/nn/{w.network}",
+        settings=lambda w: nn_settings(w.network, SIGNALS),
     benchmark:
-        "results/benchmarks/rules/evaluate/{network}_{sample}.tsv"
+        "results/benchmarks/rules/evaluate/{network}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
     shell:
-        "softdisplaced evaluate --settings {params.settings:q} --network {wildcards.network}"
-        " --model-dir {params.model_dir} --sample {wildcards.sample}"
-        " --skim {input.skims} --output {output} > {log} 2>&1"
+        EVALUATE_SHELL
+
+
+rule evaluate_background:
+    input:
+        mlp="results/nn/{network}/mlp.json",
+        info="results/nn/{network}/model_info.json",
+        skims=lambda w: [sk for sk, _ in score_pairs([w.sample])],
+    output:
+        [f"results/nn/{{network}}/scores/{a}/{{sample}}.h5" for a in score_analyses()],
+    wildcard_constraints:
+        sample="|".join(map(re.escape, SCORE_BACKGROUNDS)) if SCORE_BACKGROUNDS else "NONE",
+    message: "{rule} {wildcards} (log: {log})"
+    log:
+        "results/logs/evaluate/{network}/{sample}.log",
+    params:
+        settings=lambda w: nn_settings(w.network),
+    benchmark:
+        "results/benchmarks/rules/evaluate_background/{network}_{sample}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    shell:
+        EVALUATE_SHELL

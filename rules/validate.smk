@@ -31,6 +31,7 @@ rule validate:
         table="results/validation/comparison.csv",
         efficiencies="results/validation/efficiencies.csv",
         summary="results/validation/summary.json",
+    message: "{rule} (log: {log})"
     log:
         "results/logs/validate.log",
     params:

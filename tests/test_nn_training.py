@@ -52,7 +52,7 @@ def test_separable_toy_reaches_high_auc(trained):
 
 def test_outputs_and_metrics_contract(trained):
     out, _ = trained
-    for f in ("model.keras", "scaler.json", "history.json", "metrics.json", "roc.csv", "model_info.json",
+    for f in ("model.keras", "mlp.json", "scaler.json", "history.json", "metrics.json", "roc.csv", "model_info.json",
               "discriminant.pdf", "discriminant.png", "roc.pdf", "roc.png"):
         assert (out / f).stat().st_size > 0, f
     m = json.loads((out / "metrics.json").read_text())

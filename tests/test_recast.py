@@ -77,14 +77,14 @@ def _era_skim(path, rng, channels, weights, ct, analysis):
     n = len(channels)
     return str(write_skim(path, events={"sr": np.full(n, 5, np.int8), "channel": np.asarray(channels, np.int8),
                                         "weight_gen": np.asarray(weights, float), "mediator_ct_mm": ct},
-                          attrs={"sum_gen_weights": 1000.0, "ctau_cm": 1.0, "analysis": analysis}, rng=rng))
+                          attrs={"sum_gen_weights": 1000.0, "ctau_cm": 1.0, "analysis": analysis,
+                                 "channels": json.dumps({"emu": 0, "ee": 1, "mumu": 2})}, rng=rng))
 
 
 def test_exo_18_003_channels_take_their_own_events_and_eras_add(tmp_path, default_config):
     """Synthetic skims with ee / e-mu / mu-mu events: each channel's recast counts only its events, and
     the 2016 and 2017-18 skims enter with their luminosities."""
     cfg = json.loads(json.dumps(default_config))
-    cfg["branching"]["emu_fraction"] = 1.0
     rng = np.random.default_rng(5)
     ct = np.full((6, 2), 10.0)                      # c*t = c*tau_0: lifetime weight 1 at c*tau = 1 cm
     # e-mu (0) x1, ee (1) x2, mu-mu (2) x3 in 2017-18; in 2016 only e-mu, with weight 10
@@ -104,8 +104,6 @@ def test_exo_18_003_channels_take_their_own_events_and_eras_add(tmp_path, defaul
     assert out["ee"][4] == pytest.approx(sig * eff * lumi["ee"]["cms_exo_18_003"] * 2, rel=1e-9)
     assert out["mumu"][4] == pytest.approx(sig * eff * lumi["mumu"]["cms_exo_18_003"] * 3, rel=1e-9)
     assert all(v[:4].sum() == 0 for v in out.values())      # every event is in SR IV
-    # an e-mu-only analysis skim (no channel column) gives e-mu signal only
-    assert rc.channel_mask({}, 3, "emu").all() and not rc.channel_mask({}, 3, "ee").any()
     with pytest.raises(ValueError, match="no skims of"):
         rc.signal_counts(cfg, "cms_exo_18_003_ee", entries["cms_exo_18_003_ee"], sk[:1], [1.0])
     # recast.combined: the three channels' 15 SRs in one model
@@ -166,3 +164,40 @@ def test_sample_energy_reaches_both_generators(default_config):
     cmds = p8.pythia_settings(dict(spec, source="pythia8"), s8, 7, slha_path="x.slha")
     assert "Beams:eCM = 8000.0" in cmds
     assert with_sample_energy(default_config, build_samples(default_config)["bp4"]) == default_config
+
+
+@pytest.mark.parametrize("mode", ["democratic", "emu"])
+def test_same_flavour_recasts_get_the_same_flavour_events(tmp_path, default_config, mode):
+    """CMS-EXO-18-003 ee / mu-mu / e-mu read one multi-channel skim: each counts only the events of its
+    channel, times the flavour factor of the recorded decay mode (democratic: 1; forced e-mu: 1/2 for
+    e-mu and nothing for ee / mu-mu)."""
+    cfg = json.loads(json.dumps(default_config))
+    ct, sr, n = toy_mediator_events(20000, 1.0, np.random.default_rng(3), r_min_mm=0.2, r_max_mm=20,
+                                    sr_edges_mm=(0.5, 1.0))
+    k = len(sr)  # the same events once per channel: equal efficiencies in every channel
+    # the same skim for both data-taking periods (cms_exo_18_003_2016 / cms_exo_18_003): S = sigma L eff
+    skims = [str(write_skim(tmp_path / f"skims/{a}/bp4.h5",
+                            events={"sr": np.tile(sr, 3), "mediator_ct_mm": np.tile(ct, (3, 1)),
+                                    "channel": np.repeat(np.array([0, 1, 2], dtype=np.int8), k)},
+                            attrs={"sum_gen_weights": float(n), "ctau_cm": 1.0, "analysis": a,
+                                   "channels": json.dumps({"emu": 0, "ee": 1, "mumu": 2}), "signal_decay_mode": mode}))
+             for a in ("cms_exo_18_003", "cms_exo_18_003_2016")]
+    grid = [0.3, 1.0, 3.0]
+    per_fb = {}
+    for name in ("cms_exo_18_003_emu", "cms_exo_18_003_ee", "cms_exo_18_003_mumu"):
+        entry = cfg["recast"]["analyses"][name]
+        rows = rc.recast_ctau(cfg, name, entry, skims, grid)
+        per_fb[name] = np.array([r["s_total"] for r in rows]) / entry["lumi_fb"] if rows else np.zeros(len(grid))
+    one_channel = per_fb["cms_exo_18_003_emu"] / (0.5 if mode == "emu" else 1.0)
+    # reference: the e-mu events alone in a single-channel skim
+    ref_skims = [str(write_skim(tmp_path / f"ref/{a}/bp4.h5", events={"sr": sr, "mediator_ct_mm": ct},
+                                attrs={"sum_gen_weights": float(n), "ctau_cm": 1.0, "analysis": a}))
+                 for a in ("cms_exo_18_003", "cms_exo_18_003_2016")]
+    entry = cfg["recast"]["analyses"]["cms_exo_18_003_emu"]
+    ref = np.array([r["s_total"] for r in rc.recast_ctau(cfg, "cms_exo_18_003_emu", entry, ref_skims, grid)])
+    np.testing.assert_allclose(one_channel, ref / entry["lumi_fb"], rtol=1e-9)
+    if mode == "democratic":
+        np.testing.assert_allclose(per_fb["cms_exo_18_003_ee"], one_channel, rtol=1e-9)
+        np.testing.assert_allclose(per_fb["cms_exo_18_003_mumu"], one_channel, rtol=1e-9)
+    else:
+        assert not per_fb["cms_exo_18_003_ee"].any() and not per_fb["cms_exo_18_003_mumu"].any()

@@ -64,7 +64,7 @@ def test_yields_scaled_when_lumi_not_in_file(tmp_path):
     from softdisplaced.report.tables import yields_tables
 
     ctx, _ = _fresh(tmp_path)
-    ctx.settings["report"] = {"lumi_fb": 280.0}
+    ctx.settings["report"]["lumi_fb"] = 280.0
     pre = yields_tables(ctx)[0].data.set_index("benchmark")
     assert pre.loc["1", "SR_I"] == pytest.approx(2 * 12.345)
     assert pre.loc["1", "SR_I_err"] == pytest.approx(2 * 0.512)
@@ -133,9 +133,10 @@ def test_fig8_signal_weights():
     from softdisplaced.report.common import ReportContext
     from softdisplaced.report.figures import signal_weights
 
-    ctx = ReportContext({"branching": {"emu_fraction": 0.5}}, "results")
+    ctx = ReportContext({}, "results")
     d = {"sr": np.array([3, 3]), "weight_d0eff": np.array([0.5, 1.0]), "weight_gen": np.array([1.0, 2.0]),
-         "_attrs": {"cross_section_fb": 903.0, "br_ll": 1.0, "n_events_processed": 1000, "sum_gen_weights": 2000.0}}
+         "_attrs": {"cross_section_fb": 903.0, "br_ll": 1.0, "n_events_processed": 1000, "sum_gen_weights": 2000.0,
+                    "signal_decay_mode": "emu"}}   # forced e-mu events: flavour factor 1/2
     w = signal_weights(ctx, d, None, 140.0, "x.h5")
     assert w == pytest.approx(903.0 * 140.0 * 0.5 * np.array([0.5, 2.0]) / 2000.0)
     del d["_attrs"]["cross_section_fb"]
@@ -147,7 +148,7 @@ def test_optional_inputs_left_out_with_warning(tmp_path, caplog):
     from softdisplaced.report.figures import fig_exclusion_ctau, fig_nn
 
     ctx, res = _fresh(tmp_path)
-    ctx.settings["report"] = {"png_dpi": 30}
+    ctx.settings["report"]["png_dpi"] = 30
     (res / "nn" / NETWORK / "roc.csv").unlink()
     (res / "nn" / NETWORK / "scores" / "soft_emu_loose" / "bp7.h5").unlink()
     ex = pd.read_csv(res / "limits" / "exclusion_ctau.csv")
@@ -298,3 +299,70 @@ def test_expected_outputs_match_written_files(built):
     off = json.loads(json.dumps(settings))
     off["samples"]["mass_scan"]["enabled"] = False
     assert not any("fig10" in f for f in expected_outputs(off, paper))
+
+
+# ------------------------------------------------------- figure style (issue 12)
+def _drawn(monkeypatch, builder, ctx):
+    """The matplotlib figure a builder draws (instead of writing it)."""
+    from softdisplaced.report import figures
+
+    captured = {}
+
+    def keep(ctx_, fig, art):
+        captured["texts"] = [t.get_text() for ax in fig.axes for t in ax.texts]
+        captured["axes"] = fig.axes
+        return art
+
+    monkeypatch.setattr(figures, "save_figure", keep)
+    builder(ctx)
+    return captured
+
+
+def test_roc_has_log_background_axis_and_the_working_point(tmp_path, monkeypatch):
+    from softdisplaced.report.figures import fig_nn
+
+    ctx, _ = _fresh(tmp_path)
+    roc = _drawn(monkeypatch, fig_nn, ctx)["axes"][1]
+    assert roc.get_xscale() == "log" and roc.get_yscale() == "linear"
+    assert roc.get_xlim()[0] < 1e-2 and roc.get_xlim()[1] == 1
+    # the working point of every benchmark: the roc.csv row at threshold = nn.cut = 0.9
+    points = [tuple(ln.get_xydata()[0]) for ln in roc.get_lines() if ln.get_marker() == "o" and len(ln.get_xdata()) == 1]
+    assert len(points) == 3
+    assert points[0] == pytest.approx(((1 - 0.9) ** 3, 1 - 0.9 ** 3))
+    assert any("working point" in t.get_text() for t in roc.get_legend().get_texts())
+
+
+@pytest.mark.parametrize("builder", ["fig_nn", "fig_exclusion_ctau", "fig_nn_sr3"])
+def test_figures_are_labelled_as_a_phenomenology_study_not_cms(tmp_path, monkeypatch, builder):
+    from softdisplaced.report import figures
+
+    ctx, _ = _fresh(tmp_path)
+    texts = _drawn(monkeypatch, getattr(figures, builder), ctx)["texts"]
+    assert "Phenomenology study" in texts                      # default of report.label (schema)
+    assert not [t for t in texts if "CMS" in t or "Simulation" in t]
+    ctx.report_cfg["label"] = "Private work"                   # configurable
+    assert "Private work" in _drawn(monkeypatch, getattr(figures, builder), ctx)["texts"]
+
+
+def test_no_experiment_label_in_the_code(repo_root):
+    """No figure of the package is drawn with an experiment's label (hep.cms / atlas / lhcb ...)."""
+    offenders = [str(p) for p in (repo_root / "src").rglob("*.py")
+                 if re.search(r"hep\.(cms|atlas|lhcb|alice)\.(label|text)", p.read_text())]
+    assert offenders == []
+
+
+def test_report_defaults_come_from_the_schema(tmp_path):
+    """A report section left empty gets the schema's values; nulls take the named configuration."""
+    ctx, _ = _fresh(tmp_path)
+    assert ctx.report_cfg["label"] == "Phenomenology study" and ctx.report_cfg["png_dpi"] == 100
+    assert ctx.lumi_fb == LUMI                                   # null -> limits.yield_lumis_fb[0]
+    assert ctx.nn_cut == 0.9 and ctx.network == NETWORK          # nn.cut; background.nn_network
+    assert ctx.exclusion_point == (220.0, 20.0)                  # limits.benchmark_point
+    ctx.settings["limits"]["yield_lumis_fb"] = [300.0]
+    ctx.settings["nn"]["cut"] = 0.8
+    assert ctx.lumi_fb == 300.0 and ctx.nn_cut == 0.8            # no constant hides a changed setting
+    from softdisplaced.config import ConfigError
+
+    del ctx.settings["nn"]["cut"]
+    with pytest.raises(ConfigError, match="nn.cut"):
+        ctx.nn_cut

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -60,11 +62,50 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None, keep_name: b
             shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
+# the temporary siblings ``atomic_path`` creates: ``.<name>.<8 random characters>.tmp[<suffix>]``
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temporaries(root: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and directories of ``atomic_path`` under ``root`` that a killed
+    writer left behind; returns them.  Only call it when no writer is running there (the workflow
+    does so at its start, once Snakemake holds the directory lock)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    stale = sorted(p for p in root.rglob(".*.tmp*") if _TEMPORARY.match(p.name))
+    removed = []
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        removed.append(p)
+    return removed
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Atomically write ``text`` to ``path``."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def jsonable(obj):
+    """JSON-safe copy: mappings (keys as str) and sequences recursively, NumPy scalars as Python numbers,
+    NaN and +-inf as None (JSON has neither), paths as str."""
+    if isinstance(obj, dict) or (hasattr(obj, "items") and hasattr(obj, "keys")):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "item") and getattr(obj, "shape", None) == ():   # NumPy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def write_json(path: str | os.PathLike, obj, **kwargs) -> Path:

@@ -333,17 +333,12 @@ def transfer_factors(bcfg: Mapping, hf_spectra_path=None) -> TransferFactors:
 # ----------------------------------------------------------------------- backgrounds
 def nn_fraction_from_scores(skim_path, score_path, cut: float) -> tuple[float, float]:
     """Weighted fraction of HF skim events with score >= cut and its binomial error (effective counts)."""
-    import h5py
+    from .nn.scoring import read_scores
+    from .skim import read_events
 
-    with h5py.File(skim_path, "r") as f:
-        ev = f["events"]
-        w = np.asarray(ev["weight_gen"][:], float) * np.asarray(ev["weight_d0eff"][:], float)
-    with h5py.File(score_path, "r") as f:
-        if "score" not in f:
-            raise ValueError(f"{score_path}: no dataset 'score'")
-        s = np.asarray(f["score"][:], float)
-    if len(s) != len(w):
-        raise ValueError(f"{score_path}: {len(s)} scores but {len(w)} events in {skim_path} (not row-aligned)")
+    ev, _ = read_events(skim_path, ["weight_gen", "weight_d0eff"])
+    w = np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float)
+    s = read_scores(score_path, len(w))
     return weighted_fraction(s >= cut, w)
 
 

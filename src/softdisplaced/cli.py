@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "process": ("softdisplaced.commands.process", "run the coffea processor on one chunk -> partial HDF5 skim"),
     "merge": ("softdisplaced.commands.process", "merge partial skims of a sample into results/skims/<analysis>/<sample>.h5"),
     "train": ("softdisplaced.commands.nn", "train one neural network"),
-    "evaluate": ("softdisplaced.commands.nn", "write NN scores for one sample"),
+    "evaluate": ("softdisplaced.commands.nn", "write NN scores of skims for one network (NumPy)"),
     "background": ("softdisplaced.commands.physics", "HF double-exponential fit and transfer factors"),
     "yields": ("softdisplaced.commands.physics", "signal and background yields per SR"),
     "lifetime-scan": ("softdisplaced.commands.physics", "lifetime-reweighted signal yields on the c*tau grid"),
@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("softdisplaced.commands.report", "paper artifacts: tables, figures, HEPData, REPORT.md"),
     "provenance": ("softdisplaced.commands.report", "results/provenance.json"),
     "bench": ("softdisplaced.commands.bench", "run benchmarks, write results/benchmarks/*.json"),
+    "workflow-times": ("softdisplaced.commands.bench", "per-rule times of the last run -> results/benchmarks/workflow.json"),
 }
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "load_config",
     "validate_config",
+    "with_defaults",
     "config_hash",
     "settings_from_args",
     "subset",
@@ -95,6 +96,18 @@ def validate_config(cfg: dict, schema: Mapping | str | os.PathLike | None = None
     return cfg
 
 
+def with_defaults(cfg: Mapping, schema: Mapping | str | os.PathLike | None = None) -> dict:
+    """A copy of ``cfg`` with every schema default filled in, without validating it (for stages
+    handed a partial configuration: the schema stays the one source of default values)."""
+    if schema is None or isinstance(schema, (str, os.PathLike)):
+        with open(Path(schema) if schema is not None else DEFAULT_SCHEMA) as fh:
+            schema = yaml.safe_load(fh)
+    out = copy.deepcopy(dict(cfg))
+    for _ in _DefaultFillingValidator(schema).iter_errors(out):   # filling happens while iterating
+        pass
+    return out
+
+
 def _semantic_checks(cfg: dict, source: str) -> None:
     """Cross-field rules JSON schema cannot express."""
     bm = cfg.get("benchmarks", [])
@@ -108,6 +121,14 @@ def _semantic_checks(cfg: dict, source: str) -> None:
     grid = cfg.get("limits", {}).get("ctau_grid_cm")
     if grid and grid["min"] >= grid["max"]:
         raise ConfigError(f"{source}: key 'limits.ctau_grid_cm': min must be below max")
+    chosen = ((cfg.get("samples") or {}).get("signal") or {}).get("benchmarks")
+    unknown = sorted(set(chosen or []) - set(ids))
+    if unknown:
+        raise ConfigError(f"{source}: key 'samples.signal.benchmarks': unknown benchmark id(s) {unknown} "
+                          f"(benchmarks: {ids})")
+    from .analyses import complete_background_thresholds
+
+    complete_background_thresholds(cfg, source)
 
 
 def load_config(path: str | os.PathLike, schema: str | os.PathLike | None = None,

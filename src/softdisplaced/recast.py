@@ -7,8 +7,7 @@ counts and background estimates. Background uncertainties: a number, or
 components added in quadrature, or asymmetric errors symmetrised (mean).
 
 Signal of a recast: each channel (``channel``: emu, ee, mumu) takes its own events
-from the skims (column ``channel`` of multi-channel analyses; e-mu-only analyses
-have e-mu events only); searches with data-taking periods of different thresholds
+from the skims (:func:`softdisplaced.yields.lifetime_entry`, with the per-event flavour factor); searches with data-taking periods of different thresholds
 (``eras``: skim analysis + luminosity each) sum L_era x efficiency_era. The
 efficiency at any c*tau comes from the exact lifetime reweighting of
 :func:`softdisplaced.limits.pooled_efficiency`. A recast at ``sqrt_s_tev = 8``
@@ -89,29 +88,16 @@ def eras(name: str, entry: Mapping) -> list[tuple[str, float]]:
     return [(str(entry.get("skim_analysis", name)), float(entry["lumi_fb"]))]
 
 
-def channel_mask(events: Mapping, n: int, channel: str) -> np.ndarray:
-    """Events of ``channel`` in a skim: its ``channel`` column (multi-channel analyses), else the skim holds
-    e-mu pairs only."""
-    from .processor import CHANNEL_CODES
-
-    if channel not in CHANNEL_CODES:
-        raise ValueError(f"recast: unknown channel {channel!r} (known: {', '.join(CHANNEL_CODES)})")
-    if "channel" in events:
-        return np.asarray(events["channel"]) == CHANNEL_CODES[channel]
-    return np.full(n, channel == "emu")
-
-
 def signal_groups(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, model: str = "chargino") -> dict:
     """Skimmed signal events of a recast, per model point and era: ``{key: {era: [sample dicts]}}``.
 
-    key: (source, m_c, dm) for charginos, m_stop for stops. Each sample dict holds what
-    :func:`softdisplaced.limits.pooled_efficiency` needs (the events of the recast's channel only,
-    weight = generator weight x, when ``d0_efficiency``, the displaced-lepton efficiency weight),
-    plus the cross section (fb) and its error.
+    key: (source, m_c, dm) for charginos, m_stop for stops. Each sample dict is
+    :func:`softdisplaced.yields.lifetime_entry` of the skim (the events of the recast's channel, weight =
+    w_gen x flavour factor x, when ``d0_efficiency``, the displaced-lepton efficiency weight) plus the
+    cross section (fb) and its error.
     """
     from .samples import stop_cross_section_fb
-    from .skim import read_events
-    from .yields import skim_key
+    from .yields import lifetime_entry, skim_key
 
     samples = build_samples(cfg)
     era_of = {a: a for a, _ in eras(name, entry)}
@@ -125,22 +111,14 @@ def signal_groups(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, mode
         if an not in era_of or spec is None or spec["kind"] != "signal" or spec.get("model", "chargino") != model \
                 or float(spec.get("sqrt_s_tev", 13)) != sqrt_s:
             continue
-        ev, attrs = read_events(sk, ["sr", "weight_gen", "weight_d0eff", "mediator_ct_mm"], optional=("channel",))
-        for k in ("sum_gen_weights",):
-            if k not in attrs:
-                raise ValueError(f"{sk}: attribute {k!r} missing")
-        m = channel_mask(ev, len(ev["sr"]), channel)
-        base = np.asarray(ev["weight_gen"], float) * (np.asarray(ev["weight_d0eff"], float) if use_eff else 1.0)
+        entry_ = lifetime_entry(sk, spec, sname, channel=channel, d0_efficiency=use_eff)   # this channel only
         if model == "stop":
             key = float(spec["m_stop"])
             sig, err, _ = stop_cross_section_fb(cfg, key)
         else:
             key = (spec.get("source", "fast"), float(spec["m_c"]), float(spec["dm"]))
             sig, err, _ = cross_section_fb(cfg, float(spec["m_c"]), sqrt_s)
-        groups[key][an].append(dict(ct_mm=np.asarray(ev["mediator_ct_mm"], float)[m], base=base[m],
-                                    sr=np.asarray(ev["sr"])[m], n_gen=float(attrs["sum_gen_weights"]),
-                                    ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=sname,
-                                    xsec_fb=sig, xsec_err_fb=err))
+        groups[key][an].append(dict(entry_, xsec_fb=sig, xsec_err_fb=err))
     return groups
 
 
@@ -200,10 +178,10 @@ def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_c
     """R95 (N = observed) and CLs mu95 versus c*tau for every (m_c, dm) among the recast's chargino skims."""
     obs, b, err = region_inputs(entry)
     lcfg = cfg.get("limits", {})
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
     grid = np.atleast_1d(grid_cm)
     rows = []
-    counts = signal_counts(cfg, name, entry, skims, grid, factor=float(lcfg.get("scan_br_ll", 1.0)) * emu)
+    # the flavour factor (forced e-mu samples: 1/2 in e-mu, 0 in ee / mu-mu) is per event (yields.signal_weights)
+    counts = signal_counts(cfg, name, entry, skims, grid, factor=float(lcfg.get("scan_br_ll", 1.0)))
     for (src, m_c, dm), c in counts.items():
         S, E = c["S"], c["E"]
         if not np.any(S > 0):
@@ -226,9 +204,7 @@ def recast_ctau_combined(cfg: Mapping, model: str, members: Sequence[str], skims
     """R95 and CLs mu95 versus c*tau of a ``recast.combined`` model (chargino signal; the SRs of all members
     in one model) for every (m_c, dm) with signal in all members."""
     entries = [cfg["recast"]["analyses"][n] for n in members]
-    lcfg = cfg.get("limits", {})
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
-    factor = float(lcfg.get("scan_br_ll", 1.0)) * emu
+    factor = float(cfg.get("limits", {}).get("scan_br_ll", 1.0))
     counts = [signal_counts(cfg, n, e, skims, grid_cm, factor=factor) for n, e in zip(members, entries)]
     parts = [region_inputs(e) for e in entries]
     obs = np.concatenate([p[0] for p in parts])

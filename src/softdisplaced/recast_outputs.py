@@ -24,36 +24,47 @@ def _finite(rows, key):
 
 def mass_limit_figure(rows: Sequence[Mapping], stem, models: Sequence[str] | None = None) -> list[str]:
     """Largest excluded stop mass versus c*tau_0 (x: mass, y: c*tau_0 log), observed solid, expected dashed
-    with its +-1 sigma band, one colour per model; labelled as a phenomenology study (not CMS)."""
-    from .plots_physics import _save, _setup
+    with its +-1 sigma band, one colour per model; the project's figure style and label (a phenomenology
+    study, not CMS)."""
+    import matplotlib.pyplot as plt
 
-    plt, hep = _setup()
-    fig, ax = plt.subplots(figsize=(10, 8))
+    from .atomic import atomic_path
+    from .report.style import LEGEND_FONTSIZE, figure_style, label
+
     by = defaultdict(list)
     for r in rows:
         by[r["analysis"]].append(r)
     models = [m for m in (models or sorted(by)) if m in by]
-    for j, model in enumerate(models):
-        rs = sorted(by[model], key=lambda r: r["ctau_cm"])
-        col = f"C{j}"
-        band = [(r["ctau_cm"], r["m_excl_exp_m1"], r["m_excl_exp_p1"]) for r in rs
-                if math.isfinite(r["m_excl_exp_m1"]) and math.isfinite(r["m_excl_exp_p1"])]
-        if band:
-            ct, lo, hi = map(np.asarray, zip(*band))
-            ax.fill_betweenx(ct, lo, hi, color=col, alpha=0.2, lw=0)
-        for key, ls, lab in (("m_excl_obs", "-", "observed"), ("m_excl_exp", "--", "expected")):
-            pts = _finite(rs, key)
-            if pts:
-                ct, m = zip(*pts)
-                ax.plot(m, ct, ls, color=col, lw=2, label=f"{LABELS.get(model, model)}, {lab}")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"$m_{\tilde{t}}$ [GeV]")
-    ax.set_ylabel(r"$c\tau_0$ [cm]")
-    ax.legend(fontsize=11, loc="upper right",
-              title=r"13 TeV, $\tilde{t}\tilde{t}^*$, $\tilde{t} \to b\ell$ ($\ell$ = e, $\mu$, $\tau$); left of the curves excluded",
-              title_fontsize=11)
-    hep.label.exp_text("softdisplaced", "phenomenology study, not CMS", loc=0, ax=ax)
-    return _save(fig, stem)
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(10, 10), layout="constrained")
+        label(ax, com=13)
+        for j, model in enumerate(models):
+            rs = sorted(by[model], key=lambda r: r["ctau_cm"])
+            col = f"C{j}"
+            band = [(r["ctau_cm"], r["m_excl_exp_m1"], r["m_excl_exp_p1"]) for r in rs
+                    if math.isfinite(r["m_excl_exp_m1"]) and math.isfinite(r["m_excl_exp_p1"])]
+            if band:
+                ct, lo, hi = map(np.asarray, zip(*band))
+                ax.fill_betweenx(ct, lo, hi, color=col, alpha=0.2, lw=0)
+            for key, ls, lab in (("m_excl_obs", "-", "observed"), ("m_excl_exp", "--", "expected")):
+                pts = _finite(rs, key)
+                if pts:
+                    ct, m = zip(*pts)
+                    ax.plot(m, ct, ls, color=col, lw=2, label=f"{LABELS.get(model, model)}, {lab}")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$m_{\tilde{t}}$ [GeV]")
+        ax.set_ylabel(r"$c\tau_0$ [cm]")
+        ax.legend(fontsize=LEGEND_FONTSIZE - 4, loc="upper right", title_fontsize=LEGEND_FONTSIZE - 4,
+                  title=r"$\tilde{t}\tilde{t}^*$, $\tilde{t} \to b\ell$ ($\ell$ = e, $\mu$, $\tau$); left of the curves excluded")
+        out = []
+        for ext in ("pdf", "png"):
+            dest = Path(f"{stem}.{ext}")
+            with atomic_path(dest) as tmp:
+                fig.savefig(tmp, format=ext, dpi=100 if ext == "png" else None,
+                            metadata={"CreationDate": None} if ext == "pdf" else None)
+            out.append(str(dest))
+        plt.close(fig)
+    return out
 
 
 def hepdata_table(path):

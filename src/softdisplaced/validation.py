@@ -175,7 +175,9 @@ def load_skim(path: str | os.PathLike, label: str, vcfg: Mapping) -> Source:
     from .skim import read_events
 
     path = Path(path)
-    g, attrs = read_events(path, ["sr"], optional=[*vcfg["variables"], "weight_gen", "weight_d0eff"])
+    from .yields import flavour_weights
+
+    g, attrs = read_events(path, ["sr"], optional=[*vcfg["variables"], "weight_gen", "weight_d0eff", "channel"])
     values = {}
     notes = []
     for v in vcfg["variables"]:
@@ -187,6 +189,7 @@ def load_skim(path: str | os.PathLike, label: str, vcfg: Mapping) -> Source:
     sr = np.asarray(g["sr"], dtype=int)
     wgen = np.asarray(g["weight_gen"], float) if "weight_gen" in g else np.ones(len(sr))
     wd0 = np.asarray(g["weight_d0eff"], float) if "weight_d0eff" in g else np.ones(len(sr))
+    wd0 = wd0 * flavour_weights(attrs, g, path)  # forced e-mu samples count 1/2 (the study's events: all flavours)
     n_gen = float(attrs.get("sum_gen_weights", attrs.get("n_events_processed", math.nan)))
     return Source(label=label, values=values, sr=sr, weight=wgen, eff_weight=wgen * wd0, n_generated=n_gen,
                   path=str(path), notes=notes)
@@ -424,7 +427,9 @@ def overlay_plots(benchmark, sources: Mapping[str, Source], variables: Sequence[
     for extra in axes[len(vs) + 1:]:
         extra.axis("off")
     axes[0].legend(loc="best")
-    fig.suptitle(f"benchmark {benchmark}")
+    from .report.style import default_label
+
+    fig.suptitle(f"{default_label()}: generators compared, benchmark {benchmark}")
     fig.tight_layout()
     from .atomic import atomic_path
 
@@ -440,18 +445,6 @@ def overlay_plots(benchmark, sources: Mapping[str, Source], variables: Sequence[
 
 # ------------------------------------------------------------------ driver
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[int, str] | None = None,
                    pythia8: Mapping[int, str] | None = None, study_dir: str | os.PathLike | None = None,
                    benchmarks: Iterable[int] | None = None, plots: bool = True) -> dict:
@@ -463,7 +456,7 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     ``sr_fractions.csv``, ``efficiencies.csv``, ``explanations.md``, ``REPORT.md``,
     ``plots/bp<id>_overlays.pdf/png``, ``summary.json``.
     """
-    from .atomic import write_json, write_text
+    from .atomic import jsonable, write_json, write_text
     from .provenance import record
 
     vcfg = validation_settings(settings)
@@ -543,5 +536,5 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     summary = dict(benchmarks=ids, n_comparisons=len(comp_rows), n_explained=len(explanations),
                    comparisons=comp_rows, sr_fractions=sr_rows, efficiencies=eff_rows, notes=notes,
                    plots=plot_files, provenance=record(settings, [p for p in inputs if p]))
-    write_json(outdir / "summary.json", _json_safe(summary))
+    write_json(outdir / "summary.json", jsonable(summary))
     return summary

@@ -4,7 +4,8 @@ train:    softdisplaced train --settings JSON --network NAME --outdir results/nn
               [--signal-skims P ...] [--background-skims P ...] [--eval-skims P ...]
               [--skims-dir results/skims] [--no-plots]
 evaluate: softdisplaced evaluate --settings JSON --network NAME --model-dir results/nn/NAME
-              --skim results/skims/A/S.h5 --output results/nn/NAME/scores/A/S.h5 [--sample S]
+              --skim results/skims/A/S.h5 ... --output results/nn/NAME/scores/A/S.h5 ... [--sample S]
+          (one call scores every skim of a network, pairwise --skim/--output; NumPy, no TensorFlow)
 
 Settings keys used: ``seed``, ``nn``, ``samples.study_ntuples.dir`` (study_ntuples input),
 ``benchmarks`` (m_c, dm of the benchmarks, for parameterised networks), and for evaluate
@@ -31,14 +32,15 @@ def register(sub):
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.set_defaults(func=run_train)
 
-    e = sub.add_parser("evaluate", help="write NN scores for one sample (one or more analyses' skims)")
+    e = sub.add_parser("evaluate", help="write NN scores of skims (any samples and analyses) for one network")
     add_settings_args(e)
     e.add_argument("--network", required=True)
     e.add_argument("--model-dir", required=True, help="results/nn/<network>")
-    e.add_argument("--skim", required=True, nargs="+", help="results/skims/<analysis>/<sample>.h5 (one per analysis)")
+    e.add_argument("--skim", required=True, nargs="+", help="results/skims/<analysis>/<sample>.h5, one or more")
     e.add_argument("--output", required=True, nargs="+",
                    help="results/nn/<network>/scores/<analysis>/<sample>.h5, one per --skim, same order")
-    e.add_argument("--sample", default=None, help="sample name (default: the skim's 'sample' attribute)")
+    e.add_argument("--sample", default=None,
+                   help="sample name of every --skim (default: each skim's 'sample' attribute)")
     e.set_defaults(func=run_evaluate)
 
 
@@ -55,12 +57,13 @@ def run_train(args):
 
 
 def run_evaluate(args):
-    from ..nn.scoring import evaluate
+    from ..nn.scoring import evaluate, load_network
 
     settings = settings_from_args(args)
     if len(args.skim) != len(args.output):
         raise ValueError(f"evaluate: {len(args.skim)} --skim files but {len(args.output)} --output files")
-    for skim, output in zip(args.skim, args.output):  # one process: TensorFlow is imported once
-        r = evaluate(settings, args.network, args.model_dir, skim, output, args.sample)
+    loaded = load_network(args.network, args.model_dir)
+    for skim, output in zip(args.skim, args.output):
+        r = evaluate(settings, args.network, args.model_dir, skim, output, args.sample, loaded=loaded)
         print(f"{output}: {r['n']} scores ({r['n_nonfinite']} non-finite inputs)")
     return 0

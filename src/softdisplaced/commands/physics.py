@@ -3,13 +3,14 @@
 Every input file is an explicit argument (so the Snakemake rules can declare them);
 settings come from ``--settings JSON`` or ``--configfile``. Sections read:
 background: background (+ nn.cut when NN inputs are given); yields: benchmarks,
-cross_sections, branching, samples, background, limits, nn; lifetime-scan: the same;
+cross_sections, samples, background, limits, nn; lifetime-scan: the same;
 projections: background, limits (only projection_lumis_fb of the luminosities), nn;
-recast: benchmarks, cross_sections, branching, samples, limits, recast.
+recast: benchmarks, cross_sections, samples, limits, recast.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import logging
 import time
@@ -60,9 +61,9 @@ def register(sub):
     add_settings_args(p)
     p.add_argument("--signal", required=True, help="results/limits/signal_vs_ctau.csv")
     p.add_argument("--background", required=True, help="results/background/background.csv")
-    p.add_argument("--bound-8tev", help="results/recast/cms_8tev_emu_ctau.csv (drawn on the R95 figure)")
+    p.add_argument("--bound-8tev", help="results/recast/cms_8tev_emu_ctau.csv (joins exclusion_ctau.csv)")
     p.add_argument("--outdir", default="results/limits")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true", help=argparse.SUPPRESS)   # figures: the report
     p.set_defaults(func=run_projections)
 
     p = sub.add_parser("recast", help="recasts of CMS-PAS-EXO-16-022, the 8 TeV e-mu search, CMS-EXO-18-003")
@@ -122,7 +123,6 @@ def _grid(cfg):
 # ------------------------------------------------------------------ background
 def run_background(args):
     from .. import background as bg
-    from .. import plots_physics
 
     cfg = settings_from_args(args)
     bcfg = cfg.get("background", {})
@@ -161,10 +161,7 @@ def run_background(args):
     _write_csv(out / "comparison.csv", comp, ccols)
     write_text(out / "comparison.md", f"Own ({tf.method}) vs published transfer factors and B at 2.6 fb^-1\n\n" + _md(comp, ccols))
     fit_info = {"method": tf.method, "fits": tf.fits, "fit_range_gev": bcfg.get("fit_range_gev", [20, 70])}
-    write_json(out / "hf_fit.json", fit_info)
-    if tf.method == "own_fit":
-        plots_physics.hf_spectra(bg.read_spectra(args.hf_spectra), tf.fits, out / "hf_spectra_fit",
-                                 tuple(bcfg.get("fit_range_gev", (20, 70))))
+    write_json(out / "hf_fit.json", fit_info)   # drawn by the report (Fig. 4)
     k20 = [r for r in tf.rows if r["threshold"] == min(r2["threshold"] for r2 in tf.rows)][0]
     print(f"background: method {tf.method}, kappa_emu({k20['threshold']:g}) = {k20['kappa_emu']:.1f} +- "
           f"{k20['kappa_emu_err']:.1f}; wrote {out}/transfer_factors.csv, background.csv, comparison.csv, hf_fit.json")
@@ -232,7 +229,6 @@ def run_lifetime_scan(args):
 # ----------------------------------------------------------------- projections
 def run_projections(args):
     from .. import limits as lm
-    from .. import plots_physics
 
     cfg = settings_from_args(args)
     lcfg = cfg.get("limits", {})
@@ -253,11 +249,13 @@ def run_projections(args):
     # analysis = nn | cut_based | <recast name>); it does not enter the intervals of the projections
     bound_rows = [{c: r.get(c) for c in lm.EXCLUSION_COLUMNS} for r in _read_csv(args.bound_8tev)] \
         if args.bound_8tev else []
-    write_csv(out / "exclusion_ctau.csv", rows + bound_rows, lm.EXCLUSION_COLUMNS)
+    write_csv(out / "exclusion_ctau.csv", rows + bound_rows, lm.SCAN_COLUMNS)
     iv = lm.intervals_table(rows)
     write_json(out / "excluded_intervals.json", {"intervals": iv, "lumis_fb": lumis,
                                                  "note": "c*tau in cm; r95: R95 > 1; cls_*: mu95 < 1; *_open: "
-                                                         "excluded up to the edge of the grid"})
+                                                         "excluded up to the edge of the grid; low_stat_ctau_cm: "
+                                                         "points with too few effective signal MC events, not used "
+                                                         "for the interval edges"})
     dm = float(lcfg.get("mass_reach", {}).get("dm", 20))
     masses = lcfg.get("mass_reach", {}).get("masses")
     reach_iv = iv if not masses else [e for e in iv if any(abs(e["m_c"] - float(m)) < 1e-9 for m in masses)]
@@ -265,13 +263,7 @@ def run_projections(args):
     write_csv(out / "mass_reach.csv", reach, ("source", "analysis", "statistic", "lumi_fb", "m_c", "dm", "excluded",
                                               "ctau_lo_cm", "ctau_hi_cm"))
     write_json(out / "mass_reach_summary.json", lm.max_excluded_mass(reach))
-    if not args.no_plots:
-        bp = lcfg.get("benchmark_point", {"m_c": 220, "dm": 20})
-        bound = _read_csv(args.bound_8tev) if args.bound_8tev else []
-        for source in sorted({r["source"] for r in rows}):
-            plots_physics.exclusion_vs_ctau(rows, float(bp["m_c"]), float(bp["dm"]), out / f"exclusion_ctau_{source}",
-                                            bound, source)
-            plots_physics.mass_reach(reach, out / f"mass_reach_{source}", source)
+    # figures of these tables: the report's Fig. 9 (exclusion vs c*tau) and the (m_c, c*tau) plane
     print(f"projections: {len(rows)} points in {dt:.1f} s -> {out}/exclusion_ctau.csv, excluded_intervals.json, "
           "mass_reach.csv")
     return 0

@@ -36,9 +36,10 @@ import awkward as ak
 import numpy as np
 
 from . import pythia8 as p8
+from .defaults import with_defaults
 from .slha import width_from_ctau_mm
 
-__all__ = ["STOP_ID", "STOP_RHADRON_IDS", "stop_mediators", "slha_text", "pythia_settings", "make_pythia",
+__all__ = ["STOP_ID", "STOP_RHADRON_IDS", "stops_settings", "stop_mediators", "slha_text", "pythia_settings", "make_pythia",
            "generate_chunk", "DEFAULT_TEMPLATE"]
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,11 @@ STOP_RHADRON_IDS = (1000612, 1000622, 1000632, 1000642, 1000652, 1006113, 100621
 #: CMS's SLHA template (copied from the HEPData resources of CMS-EXO-18-003).
 DEFAULT_TEMPLATE = "config/stops/DisplacedSUSY_stopToLB_M_XXX_YYYmm.slha"
 _WIDTH_TOKEN = "1.97326971684839e-AAA"
+
+
+def stops_settings(settings: Mapping | None) -> dict:
+    """``generation.stops`` with the defaults of config/schema.yaml filled in."""
+    return with_defaults(((settings or {}).get("generation") or {}).get("stops") or {}, "generation", "stops")
 
 
 def stop_mediators(pid, status, first_daughter_id) -> np.ndarray:
@@ -85,8 +91,8 @@ def slha_text(mass_gev: float, ctau_mm: float, template: str = DEFAULT_TEMPLATE)
 def pythia_settings(sample: Mapping, settings: Mapping | None, seed: int, slha_path: str) -> list[str]:
     """Pythia commands of a stop sample: the project's common commands (tune, shower switches,
     seed), ``Beams:eCM`` of ``generation.pythia8`` and CMS's process and R-hadron settings."""
-    cfg = p8._merged(settings)
-    stops = ((settings or {}).get("generation") or {}).get("stops") or {}
+    cfg = p8.pythia8_settings(settings)
+    stops = stops_settings(settings)
     ctau_mm = 10.0 * float(sample["ctau_cm"])
     cmds = p8.common_commands(cfg, seed) + [
         f"Beams:eCM = {float(cfg['ecm_gev'])}",
@@ -97,17 +103,16 @@ def pythia_settings(sample: Mapping, settings: Mapping | None, seed: int, slha_p
         f"{STOP_ID}:tau0 = {ctau_mm:.10g}",
         "ParticleDecays:limitTau0 = off",
     ]
-    return cmds + list(stops.get("extra", [])) + list(cfg.get("extra", []))
+    return cmds + list(stops["extra"]) + list(cfg.get("extra", []))
 
 
 def make_pythia(sample: Mapping, settings: Mapping | None, seed: int, workdir: str | os.PathLike):
     """An initialised ``pythia8mc.Pythia`` for a stop sample (mass ``m_stop``, ``ctau_cm``)."""
     import pythia8mc
 
-    stops = ((settings or {}).get("generation") or {}).get("stops") or {}
     slha_path = str(Path(workdir) / f"{sample.get('name', 'stop')}.slha")
     Path(slha_path).write_text(slha_text(sample["m_stop"], 10.0 * float(sample["ctau_cm"]),
-                                         stops.get("slha_template", DEFAULT_TEMPLATE)))
+                                         stops_settings(settings)["slha_template"]))
     cmds = pythia_settings(sample, settings, seed, slha_path)
     pythia = pythia8mc.Pythia("", False)
     for c in cmds:
@@ -129,7 +134,7 @@ def generate_chunk(sample: Mapping, settings: Mapping | None, rng: np.random.Gen
     n_events = int(n_events)
     if n_events <= 0:
         raise ValueError(f"n_events must be positive, got {n_events}")
-    cfg = p8._merged(settings)
+    cfg = p8.pythia8_settings(settings)
     seed = p8.pythia_seed(rng)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sd_stops_") as tmp:

@@ -94,11 +94,7 @@ def roc_curve(sig: np.ndarray, bkg: np.ndarray, thresholds: np.ndarray | None = 
 
 
 def nan_to_none(obj):
-    """JSON-safe copy: NaN / inf -> None."""
-    if isinstance(obj, dict):
-        return {k: nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [nan_to_none(v) for v in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
+    """JSON-safe copy: NaN / inf -> None (softdisplaced.atomic.jsonable)."""
+    from ..atomic import jsonable
+
+    return jsonable(obj)

@@ -1,4 +1,5 @@
-"""NN figures in CMS style (mplhep): discriminant, ROC curves, loss history; PDF and PNG."""
+"""NN diagnostic figures of ``softdisplaced train``: discriminant, ROC curves, loss history; PDF and PNG,
+in the project's figure style (softdisplaced.report.style: labelled as a phenomenology study)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def _setup():
 
 
 def _label(ax, mplhep, text, y=0.80):
-    mplhep.cms.label(ax=ax, llabel="Simulation", data=False, rlabel=r"13 TeV")
+    from ..report.style import label
+
+    label(ax)   # report.label of the schema (training does not depend on the report settings)
     ax.text(0.04, y, text, transform=ax.transAxes, fontsize=14)
 
 
@@ -39,7 +42,7 @@ def _save(fig, stem: Path):
 def discriminant(stem, s_train, s_test, b_train, b_test, cut, label):
     """Signal and background NN output, training (filled) vs held-out (points)."""
     plt, mplhep = _setup()
-    fig, ax = plt.subplots(figsize=(9, 7))
+    fig, ax = plt.subplots(figsize=(9, 7), layout="constrained")
     bins = np.linspace(0, 1, 26)
     centers = 0.5 * (bins[1:] + bins[:-1])
     for tr, te, color, name in ((s_train, s_test, "tab:red", "signal"), (b_train, b_test, "tab:blue", "HF")):
@@ -53,7 +56,7 @@ def discriminant(stem, s_train, s_test, b_train, b_test, cut, label):
     ks_s = ev.ks_test(s_train, s_test)["pvalue"]
     ks_b = ev.ks_test(b_train, b_test)["pvalue"]
     ax.set_xlabel("NN output")
-    ax.set_ylabel("normalised events")
+    ax.set_ylabel(r"$1/N\; dN/d$(NN output)")
     ax.set_yscale("log")
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo, hi * 300)
@@ -64,23 +67,21 @@ def discriminant(stem, s_train, s_test, b_train, b_test, cut, label):
 
 
 def roc(stem, curves: Mapping, cut, label, styles: Mapping | None = None):
-    """ROC curves (background efficiency log scale) with the working point marked."""
+    """ROC curves drawn as in the report (report.figures.roc_axes: logarithmic background-efficiency
+    axis, the working point NN >= cut marked)."""
+    from ..report.figures import roc_axes
+
     plt, mplhep = _setup()
-    fig, ax = plt.subplots(figsize=(9, 7))
-    for i, (key, (s, b)) in enumerate(curves.items()):
+    fig, ax = plt.subplots(figsize=(9, 9), layout="constrained")
+    rows = []
+    for key, (s, b) in curves.items():
         _, es, eb = ev.roc_curve(s, b)
-        a = ev.auc(s, b)
-        kw = (styles or {}).get(key, {})
-        name = kw.pop("label", f"benchmark {key}" if str(key).isdigit() else str(key))
-        line, = ax.plot(eb, es, label=f"{name}: AUC {a:.3f}", **kw)
-        ax.plot([ev.efficiency(b, cut)["eff"]], [ev.efficiency(s, cut)["eff"]], "o", color=line.get_color())
-    ax.set_xscale("log")
-    ax.set_xlim(1e-4, 1)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("HF background efficiency")
-    ax.set_ylabel("signal efficiency")
-    ax.legend(fontsize=11, loc="lower right", title=f"points: NN >= {cut:g}", title_fontsize=11)
-    _label(ax, mplhep, label)
+        kw = dict((styles or {}).get(key, {}))
+        name = kw.pop("label", f"BP{key}" if str(key).isdigit() else str(key))
+        rows.append((name, eb, es, ev.auc(s, b), (ev.efficiency(b, cut)["eff"], ev.efficiency(s, cut)["eff"]), kw))
+    roc_axes(ax, rows, cut)
+    ax.text(0.97, 0.04, label, transform=ax.transAxes, fontsize=14, ha="right")
+    _label(ax, mplhep, "", y=0.9)
     _save(fig, Path(stem))
 
 
@@ -100,7 +101,7 @@ def roc_comparison(stem, param_scored: Mapping, single_scored: Mapping, cut, lab
 
 def history(stem, subsets, label):
     plt, mplhep = _setup()
-    fig, ax = plt.subplots(figsize=(9, 7))
+    fig, ax = plt.subplots(figsize=(9, 7), layout="constrained")
     for i, s in enumerate(subsets):
         h = s["history"]
         ax.plot(h.get("loss", []), label=f"train (subset {i})")

@@ -1,4 +1,8 @@
-"""``softdisplaced evaluate``: NN scores of one skim into a companion file.
+"""``softdisplaced evaluate``: NN scores of skims into companion files, with NumPy.
+
+The network is evaluated from its exported weights (``mlp.json``, :mod:`.mlp`), so
+scoring needs no TensorFlow: one ``softdisplaced evaluate`` call scores every sample
+of a network in well under a second per skim.
 
 Output ``results/nn/<network>/scores/<analysis>/<sample>.h5``: dataset ``score``
 (float32, one entry per skim row, same order), attributes ``network``,
@@ -26,22 +30,41 @@ from .. import atomic
 from ..config import config_hash
 from ..provenance import file_sha256
 from . import parameterised as par
+from . import mlp
 from .data import read_skim_features
-from .model import load_model, predict
 
 log = logging.getLogger(__name__)
 
 
-def _scores(model, X, point=None):
+def _scores(model: mlp.MLP, X, point=None):
     out = np.full(len(X), np.nan, dtype="float32")
     ok = np.isfinite(X).all(axis=1)
     Xin = X[ok] if point is None else par.append(X[ok], point)
-    out[ok] = predict(model, Xin)
+    out[ok] = model.predict(Xin)
     return out, int((~ok).sum())
 
 
-def evaluate(settings: Mapping, network: str, model_dir: str | Path, skim: str | Path, output: str | Path,
-             sample: str | None = None) -> dict:
+def read_scores(path: str | Path, n: int | None = None) -> np.ndarray:
+    """The ``score`` dataset of a score file (float64), the one reader every stage uses; ``n``: the
+    number of rows of the skim it belongs to (checked: scores are row-aligned with their skim)."""
+    import h5py
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: score file not found")
+    try:
+        with h5py.File(path, "r") as fh:
+            s = np.asarray(fh["score"][...], dtype=float) if "score" in fh else None
+    except OSError as exc:
+        raise OSError(f"{path}: not a readable HDF5 score file ({exc})") from exc
+    if s is None:
+        raise ValueError(f"{path}: no dataset 'score'")
+    if n is not None and len(s) != n:
+        raise ValueError(f"{path}: {len(s)} scores for {n} skim events (not row-aligned with its skim)")
+    return s
+
+
+def load_network(network: str, model_dir: str | Path) -> tuple[mlp.MLP, dict]:
+    """(the exported network, model_info.json) of a trained network."""
     model_dir = Path(model_dir)
     info_path = model_dir / "model_info.json"
     if not info_path.exists():
@@ -49,7 +72,13 @@ def evaluate(settings: Mapping, network: str, model_dir: str | Path, skim: str |
     info = json.loads(info_path.read_text())
     if info.get("network") != network:
         raise ValueError(f"{info_path}: model of network {info.get('network')!r}, not {network!r}")
-    model = load_model(model_dir / "model.keras")
+    return mlp.load(model_dir / "mlp.json"), info
+
+
+def evaluate(settings: Mapping, network: str, model_dir: str | Path, skim: str | Path, output: str | Path,
+             sample: str | None = None, loaded: tuple[mlp.MLP, dict] | None = None) -> dict:
+    """Score one skim into ``output``; ``loaded`` (from :func:`load_network`) avoids re-reading the model."""
+    model, info = loaded or load_network(network, model_dir)
     X, attrs = read_skim_features(skim, info["features"])
     sample = sample or attrs["sample"]
     pnames = info.get("parameters") or []

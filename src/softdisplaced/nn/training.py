@@ -38,6 +38,7 @@ from ..provenance import package_versions
 from ..samples import rng_for
 from . import FEATURES
 from . import evaluation as ev
+from . import mlp
 from . import parameterised as par
 from .data import SampleData, benchmark_of, load_study, read_skim, study_input_files
 from .model import MODEL_DEFAULTS, build_model, device_info, ensemble, predict, set_determinism
@@ -381,6 +382,7 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
     outdir.mkdir(parents=True, exist_ok=True)
     with atomic.atomic_path(outdir / "model.keras") as tmp:
         model.save(tmp)
+    mlp.write(model, outdir / "mlp.json")   # the same weights for NumPy scoring (softdisplaced evaluate)
     atomic.write_json(outdir / "scaler.json", {"features": feature_names, "mean": info["mean"], "std": info["std"],
                                                "note": "x_std = (x - mean) / std; also inside model.keras"})
     history = {"network": network, "subsets": info["subsets"], "class_weights": info["class_weights"],

@@ -20,16 +20,14 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import config_hash
+from ..atomic import jsonable  # noqa: F401  (re-exported: report modules import it from here)
+from ..config import ConfigError, config_hash, with_defaults
 from ..provenance import file_sha256
 
 log = logging.getLogger("softdisplaced.report")
 
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
 _ROMAN_INV = {v: k for k, v in ROMAN.items()}
-DEFAULT_LUMI_FB = 140.0
-DEFAULT_PROJECTION_LUMIS_FB = (2.6, 140.0, 300.0, 3000.0)
-DEFAULT_NN_CUT = 0.9
 SOURCE_PREFERENCE = ("fast", "pythia8", "delphes", "lhe", "hepmc", "study_ntuples")
 
 
@@ -51,120 +49,88 @@ class Artifact:
 
 
 # ------------------------------------------------------------------- context
-def _get(d: Mapping | None, dotted: str, default=None):
+_MISSING = object()
+
+
+def _get(d: Mapping | None, dotted: str, default=_MISSING):
     cur: Any = d
     for part in dotted.split("."):
         if not isinstance(cur, Mapping) or part not in cur:
+            if default is _MISSING:
+                raise ConfigError(f"settings: key '{dotted}' missing (needed by the report)")
             return default
         cur = cur[part]
     return cur
 
 
 class ReportContext:
-    """Settings, paths and the defaults the report uses (key names documented in docs/report.md)."""
+    """Settings and paths of the report.  The settings are completed with the defaults of
+    config/schema.yaml (the one source of default values; docs/report.md lists the report keys);
+    a null ``report.*`` value takes the value its schema description names from another section."""
 
     def __init__(self, settings: Mapping, results_dir: str | os.PathLike = "results",
                  output_dir: str | os.PathLike | None = None,
                  provenance_path: str | os.PathLike | None = None):
-        self.settings = dict(settings or {})
+        self.config_hash = config_hash(dict(settings or {}))
+        self.settings = with_defaults(settings or {})
         self.results = Path(results_dir)
         self.outdir = Path(output_dir) if output_dir is not None else self.results / "paper"
         self.provenance_path = Path(provenance_path) if provenance_path else self.results / "provenance.json"
-        self.config_hash = config_hash(self.settings)
-        self.report_cfg = dict(self.settings.get("report") or {})
+        self.report_cfg = dict(self.settings["report"])
         self._checksums: dict[str, str] = {}
 
-    # -- configuration values (each with its fallback chain) ----------------
-    def get(self, dotted: str, default=None):
+    # -- configuration values ------------------------------------------------
+    def get(self, dotted: str, default=_MISSING):
+        """The value at ``dotted``; without ``default`` a missing key is a ConfigError naming it."""
         return _get(self.settings, dotted, default)
+
+    def _report_or(self, key: str, other: str):
+        v = self.get(f"report.{key}")
+        return self.get(other) if v is None else v
 
     @property
     def lumi_fb(self) -> float:
-        """Luminosity of the yields tables and of Fig. 8: report.lumi_fb, else 140 fb^-1 when it is
-        in limits.yield_lumis_fb (or limits.lumis_fb), else the first entry there, else 140."""
-        explicit = self.get("report.lumi_fb")
-        if explicit is not None:
-            return float(explicit)
-        for key in ("limits.yield_lumis_fb", "limits.lumis_fb", "limits.projection_lumis_fb"):
-            lumis = self.get(key)
-            if isinstance(lumis, (int, float)):
-                lumis = [lumis]
-            if lumis:
-                lumis = [float(x) for x in lumis]
-                return DEFAULT_LUMI_FB if DEFAULT_LUMI_FB in lumis else lumis[0]
-        return DEFAULT_LUMI_FB
+        """report.lumi_fb, null: the first of limits.yield_lumis_fb."""
+        v = self.get("report.lumi_fb")
+        return float(v) if v is not None else float(self.get("limits.yield_lumis_fb")[0])
+
+    @property
+    def background_lumi_fb(self) -> float:
+        return float(self._report_or("background_lumi_fb", "background.reference_lumi_fb"))
 
     @property
     def projection_lumis_fb(self) -> list[float]:
-        for key in ("limits.projection_lumis_fb", "limits.lumis_fb"):
-            lumis = self.get(key)
-            if lumis:
-                return [float(x) for x in (lumis if isinstance(lumis, (list, tuple)) else [lumis])]
-        return list(DEFAULT_PROJECTION_LUMIS_FB)
+        return [float(x) for x in self.get("limits.projection_lumis_fb")]
 
     @property
     def analysis(self) -> str:
-        return str(self.get("report.analysis", "soft_emu"))
+        return str(self.get("report.analysis"))
 
     @property
     def loose_analysis(self) -> str:
-        return str(self.get("report.loose_analysis", "soft_emu_loose"))
-
-    @property
-    def emu_fraction(self) -> float:
-        return float(self.get("branching.emu_fraction", 1.0))
+        return str(self.get("report.loose_analysis"))
 
     @property
     def network(self) -> str:
-        """report.network, else background.nn_network when it is an enabled skim-input network of
-        nn.networks (the network behind the post-NN yields), else the first enabled skim-input network,
-        else the first directory under results/nn/, else 'default'."""
-        explicit = self.get("report.network")
-        if explicit:
-            return str(explicit)
-        nets = self.get("nn.networks")
-        bkg_net = self.get("background.nn_network")
-        if bkg_net and isinstance(nets, Mapping) and isinstance(nets.get(bkg_net), Mapping) \
-                and nets[bkg_net].get("input", "skims") == "skims" and nets[bkg_net].get("enabled", True):
-            return str(bkg_net)
-        if isinstance(nets, Mapping) and nets:
-            enabled = [n for n, s in nets.items() if not isinstance(s, Mapping) or s.get("enabled", True)]
-            skims = [n for n in enabled if not isinstance(nets[n], Mapping)
-                     or nets[n].get("input", "skims") == "skims"]
-            if skims or enabled:
-                return str((skims or enabled)[0])
-        nn_dir = self.results / "nn"
-        if nn_dir.is_dir():
-            dirs = sorted(p.name for p in nn_dir.iterdir() if p.is_dir())
-            if dirs:
-                return dirs[0]
-        return "default"
+        """report.network, null: background.nn_network (the network behind the post-NN yields)."""
+        return str(self._report_or("network", "background.nn_network"))
 
     @property
     def nn_cut(self) -> float:
-        for key in ("report.nn_cut", "nn.cut", "nn.working_point"):
-            v = self.get(key)
-            if isinstance(v, (int, float)):
-                return float(v)
-        metrics = self.results / "nn" / self.network / "metrics.json"
-        if metrics.exists():
-            try:
-                return float(json.loads(metrics.read_text()).get("cut", DEFAULT_NN_CUT))
-            except (ValueError, TypeError):
-                pass
-        return DEFAULT_NN_CUT
+        """The working point of the report network: nn.cut (what train, yields and limits apply)."""
+        return float(self.get("nn.cut"))
 
     @property
     def source(self) -> str | None:
-        """report.source, else the generator of the signal samples (samples.signal.generator)."""
-        return self.get("report.source") or self.get("samples.signal.generator")
+        """report.source, null: the generator of the signal samples (samples.signal.generator)."""
+        return self._report_or("source", "samples.signal.generator")
 
     @property
     def exclusion_point(self) -> tuple[float, float]:
-        pt = self.get("report.exclusion_point") or self.get("limits.benchmark_point") or {}
-        return float(pt.get("m_c", 220)), float(pt.get("dm", 20))
+        pt = self._report_or("exclusion_point", "limits.benchmark_point")
+        return float(pt["m_c"]), float(pt["dm"])
 
-    # -- paths --------------------------------------------------------------
+# -- paths --------------------------------------------------------------
     def path(self, *parts) -> Path:
         return self.results.joinpath(*map(str, parts))
 
@@ -249,45 +215,30 @@ def numeric(df: pd.DataFrame, cols: Sequence[str], path: Path) -> pd.DataFrame:
     return df
 
 
-def read_skim(path: Path, datasets: Sequence[str], what: str, group: str = "events") -> dict:
-    """Datasets of an HDF5 skim (contract in docs/contracts.md) plus its attributes under '_attrs'."""
-    import h5py
+def read_skim(path: Path, datasets: Sequence[str], what: str) -> dict:
+    """Datasets of group ``events`` of a skim (plus ``weight_gen`` when present) and its attributes under
+    '_attrs', read by softdisplaced.skim.read_events (the one skim reader); errors name the file."""
+    from ..skim import read_events
 
     require_file(path, what)
     try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(f"{path}: not a readable HDF5 file ({exc}) (needed for {what})") from exc
-    with fh:
-        if group not in fh:
-            raise ValueError(f"{path}: no group '{group}' (needed for {what})")
-        g = fh[group]
-        missing = [d for d in datasets if d not in g]
-        if missing:
-            raise ValueError(f"{path}: group '{group}' lacks dataset(s) {missing} (needed for {what})")
-        out = {d: np.asarray(g[d][...]) for d in datasets}
-        attrs = {}
-        for k, v in fh.attrs.items():
-            if isinstance(v, bytes):
-                v = v.decode()
-            elif isinstance(v, np.generic):
-                v = v.item()
-            attrs[k] = v
-        out["_attrs"] = attrs
+        events, attrs = read_events(path, list(datasets), optional=("weight_gen",))
+    except (OSError, ValueError) as exc:
+        raise type(exc)(f"{exc} (needed for {what})") from exc
+    out = {k: np.asarray(v) for k, v in events.items()}
+    out["_attrs"] = attrs
     return out
 
 
 def read_scores(path: Path, what: str) -> np.ndarray:
-    import h5py
+    """The scores of a score file, read by softdisplaced.nn.scoring.read_scores (the one score reader)."""
+    from ..nn.scoring import read_scores as read
 
     require_file(path, what)
     try:
-        with h5py.File(path, "r") as fh:
-            if "score" not in fh:
-                raise ValueError(f"{path}: no dataset 'score' (needed for {what})")
-            return np.asarray(fh["score"][...], dtype=float)
-    except OSError as exc:
-        raise ValueError(f"{path}: not a readable HDF5 file ({exc}) (needed for {what})") from exc
+        return read(path)
+    except (OSError, ValueError) as exc:
+        raise type(exc)(f"{exc} (needed for {what})") from exc
 
 
 # --------------------------------------------------------------- conventions
@@ -361,20 +312,6 @@ def scale_to_lumi(df: pd.DataFrame, lumi: float, cols: Sequence[str], path: Path
         out[c] = out[c] * lumi / base_lumi
     out["lumi_fb"] = lumi
     return out
-
-
-def jsonable(obj):
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
 
 
 def artifact_sidecar(ctx: ReportContext, art: Artifact, sidecar: Path) -> dict:

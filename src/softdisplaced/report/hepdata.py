@@ -33,7 +33,7 @@ def _val(v):
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _yields_table(art: Artifact, stage_title: str, lumi: float, location: str):
+def _yields_table(art: Artifact, stage_title: str, lumi: float, location: str, com_tev: float):
     from hepdata_lib import Table, Uncertainty, Variable
 
     t = Table(f"Yields {stage_title}")
@@ -42,7 +42,7 @@ def _yields_table(art: Artifact, stage_title: str, lumi: float, location: str):
     t.location = location
     t.keywords["observables"] = ["N"]
     t.keywords["reactions"] = ["P P --> CHARGINO+ CHARGINO-"]
-    t.keywords["cmenergies"] = [13000]
+    t.keywords["cmenergies"] = [1000 * com_tev]
     data = art.data
     srs = [c for c in data.columns if c.startswith("SR_") and not c.endswith("_err")]
     x = Variable("Signal region", is_independent=True, is_binned=False)
@@ -54,7 +54,7 @@ def _yields_table(art: Artifact, stage_title: str, lumi: float, location: str):
         y.values = [_val(row[c]) for c in srs]
         y.add_qualifier("Process", "HF background" if bm == "hf" else f"benchmark {bm}")
         y.add_qualifier("Luminosity", f"{lumi:g}", "fb$^{-1}$")
-        y.add_qualifier("SQRT(S)", 13, "TeV")
+        y.add_qualifier("SQRT(S)", com_tev, "TeV")
         u = Uncertainty("MC stat", is_symmetric=True)
         u.values = [0.0 if _val(row[f"{c}_err"]) == "-" else float(row[f"{c}_err"]) for c in srs]
         y.add_uncertainty(u)
@@ -78,7 +78,7 @@ def _exclusion_tables(ctx: ReportContext):
                          "R95 > 1) and the CLs upper limit on the signal strength mu95 (excluded where mu95 < 1) "
                          "versus the mediator proper decay length, per integrated luminosity.")
         t.location = "Figure 9"
-        t.keywords["cmenergies"] = [13000]
+        t.keywords["cmenergies"] = [1000 * ctx.get("report.com_tev")]
         t.keywords["reactions"] = ["P P --> CHARGINO+ CHARGINO-"]
         x = Variable("CTAU", is_independent=True, is_binned=False, units="cm")
         x.values = [float(c) for c in ctaus]
@@ -93,7 +93,7 @@ def _exclusion_tables(ctx: ReportContext):
                 y.add_qualifier("Luminosity", f"{lumi:g}", "fb$^{-1}$")
                 y.add_qualifier("M(CHARGINO)", f"{m_c:g}", "GeV")
                 y.add_qualifier("DELTA M", f"{dm:g}", "GeV")
-                y.add_qualifier("SQRT(S)", 13, "TeV")
+                y.add_qualifier("SQRT(S)", ctx.get("report.com_tev"), "TeV")
                 t.add_variable(y)
         tables.append(t)
     return tables, path
@@ -109,7 +109,7 @@ def _mass_reach_table(ctx: ReportContext):
     t = Table("Mass reach")
     t.description = "Excluded c*tau interval (lower and upper edge) versus the mediator mass at fixed mass splitting."
     t.location = "Mass-reach figure"
-    t.keywords["cmenergies"] = [13000]
+    t.keywords["cmenergies"] = [1000 * ctx.get("report.com_tev")]
     x = Variable("M(CHARGINO)", is_independent=True, is_binned=False, units="GeV")
     x.values = [float(m) for m in masses]
     t.add_variable(x)
@@ -138,7 +138,7 @@ def build_submission(ctx: ReportContext, artifacts: Sequence[Artifact]):
                              ("table5_yields_post_nn", "after the NN cut", "Table 5")):
         if name not in by_name:
             raise ValueError(f"HEPData: the yields table '{name}' was not built (results/yields/yields.csv)")
-        sub.add_table(_yields_table(by_name[name], title, ctx.lumi_fb, loc))
+        sub.add_table(_yields_table(by_name[name], title, ctx.lumi_fb, loc, ctx.get("report.com_tev")))
         inputs += by_name[name].inputs
     tables, path = _exclusion_tables(ctx)
     for t in tables:

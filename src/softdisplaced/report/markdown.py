@@ -72,11 +72,21 @@ def render_report(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Se
                   "Largest excluded stop mass versus c*tau_0 (95% CL CLs, observed and expected), stop -> b l. "
                   f"Table: [{csv_.name}]({_rel(csv_, out_dir)}); recast validation against the CMS signal yields: "
                   f"[RECAST.md]({_rel(ctx.path('validation', 'RECAST.md'), out_dir)}).", ""]
+    lines += _input_losses(ctx)
     if skipped:
         lines += ["## Not produced", ""]
         lines += [f"- {name}: {reason}" for name, reason in skipped]
         lines += [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _input_losses(ctx: ReportContext) -> list[str]:
+    """Skipped input files and events dropped for non-finite inputs (skims of the report's analysis)."""
+    from ..samples import build_samples, signal_samples
+    from ..skim import input_losses_markdown
+
+    skims = {n: ctx.skim(ctx.analysis, n) for n in signal_samples(build_samples(ctx.settings)) + ["hf"]}
+    return input_losses_markdown({n: p for n, p in skims.items() if p.exists()}, ctx.analysis)
 
 
 def write_report_md(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Sequence[tuple[str, str]] = ()) -> Path:

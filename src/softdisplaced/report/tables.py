@@ -37,6 +37,10 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
         df.to_csv(tmp, index=False)
     return Path(path)
 
+#: How B(ll) and the lepton flavours enter every signal yield (softdisplaced.yields.flavour_factor).
+FLAVOUR_NOTE = ("B(ll) = (B_e + B_mu)^2 with e and mu democratic; the flavour factor follows each sample's "
+                "recorded decay mode (1 democratic, 1/2 for forced e-mu samples)")
+
 
 def _md_cell(v) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
@@ -129,10 +133,9 @@ def benchmarks_table(ctx: ReportContext) -> Artifact:
         "sigma [fb]": [fmt_value(s, e) for s, e in zip(data["cross_section_fb"], data["cross_section_err_fb"])],
         "sigma source": data["cross_section_source"],
     })
-    cfg = {"cross_sections.source": ctx.get("cross_sections.source", "study"),
-           "branching.emu_fraction": ctx.emu_fraction}
-    caption = (f"Benchmarks (m_0 = m_c - dm) and the 13 TeV pair-production cross section used "
-               f"(cross_sections.source = {cfg['cross_sections.source']}; e-mu fraction {ctx.emu_fraction:g}).")
+    cfg = {"cross_sections.source": ctx.get("cross_sections.source"), "B(ll)": FLAVOUR_NOTE}
+    caption = (f"Benchmarks (m_0 = m_c - dm) and the {ctx.get('report.com_tev'):g} TeV pair-production cross "
+               f"section used (cross_sections.source = {cfg['cross_sections.source']}; {FLAVOUR_NOTE}).")
     return _table("table1_benchmarks", "Table 1: benchmark points", caption, data, display, [], cfg,
                   "study Table 1")
 
@@ -190,9 +193,9 @@ def _threshold_label(ctx: ReportContext, th) -> str:
     t = _num_key(th)
     if not isinstance(t, float):
         return str(th)
-    ref = ctx.get("background.reference_threshold_gev") or {"electron": 42, "muon": 40}
-    if abs(t - float(ref.get("electron", 42))) < 1e-9:
-        return f"({t:g}, {float(ref.get('muon', 40)):g})"
+    ref = ctx.get("background.reference_threshold_gev")
+    if abs(t - float(ref["electron"])) < 1e-9:
+        return f"({t:g}, {float(ref['muon']):g})"
     return f"({t:g}, {t:g})"
 
 
@@ -203,7 +206,7 @@ def background_table(ctx: ReportContext) -> Artifact:
     [+ ``background_err``, ``lumi_fb``, ``method``, ``stage``]); if it is absent, the ``hf``
     rows of results/yields/yields.csv per analysis stand in.
     """
-    lumi = float(ctx.get("report.background_lumi_fb", 2.6))
+    lumi = ctx.background_lumi_fb
     path = ctx.path("background", "background.csv")
     yields_path = ctx.path("yields", "yields.csv")
     if path.is_file():
@@ -246,7 +249,7 @@ def background_table(ctx: ReportContext) -> Artifact:
         data[f"B_{s}_err"] = sub["err"].to_numpy()
         display[f"B_{s}"] = [fmt_value(v, e) for v, e in zip(sub["value"], sub["err"])]
     pub = {_num_key(k): v for k, v in (ctx.get("background.published_background_2p6fb") or {}).items()}
-    ref_lumi = float(ctx.get("background.reference_lumi_fb", 2.6))
+    ref_lumi = float(ctx.get("background.reference_lumi_fb"))
     if pub and row_name.startswith("thresholds"):
         vals = [pub.get(_num_key(r.strip("()"))) for r in rows]
         for i, s in enumerate(srs[:3]):
@@ -311,8 +314,8 @@ def yields_tables(ctx: ReportContext) -> list[Artifact]:
     labels = ["HF background" if r == "hf" else r for r in rows]
     cfg = {"report.lumi_fb": ctx.lumi_fb, "report.analysis": ctx.analysis, "source": df["source"].iloc[0],
            "nn cut": ctx.nn_cut, "network": ctx.network,
-           "cross_sections.source": ctx.get("cross_sections.source", "study"),
-           "branching.emu_fraction": ctx.emu_fraction, "background.method": ctx.get("background.method")}
+           "cross_sections.source": ctx.get("cross_sections.source"),
+           "B(ll)": FLAVOUR_NOTE, "background.method": ctx.get("background.method")}
     out = []
     for stage, num, title in (("pre_nn", 4, "before the NN cut"), ("post_nn", 5, f"after the NN cut (NN >= {ctx.nn_cut:g})")):
         d, disp = _yield_block(df, stage, rows)
