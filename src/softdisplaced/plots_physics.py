@@ -7,10 +7,7 @@ once, by the report (softdisplaced.report.figures); all share softdisplaced.repo
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Mapping, Sequence
-
-from .atomic import atomic_path
 
 
 def recast_r95(rows: Sequence[Mapping], stem, name: str, lumi: float, com: float = 13) -> list[str]:
@@ -19,7 +16,7 @@ def recast_r95(rows: Sequence[Mapping], stem, name: str, lumi: float, com: float
         return []
     import matplotlib.pyplot as plt
 
-    from .report.style import LEGEND_FONTSIZE, figure_style, label, legend_room
+    from .report.style import LEGEND_FONTSIZE, figure_style, label, legend_room, save_pdf_png
 
     with figure_style():
         fig, ax = plt.subplots(figsize=(10, 10), layout="constrained")
@@ -38,12 +35,4 @@ def recast_r95(rows: Sequence[Mapping], stem, name: str, lumi: float, com: float
         ax.set_ylabel("$R_{95}$ (observed counts; excluded above 1)")
         legend_room(ax, 0.3)
         ax.legend(fontsize=LEGEND_FONTSIZE - 2, ncol=2, title=f"recast of {name}", title_fontsize=LEGEND_FONTSIZE - 2)
-        out = []
-        for ext in ("pdf", "png"):
-            dest = Path(f"{stem}.{ext}")
-            with atomic_path(dest) as tmp:
-                fig.savefig(tmp, format=ext, dpi=100 if ext == "png" else None,
-                            metadata={"CreationDate": None} if ext == "pdf" else None)
-            out.append(str(dest))
-        plt.close(fig)
-    return out
+        return save_pdf_png(fig, stem)

@@ -28,8 +28,7 @@ def mass_limit_figure(rows: Sequence[Mapping], stem, models: Sequence[str] | Non
     study, not CMS)."""
     import matplotlib.pyplot as plt
 
-    from .atomic import atomic_path
-    from .report.style import LEGEND_FONTSIZE, figure_style, label
+    from .report.style import LEGEND_FONTSIZE, figure_style, label, save_pdf_png
 
     by = defaultdict(list)
     for r in rows:
@@ -56,15 +55,7 @@ def mass_limit_figure(rows: Sequence[Mapping], stem, models: Sequence[str] | Non
         ax.set_ylabel(r"$c\tau_0$ [cm]")
         ax.legend(fontsize=LEGEND_FONTSIZE - 4, loc="upper right", title_fontsize=LEGEND_FONTSIZE - 4,
                   title=r"$\tilde{t}\tilde{t}^*$, $\tilde{t} \to b\ell$ ($\ell$ = e, $\mu$, $\tau$); left of the curves excluded")
-        out = []
-        for ext in ("pdf", "png"):
-            dest = Path(f"{stem}.{ext}")
-            with atomic_path(dest) as tmp:
-                fig.savefig(tmp, format=ext, dpi=100 if ext == "png" else None,
-                            metadata={"CreationDate": None} if ext == "pdf" else None)
-            out.append(str(dest))
-        plt.close(fig)
-    return out
+        return save_pdf_png(fig, stem)
 
 
 def hepdata_table(path):

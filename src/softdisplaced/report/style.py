@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep as hep  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["figure_style", "styled", "label", "default_label", "legend_room", "LEGEND_FONTSIZE"]
+__all__ = ["figure_style", "styled", "label", "default_label", "legend_room", "save_pdf_png", "LEGEND_FONTSIZE"]
 
 LEGEND_FONTSIZE = 16
 
@@ -77,3 +77,20 @@ def legend_room(ax, fraction: float = 0.3) -> None:
         ax.set_ylim(lo, 10 ** (llo + (lhi - llo) / (1.0 - fraction)))
     else:
         ax.set_ylim(lo, lo + (hi - lo) / (1.0 - fraction))
+
+
+def save_pdf_png(fig, stem, dpi: int = 100) -> list[str]:
+    """``<stem>.pdf`` and ``<stem>.png`` written atomically (reproducible PDF: no creation date); closes ``fig``."""
+    from pathlib import Path
+
+    from ..atomic import atomic_path
+
+    out = []
+    for ext in ("pdf", "png"):
+        dest = Path(f"{stem}.{ext}")
+        with atomic_path(dest) as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi if ext == "png" else None,
+                        metadata={"CreationDate": None} if ext == "pdf" else None)
+        out.append(str(dest))
+    plt.close(fig)
+    return out
