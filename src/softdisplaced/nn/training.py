@@ -25,6 +25,7 @@ Procedure (documented in docs/nn.md):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -130,6 +131,25 @@ def balanced_subsets(n_sig: int, n_bkg: int, tcfg: Mapping, rng: np.random.Gener
         tot = len(sig) + len(bkg)
         return [(sig, bkg)], (tot / (2 * len(sig)), tot / (2 * len(bkg)))
     return [(sig, bkg)], (1.0, 1.0)
+
+
+def unweight(d: SampleData, rng: np.random.Generator) -> SampleData:
+    """Unweighted copy of a sample with varying generator weights (importance-sampled HF).
+
+    Accept-reject with probability w / max(w): the kept events are distributed as the
+    weighted sample, so training, the held-out ROC/AUC and the HF efficiency at the cut
+    (all unweighted downstream) estimate the physical distributions. Samples with equal
+    weights are returned unchanged."""
+    gw = d.gen_weight
+    if gw is None or len(gw) == 0 or np.ptp(gw) <= 1e-12 * np.max(np.abs(gw)):
+        return d
+    if np.any(gw < 0) or not np.all(np.isfinite(gw)):
+        raise ValueError(f"{d.source}: generator weights must be finite and non-negative to unweight")
+    keep = np.nonzero(rng.random(len(gw)) * gw.max() < gw)[0]
+    log.info("%s: unweighted %d -> %d events (generator weights, effective size %.0f)", d.name, len(gw),
+             len(keep), gw.sum() ** 2 / np.sum(gw ** 2))
+    out = d.subset(keep)
+    return dataclasses.replace(out, gen_weight=None)
 
 
 def _seed_int(seed: int, network: str, i: int, stream: str) -> int:
@@ -308,6 +328,8 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
         if not np.isfinite(d.X).all():
             raise ValueError(f"{d.source}: non-finite NN feature values in {int((~np.isfinite(d.X)).any(1).sum())} events")
 
+    n_bkg_read = {d.name: len(d) for d in bkg}
+    bkg = [unweight(d, rng_for(seed, network, 0, f"nn_unweight/{d.name}")) for d in bkg]
     tf_frac = float(tcfg["test_fraction"])
     splits = {d.name: split_sample(d, tf_frac, rng_for(seed, network, 0, f"nn_split/{d.name}"))
               for d in sig + bkg}
@@ -356,6 +378,7 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
         "hf_eff_at_cut_interval68": hb["interval68"],
         "hf_n_test": hb["n"],
         "hf_n_pass": hb["n_pass"],
+        "background_unweighting": {d.name: {"n_read": n_bkg_read[d.name], "n_unweighted": len(d)} for d in bkg},
         "n_train": int(len(used_s) + len(used_b)),
         "n_train_per_class": {"signal": int(len(used_s)), "background": int(len(used_b))},
         "n_test": int(len(sig_test_all) + len(bkg_test)),
