@@ -187,3 +187,29 @@ def test_missing_skim_is_a_clear_error(tmp_path, capsys):
     assert "bp1.h5: skim not found" in capsys.readouterr().err
     rc = main(["train", "--settings", json.dumps(s), "--network", "nope", "--outdir", str(tmp_path / "o")])
     assert rc == 2
+
+
+def test_unweighting_of_importance_weighted_background():
+    """Accept-reject with w / max(w): the unweighted sample follows the weighted distribution;
+    samples with equal or absent weights pass unchanged; negative weights are an error."""
+    from softdisplaced.nn.data import SampleData
+    from softdisplaced.nn.training import unweight
+
+    rng = np.random.default_rng(1)
+    n = 40_000
+    x = rng.uniform(0, 1, n)
+    w = 0.2 + 3.0 * x ** 2                       # weighted mean of x = int x w / int w
+    d = SampleData(name="hf", key="hf", kind="background", X=x[:, None], sr=np.zeros(n, "int8"),
+                   weight=np.ones(n), gen_weight=w)
+    u = unweight(d, np.random.default_rng(2))
+    expect = np.sum(x * w) / np.sum(w)
+    assert u.gen_weight is None and len(u) == pytest.approx(n * w.mean() / w.max(), rel=0.03)
+    assert u.X[:, 0].mean() == pytest.approx(expect, abs=4 * u.X[:, 0].std() / np.sqrt(len(u)))
+    assert abs(u.X[:, 0].mean() - x.mean()) > 10 * x.std() / np.sqrt(len(u))   # not the unweighted mean
+    same = SampleData(name="s", key="s", kind="background", X=x[:, None], sr=np.zeros(n, "int8"),
+                      weight=np.ones(n), gen_weight=np.full(n, 0.3))
+    assert unweight(same, np.random.default_rng(3)) is same
+    bad = SampleData(name="b", key="b", kind="background", X=x[:3, None], sr=np.zeros(3, "int8"),
+                     weight=np.ones(3), gen_weight=np.array([1.0, -1.0, 2.0]))
+    with pytest.raises(ValueError, match="non-negative"):
+        unweight(bad, np.random.default_rng(4))
