@@ -111,16 +111,23 @@ def test_weighted_nn_fraction():
     assert 0 < df < 0.5
 
 
+def _toy_spectra_skim(tmp_path, seed):
+    """HF skim whose spectra follow known double exponentials (e: [9.0, -0.25, 5.5, -0.09], mu: [8.8, ...])."""
+    from skim_factory import write_skim
+
+    rng = np.random.default_rng(seed)
+    pe = _sample_double_exp([9.0, -0.25, 5.5, -0.09], 4000, 15, 70, rng)
+    pm = _sample_double_exp([8.8, -0.22, 5.6, -0.10], 4000, 15, 70, rng)
+    return write_skim(tmp_path / "skims/soft_emu_loose/hf.h5", n=50,
+                      spectra={"electron_pt": pe, "muon_pt": pm}, attrs={"sample": "hf"})
+
+
 def test_background_command_own_fit(tmp_path):
     from skim_factory import write_scores, write_skim
 
     from softdisplaced.cli import main
 
-    rng = np.random.default_rng(3)
-    pe = _sample_double_exp([9.0, -0.25, 5.5, -0.09], 4000, 15, 70, rng)
-    pm = _sample_double_exp([8.8, -0.22, 5.6, -0.10], 4000, 15, 70, rng)
-    spectra = write_skim(tmp_path / "skims/soft_emu_loose/hf.h5", n=50,
-                         spectra={"electron_pt": pe, "muon_pt": pm}, attrs={"sample": "hf"})
+    spectra = _toy_spectra_skim(tmp_path, 3)
     skim = write_skim(tmp_path / "skims/soft_emu/hf.h5", n=200, attrs={"sample": "hf"})
     scores = write_scores(tmp_path / "nn/study/scores/soft_emu/hf.h5", np.r_[np.full(20, 0.95), np.full(180, 0.1)])
     settings = {"background": _bcfg(method="own_fit", nn_fraction_source="skim_scores"), "nn": {"cut": 0.9}}
@@ -173,15 +180,9 @@ def test_kappa_spread_enters_the_transfer_factor_uncertainty():
 
 
 def test_background_command_published_table_with_own_fit_beside(tmp_path):
-    from skim_factory import write_skim
-
     from softdisplaced.cli import main
 
-    rng = np.random.default_rng(4)
-    pe = _sample_double_exp([9.0, -0.25, 5.5, -0.09], 4000, 15, 70, rng)
-    pm = _sample_double_exp([8.8, -0.22, 5.6, -0.10], 4000, 15, 70, rng)
-    spectra = write_skim(tmp_path / "skims/soft_emu_loose/hf.h5", n=50,
-                         spectra={"electron_pt": pe, "muon_pt": pm}, attrs={"sample": "hf"})
+    spectra = _toy_spectra_skim(tmp_path, 4)
     settings = {"background": _bcfg(method="published_table", kappa_spread_sources=["own_fit"]), "nn": {"cut": 0.9}}
     out = tmp_path / "background"
     assert main(["background", "--settings", json.dumps(settings), "--hf-spectra", str(spectra),
