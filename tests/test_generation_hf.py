@@ -95,18 +95,46 @@ def test_hf_lepton_pt_slope_close_to_study(hf):
 
 
 def test_weights_carry_the_branching_ratios(hf, default_config):
+    """B decays: e-mu events 2 BR^2 / f2, one-lepton events 4 BR (1 - BR) / (1 - f2); each D decay:
+    2 BR_c / q_c (D -> K l nu, the b -> c -> l cascade) or (1 - 2 BR_c) / (1 - q_c)."""
     truth, _ = hf
     h = default_config["generation"]["fast"]["heavy_flavour"]
     br, f2 = h["br_semileptonic"], h["second_b_semileptonic_fraction"]
+    brc, qc = h["charm_br_semileptonic"], h["charm_semileptonic_fraction"]
     p = truth.particles
-    nlep = ak.to_numpy(ak.sum((abs(p.pid) == 11) | (abs(p.pid) == 13), axis=1))
+    mother = p.pid[ak.where(p.m1 >= 0, p.m1, 0)]
+    lep = (abs(p.pid) == 11) | (abs(p.pid) == 13)
+    n_b = ak.to_numpy(ak.sum(lep & (abs(mother) == 521), axis=1))
+    n_c = ak.to_numpy(ak.sum(lep & (abs(mother) == 421), axis=1))
     w = ak.to_numpy(truth.weight)
-    assert set(np.unique(nlep)) == {1, 2}
-    np.testing.assert_allclose(w[nlep == 2], 2 * br * br / f2)
-    np.testing.assert_allclose(w[nlep == 1], 4 * br * (1 - br) / (1 - f2))
-    assert abs(np.mean(nlep == 2) - f2) < 0.01
+    assert set(np.unique(n_b)) == {1, 2} and set(np.unique(n_c)) == {0, 1, 2}
+    w_b = np.where(n_b == 2, 2 * br * br / f2, 4 * br * (1 - br) / (1 - f2))
+    w_c = (2 * brc / qc) ** n_c * ((1 - 2 * brc) / (1 - qc)) ** (2 - n_c)
+    np.testing.assert_allclose(w, w_b * w_c)
+    assert abs(np.mean(n_b == 2) - f2) < 0.01
+    assert abs(np.mean(n_c) / 2 - qc) < 0.01
+    # the cascade lepton has the charge opposite to the direct lepton of the same b
+    q_b = ak.to_numpy(ak.sum(ak.where(lep & (abs(mother) == 521), p.charge, 0), axis=1))
+    q_c = ak.to_numpy(ak.sum(ak.where(lep & (abs(mother) == 421), p.charge, 0), axis=1))
+    both = (n_b == 2) & (n_c == 2)
+    assert np.all(q_b[both] == 0) and np.all(q_c[both] == 0)
+    one = (n_b == 1) & (n_c == 1)
+    # one B semi-leptonic, its own D and the other B's D: charges need not cancel, but every lepton is +-1
+    assert np.all(np.abs(q_b[one]) == 1) and np.all(np.abs(q_c[one]) == 1)
 
 
+def test_cascade_gives_same_jet_emu_pairs(default_config):
+    """b -> c l, c -> s l' inside one b: opposite-sign e-mu pairs at small Delta R (the study's
+    background has 24 % of its pairs below Delta R = 0.4)."""
+    cfg = fast_settings(_unbiased(default_config)["generation"])
+    kin = sample_heavy_flavour_kinematics(np.random.default_rng(9), 200_000, cfg)
+    pr = kin["prods"][0]
+    m = pr["sl"] & pr["d_sl"] & (pr["is_e"] != pr["d_is_e"])
+    a, x = pr["a"][m], pr["x"][m]
+    _, e1, f1 = pt_eta_phi(a[:, 1], a[:, 2], a[:, 3])
+    _, e2, f2_ = pt_eta_phi(x[:, 1], x[:, 2], x[:, 3])
+    dphi = np.mod(f1 - f2_ + np.pi, 2 * np.pi) - np.pi
+    assert np.median(np.hypot(e1 - e2, dphi)) < 0.4
 # ------------------------------------------------------------------ importance sampling
 def test_bias_densities_are_normalised():
     c = np.linspace(-1, 1, 200001)

@@ -11,10 +11,16 @@ Per event (vectorised over the chunk; docs/generator.md):
    (50/50), using the V-A matrix element of b -> c l nu; the other B is forced
    to the other lepton flavour with probability f2 (``second_b_semileptonic_fraction``),
    otherwise it decays hadronically, B -> D pi pi0 (phase space);
-   D -> K pi at the B decay vertex (D flight neglected);
+   the D (at the B decay vertex, D flight neglected) decays semi-leptonically, D -> K l nu
+   (l = e or mu 50/50, V-A matrix element of c -> s l+ nu), with probability q_c
+   (``charm_semileptonic_fraction``), else D -> K pi pi0 (phase space): the b -> c -> l cascade,
+   whose lepton has the charge opposite to the direct one of the same b (e-mu pairs inside
+   one b jet);
 5. event weights carry the branching ratios (BR = ``br_semileptonic`` per flavour):
    e-mu events w = 2 BR^2 / f2, single-lepton events w = 4 BR (1 - BR) / (1 - f2),
-   so that sum(w)/N estimates the fraction of b bbar events with that final state.
+   so that sum(w)/N estimates the fraction of b bbar events with that final state; each D decay
+   multiplies it by 2 BR_c / q_c (semi-leptonic) or (1 - 2 BR_c) / (1 - q_c) (BR_c =
+   ``charm_br_semileptonic`` per flavour).
 
 Importance sampling (``heavy_flavour.bias``, on by default; docs/generator.md). Isolated
 HF leptons are rare (the lepton must carry most of the b momentum, the D products and
@@ -173,8 +179,10 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
     # b -> c l- nubar: |M|^2 ∝ (P.nubar)(p_c.l) (O_R slot); the CP conjugate for B+ (set per B below)
     mB, mD, ctau = h["b_hadron_mass_gev"], h["d_mass_gev"], h["b_ctau_mm"]
     br, f2 = h["br_semileptonic"], h["second_b_semileptonic_fraction"]
+    brc, qc = h["charm_br_semileptonic"], h["charm_semileptonic_fraction"]
     bias = h["bias"] if h["bias"]["enabled"] else None
     w_imp = np.ones(n)
+    w_c = np.ones(n)
 
     # 1. b bbar kinematics
     pt = h["pthat_min_gev"] * np.power(1.0 - rng.random(n), -1.0 / (h["pthat_power"] - 1.0))
@@ -247,12 +255,23 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
                 cos_theta[i, iq] = pl_par_rest / np.sqrt(pl_par_rest ** 2 + np.maximum(pl_perp2, 0.0))
         i = np.nonzero(~sl)[0]
         D[i], a[i], b[i] = three_body_decay(rng, hadrons[iq][i], mB, mD, M_PI, flat=True, mnu=M_PI0)
-        K, pi = two_body_decay(rng, D, mD, M_K, M_PI)
-        prods.append((D, a, b, K, pi, sl, is_e, sign))
+        # c decays: D -> K l nu (forced with probability q_c, e or mu 50/50) | K pi pi0 (phase space).
+        # c -> s l+ nu pairs the charged lepton with the parent: the CP mirror of the B's ME slot.
+        d_sl = rng.random(n) < qc
+        d_is_e = rng.random(n) < 0.5
+        w_c *= np.where(d_sl, 2.0 * brc / max(qc, 1e-300), (1.0 - 2.0 * brc) / max(1.0 - qc, 1e-300))
+        K, x, y = (np.zeros((n, 4)) for _ in range(3))
+        for mask, ml in ((d_sl & d_is_e, M_E), (d_sl & ~d_is_e, M_MU)):
+            j = np.nonzero(mask)[0]
+            K[j], x[j], y[j] = three_body_decay(rng, D[j], mD, M_K, ml, o_l=o_r, o_r=o_l,
+                                                mw=dec["w_mass_gev"], gw=dec["w_width_gev"])
+        j = np.nonzero(~d_sl)[0]
+        K[j], x[j], y[j] = three_body_decay(rng, D[j], mD, M_K, M_PI, flat=True, mnu=M_PI0)
+        prods.append(dict(D=D, a=a, b=b, K=K, x=x, y=y, sl=sl, is_e=is_e, d_sl=d_sl, d_is_e=d_is_e, sign=sign))
 
     w_br = np.where(second_sl, 2.0 * br * br / max(f2, 1e-300), 4.0 * br * (1.0 - br) / max(1.0 - f2, 1e-300))
     return {"quarks": quarks, "hadrons": hadrons, "frags": frags, "verts": verts, "prods": prods,
-            "mB": mB, "mD": mD, "weight": w_br * w_imp, "w_importance": w_imp, "cos_theta": cos_theta,
+            "mB": mB, "mD": mD, "weight": w_br * w_c * w_imp, "w_importance": w_imp, "cos_theta": cos_theta,
             "z": np.stack(zs, axis=1)}
 
 
@@ -272,12 +291,15 @@ def truth_lepton_classes(kin: Mapping, t: Mapping) -> tuple[np.ndarray, np.ndarr
     n = len(kin["weight"])
     n_hard = np.zeros(n, dtype=np.int64)
     iso_all = np.ones(n, dtype=bool)
-    for (D, a, b, K, pi, sl, is_e, sign), (f0, f1) in zip(kin["prods"], kin["frags"]):
+    for pr, (f0, f1) in zip(kin["prods"], kin["frags"]):
+        a = pr["a"]
         ptl, etal, phil = pt_eta_phi(a[:, 1], a[:, 2], a[:, 3])
-        hard = sl & (ptl > t["keep_pt_min_gev"]) & (np.abs(etal) < t["keep_abs_eta_max"])
+        hard = pr["sl"] & (ptl > t["keep_pt_min_gev"]) & (np.abs(etal) < t["keep_abs_eta_max"])
         n_hard += hard
+        ptc, etac, _ = pt_eta_phi(pr["x"][:, 1], pr["x"][:, 2], pr["x"][:, 3])   # cascade lepton of the D
+        n_hard += pr["d_sl"] & (ptc > t["keep_pt_min_gev"]) & (np.abs(etac) < t["keep_abs_eta_max"])
         cone = np.zeros(n)
-        for o in (K, pi, f0, f1):
+        for o in (pr["K"], pr["x"], pr["y"], f0, f1):
             pto, etao, phio = pt_eta_phi(o[:, 1], o[:, 2], o[:, 3])
             near = (pto > t["proxy_particle_pt_min_gev"]) & (_delta_r(etal, phil, etao, phio) < t["proxy_delta_r"])
             cone += np.where(near, pto, 0.0)
@@ -322,25 +344,31 @@ def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mappin
     frags = [(f0[idx], f1[idx]) for f0, f1 in kin["frags"]]
     verts = [tuple(v[idx] for v in vt) for vt in kin["verts"]]
 
-    tab = ParticleTable(m, 18)
+    tab = ParticleTable(m, 20)
     zero = (0.0, 0.0, 0.0, 0.0)
     tab.set(0, pid=5, status=2, p4=quarks[0], mass=M_B_QUARK, vertex=zero, charge=-1.0 / 3, d1=2, d2=4)
     tab.set(1, pid=-5, status=2, p4=quarks[1], mass=M_B_QUARK, vertex=zero, charge=1.0 / 3, d1=5, d2=7)
-    for iq, (base, dbase, kbase) in enumerate(((2, 8, 14), (5, 11, 16))):
-        D, a, b, K, pi, sl, is_e, sign = (x[idx] if isinstance(x, np.ndarray) else x for x in kin["prods"][iq])
+    for iq, (base, dbase, kbase) in enumerate(((2, 8, 14), (5, 11, 17))):
+        pr = {k: (v[idx] if isinstance(v, np.ndarray) else v) for k, v in kin["prods"][iq].items()}
+        D, a, b, K, x, y, sl, is_e, sign = (pr[k] for k in ("D", "a", "b", "K", "x", "y", "sl", "is_e", "sign"))
+        d_sl, d_is_e = pr["d_sl"], pr["d_is_e"]
         vtx = verts[iq]
         tab.set(base, pid=521 * sign, status=2, p4=hadrons[iq], mass=mB, vertex=zero, charge=float(sign),
                 m1=iq, d1=dbase, d2=dbase + 2)
         tab.set(base + 1, pid=211, status=1, p4=frags[iq][0], mass=M_PI, vertex=zero, charge=1.0, m1=iq)
         tab.set(base + 2, pid=-211, status=1, p4=frags[iq][1], mass=M_PI, vertex=zero, charge=-1.0, m1=iq)
         # B- -> D0 l- nubar | D0 pi- pi0 ;  B+ -> D0bar l+ nu | D0bar pi+ pi0
-        tab.set(dbase, pid=-421 * sign, status=2, p4=D, mass=mD, vertex=vtx, m1=base, d1=kbase, d2=kbase + 1)
+        tab.set(dbase, pid=-421 * sign, status=2, p4=D, mass=mD, vertex=vtx, m1=base, d1=kbase, d2=kbase + 2)
         lpid = np.where(is_e, 11, 13) * (-sign)
         tab.set(dbase + 1, pid=np.where(sl, lpid, 211 * sign), status=1, p4=a,
                 mass=np.where(sl, np.where(is_e, M_E, M_MU), M_PI), vertex=vtx, charge=float(sign), m1=base)
         tab.set(dbase + 2, pid=np.where(sl, np.where(is_e, 12, 14) * sign, 111), status=1, p4=b,
                 mass=np.where(sl, 0.0, M_PI0), vertex=vtx, m1=base)
-        # D0 -> K- pi+ ; D0bar -> K+ pi-
+        # D0 -> K- l+ nu | K- pi+ pi0 ;  D0bar -> K+ l- nubar | K+ pi- pi0
         tab.set(kbase, pid=321 * sign, status=1, p4=K, mass=M_K, vertex=vtx, charge=float(sign), m1=dbase)
-        tab.set(kbase + 1, pid=-211 * sign, status=1, p4=pi, mass=M_PI, vertex=vtx, charge=-float(sign), m1=dbase)
+        dl = np.where(d_is_e, 11, 13) * sign
+        tab.set(kbase + 1, pid=np.where(d_sl, dl, -211 * sign), status=1, p4=x,
+                mass=np.where(d_sl, np.where(d_is_e, M_E, M_MU), M_PI), vertex=vtx, charge=-float(sign), m1=dbase)
+        tab.set(kbase + 2, pid=np.where(d_sl, -np.where(d_is_e, 12, 14) * sign, 111), status=1, p4=y,
+                mass=np.where(d_sl, 0.0, M_PI0), vertex=vtx, m1=dbase)
     return build_events(tab, kin["weight"][idx] / prob)
