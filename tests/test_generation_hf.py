@@ -66,12 +66,14 @@ def _emu(reco):
     return ok & (q < 0), sel
 
 
-def test_enough_opposite_sign_emu_events_for_nn_training(hf):
-    """>= 3000 selected e-mu events in the default 2 x 200k HF events, i.e. a fraction >= 0.75 %."""
+def test_enough_opposite_sign_emu_events_for_nn_training(hf, default_config):
+    """>= 3000 selected e-mu events (no isolation) expected from the default number of candidates
+    (samples.hf: events_per_chunk x n_chunks) already without the importance sampling."""
     _, reco = hf
     ok, _ = _emu(reco)
     frac = float(ak.mean(ok))
-    assert frac * 400_000 >= 3000, frac
+    h = default_config["samples"]["hf"]
+    assert frac * h["events_per_chunk"] * h["n_chunks"] >= 3000, frac
 
 
 def test_hf_leptons_are_not_isolated(hf):
