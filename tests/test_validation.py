@@ -223,4 +223,5 @@ def test_validation_report_has_the_fidelity_section(tmp_path):
     assert (out / "fidelity.csv").exists()
     text = " ".join(summary["fidelity_explanations"])
     assert "hf eff at cut" in text and "kappa emu (own_fit" in text and "published_table" not in text
+    assert "auc (" in text        # AUC 0.99 vs 0.92: ratio 1.08 < 10 %, but the difference 0.07 > 0.03
     assert len([s for s in summary["fidelity_explanations"] if s.startswith("yield pre nn (fast")]) == 4

@@ -566,7 +566,7 @@ def fidelity_settings(settings: Mapping | None) -> dict:
 
     user = ((settings or {}).get("validation") or {}).get("fidelity") or {}
     out = with_defaults(user, "validation", "fidelity")
-    for key in ("causes", "quantity_causes", "cutflow_steps"):   # user entries extend the default maps
+    for key in ("causes", "quantity_causes", "cutflow_steps", "absolute_tolerances"):   # user entries extend the defaults
         if key in user:
             default = with_defaults({}, "validation", "fidelity")[key]
             out[key] = {**default, **user[key]}
@@ -679,16 +679,23 @@ def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
     with the configured explanation of the quantity's known cause."""
     thr = float(fcfg["threshold"])
     causes, qmap = fcfg["causes"], fcfg["quantity_causes"]
+    absolute = fcfg.get("absolute_tolerances") or {}
     out = []
     for r in rows:
         q = r.get("ratio", float("nan"))
-        if not np.isfinite(q) or abs(q - 1.0) <= thr:
+        if r["quantity"] in absolute:
+            diff = float(r.get("difference", r["project"] - r["study"]))
+            if not np.isfinite(diff) or abs(diff) <= float(absolute[r["quantity"]]):
+                continue
+        elif not np.isfinite(q) or abs(q - 1.0) <= thr:
             continue
         what = r["quantity"].replace("_", " ")
         where = ", ".join(f"{k} {r[k]}" for k in ("benchmark", "sr", "step", "threshold") if r.get(k) not in (None, ""))
         cause = causes.get(qmap.get(r["quantity"], ""), "no known cause is configured for this quantity")
+        how = (f"difference {float(r.get('difference', r['project'] - r['study'])):+.3f}, tolerance "
+               f"{float(absolute[r['quantity']]):g}" if r["quantity"] in absolute else f"ratio {_fmt(q)}, {100 * (q - 1):+.0f} %")
         out.append(f"{what} ({r['source']}; {where}): {_fmt(r['project'])} vs the study's {_fmt(r['study'])} "
-                   f"(ratio {_fmt(q)}, {100 * (q - 1):+.0f} %). Why: {cause}.")
+                   f"({how}). Why: {cause}.")
     return out
 
 
