@@ -10,7 +10,8 @@ import re
 import os
 from pathlib import Path
 
-from softdisplaced.config import subset
+from softdisplaced.atomic import remove_stale_temporaries, write_text
+from softdisplaced.config import config_hash, subset
 from softdisplaced.samples import build_samples, signal_samples
 
 SAMPLES = build_samples(config)
@@ -54,21 +55,29 @@ def study_ntuples_dir():
 STUDY_DIR = study_ntuples_dir()
 
 
-RESOLVED_CONFIG = Path("results/config/resolved.json")
+# The full validated configuration, for the report and provenance. Written by the rule
+# `resolved_config` (never at parse time: a dry run or a refused run changes nothing under
+# results/); its params carry the whole configuration, so any change reruns it and, through it,
+# the report and provenance.
+RESOLVED_CONFIG = "results/config/resolved.json"
+CONFIG_HASH = config_hash(config)
 
 
-def _write_resolved_config():
-    """The full validated configuration, for the report and provenance (rewritten only when it changes)."""
-    from softdisplaced.atomic import write_text
-    from softdisplaced.config import config_hash
+rule resolved_config:
+    output:
+        RESOLVED_CONFIG,
+    params:
+        settings=json.dumps(config, sort_keys=True, indent=1, default=str) + "\n",
+    localrule: True
+    run:
+        write_text(output[0], params.settings)
 
-    text = json.dumps(config, sort_keys=True, indent=1, default=str) + "\n"
-    if not RESOLVED_CONFIG.exists() or RESOLVED_CONFIG.read_text() != text:
-        write_text(RESOLVED_CONFIG, text)
-    return config_hash(config)
 
-
-CONFIG_HASH = _write_resolved_config()
+# Remove the temporary files that jobs killed mid-write left under results/ (this hook runs
+# only for a real run, after Snakemake has locked the directory, so no running job owns them).
+onstart:
+    for path in remove_stale_temporaries("results"):
+        print(f"softdisplaced: removed the stale temporary {path} of an interrupted job")
 
 
 def chunks(sample):

@@ -21,7 +21,7 @@ rule recast:
         "results/logs/recast.log",
     params:
         settings=lambda w: settings_json(
-            **{k: config[k] for k in ("seed", "benchmarks", "cross_sections", "branching", "samples", "recast")},
+            **{k: config[k] for k in ("seed", "benchmarks", "cross_sections", "samples", "recast")},
             limits={k: v for k, v in config["limits"].items() if k != "projection_lumis_fb"},
         ),
     benchmark:

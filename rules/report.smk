@@ -4,8 +4,9 @@
 
 from softdisplaced.report import FIGURE_FILES, TABLE_FILES, expected_outputs
 
-_CAPTIONS = {**{f"fig{stem.split('_', 1)[0][3:]}_{stem.split('_', 1)[1]}": f"fig_{name}"
-                for name, stem in FIGURE_FILES.items()}}
+def _caption(name):
+    """Caption file of workflow/report/ (paths relative to this file, as `report()` resolves them)."""
+    return f"../workflow/report/{name}.rst"
 
 
 def _report_outputs():
@@ -15,12 +16,12 @@ def _report_outputs():
         caption = None
         if p.parent.name == "figures" and p.suffix == ".png":
             name = next(n for n, stem in FIGURE_FILES.items() if stem == p.stem)
-            caption, category = f"workflow/report/fig_{name}.rst", "Figures"
+            caption, category = _caption(f"fig_{name}"), "Figures"
         elif p.parent.name == "tables" and p.suffix == ".csv":
             name = next(n for n, stems in TABLE_FILES.items() if p.stem in stems)
-            caption, category = f"workflow/report/table_{name}.rst", "Tables"
+            caption, category = _caption(f"table_{name}"), "Tables"
         elif p.name == "REPORT.md":
-            caption, category = "workflow/report/report_md.rst", "Report"
+            caption, category = _caption("report_md"), "Report"
         outs.append(report(path, caption=caption, category=category) if caption else path)
     return outs
 
@@ -50,13 +51,13 @@ def report_inputs(wildcards=None):
 
 rule report:
     input:
-        report_inputs,
+        config=RESOLVED_CONFIG,
+        inputs=report_inputs,
     output:
         _report_outputs(),
     log:
         "results/logs/report.log",
     params:
-        settings=f"@{RESOLVED_CONFIG}",
         config_hash=CONFIG_HASH,  # rerun trigger: any configuration change
     benchmark:
         "results/benchmarks/rules/report.tsv"
@@ -65,20 +66,20 @@ rule report:
         mem_mb=4000,
         runtime=30,
     shell:
-        "softdisplaced report --settings {params.settings:q} --results-dir results --output-dir results/paper"
+        "softdisplaced report --settings @{input.config:q} --results-dir results --output-dir results/paper"
         " --provenance results/provenance.json > {log} 2>&1"
 
 
 rule provenance:
     input:
+        config=RESOLVED_CONFIG,
         report="results/paper/REPORT.md",
         inputs=report_inputs,
     output:
-        report("results/provenance.json", caption="workflow/report/provenance.rst", category="Provenance"),
+        report("results/provenance.json", caption=_caption("provenance"), category="Provenance"),
     log:
         "results/logs/provenance.log",
     params:
-        settings=f"@{RESOLVED_CONFIG}",
         config_hash=CONFIG_HASH,
         events=lambda w: " ".join(
             sorted({str(Path(f).parent) for s in SAMPLES.values() if s["source"] == "delphes" for f in s["files"]})
@@ -88,5 +89,5 @@ rule provenance:
         mem_mb=2000,
         runtime=20,
     shell:
-        "softdisplaced provenance --settings {params.settings:q} --inputs {input.inputs} results/paper {params.events}"
+        "softdisplaced provenance --settings @{input.config:q} --inputs {input.inputs} results/paper {params.events}"
         " --benchmarks results/benchmarks/rules --output {output} > {log} 2>&1"

@@ -18,6 +18,15 @@ def signal_skims(wildcards=None):
     return [skim(a, s) for a in YIELD_ANALYSES for s in SIGNALS]
 
 
+# every other analysis with a background threshold (e.g. the threshold scan) gets its pre-NN yields too
+THRESHOLD_ANALYSES = [a for a in config["background"].get("analysis_threshold_gev", {})
+                      if a in ANALYSES and a not in YIELD_ANALYSES]
+
+
+def yield_skims(wildcards=None):
+    return signal_skims() + [skim(a, s) for a in THRESHOLD_ANALYSES for s in SIGNALS]
+
+
 def signal_scores(wildcards=None):
     if NN_NET not in SKIM_NETWORKS:
         return []
@@ -59,7 +68,7 @@ rule background:
         " {params.nn} --outdir results/background > {log} 2>&1"
 
 
-YIELD_SECTIONS = ["benchmarks", "cross_sections", "branching", "samples", "background", "nn"]
+YIELD_SECTIONS = ["benchmarks", "cross_sections", "samples", "background", "nn"]
 
 
 def yields_settings():
@@ -70,7 +79,7 @@ def yields_settings():
 
 rule yields:
     input:
-        skims=signal_skims,
+        skims=yield_skims,
         scores=signal_scores,
         background="results/background/background.csv",
         study_metrics=[f"results/nn/{STUDY_NET}/metrics.json"] if STUDY_NET else [],

@@ -77,12 +77,13 @@ def _collection(rows: Iterable[list[dict]], fields: Sequence[str]) -> ak.Array:
 
 
 def write_delphes(path, events: Sequence[dict], *, treename: str = "Delphes", drop: Iterable[str] = (),
-                  truth: bool = True, extra_events: int = 0) -> Path:
+                  truth: bool = True, extra_events: int = 0, baskets: int = 1) -> Path:
     """Write ``events`` to ``path`` in Delphes format.
 
     ``drop``: branch names (``"Electron/Electron.D0"``) or whole collections (``"Jet"``) to omit;
     ``truth=False`` omits the Particle collection; ``treename`` lets a test write a file without
-    a ``Delphes`` tree.
+    a ``Delphes`` tree; ``baskets``: number of baskets per branch (the events written in that many
+    equal parts), e.g. for a file that fails only part of the way through.
     """
     path = Path(path)
     drop = set(drop)
@@ -112,8 +113,10 @@ def write_delphes(path, events: Sequence[dict], *, treename: str = "Delphes", dr
         tree = fh.mktree(treename, {k: v.type.content for k, v in colls.items()},
                          counter_name=lambda c: c + "_size",
                          field_name=lambda outer, inner: f"{outer}/{outer}.{inner}")
-        if n:
-            tree.extend(colls)
+        edges = np.linspace(0, n, max(1, int(baskets)) + 1).astype(int)
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            if hi > lo:
+                tree.extend({k: v[lo:hi] for k, v in colls.items()})
     return path
 
 

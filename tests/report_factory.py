@@ -32,7 +32,6 @@ SETTINGS = {
     ],
     "cross_sections": {"source": "study", "study_fixed_fb": {"220": [903.0, 54.0], "324": [127.7, 9.5]},
                        "wino_table_fb": {"200": [902.57, 53.74], "225": [579.56, 36.07], "325": [138.09, 10.18]}},
-    "branching": {"emu_fraction": 1.0},
     "samples": {"signal": {"generator": "fast", "events_per_chunk": 100, "n_chunks": 1},
                 "hf": {"generator": "fast", "events_per_chunk": 100, "n_chunks": 1},
                 "mass_scan": {"enabled": True, "dm": 20, "ctau_cm": 1.0, "br_ll": 1.0, "masses": [220]},

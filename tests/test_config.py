@@ -86,9 +86,9 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 def test_defaults_are_filled(repo_root):
     cfg = _raw(repo_root)
-    del cfg["branching"]["emu_fraction"]
+    del cfg["generation"]["fast"]["mediator_decay"]["decay_mode"]
     _check(cfg, repo_root)
-    assert cfg["branching"]["emu_fraction"] == 1.0
+    assert cfg["generation"]["fast"]["mediator_decay"]["decay_mode"] == "democratic"
 
 
 def test_config_hash_is_order_independent_and_sensitive(repo_root):

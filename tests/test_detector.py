@@ -61,15 +61,35 @@ def test_binned_efficiency_lookup():
 
 
 def test_isolation_of_hand_built_event():
-    lep = particle(13, 20.0, 0.0, 0.0)
-    ev = events([lep,
-                 particle(211, 3.0, 0.1, 0.0),      # Delta R = 0.1: counts
-                 particle(-211, 5.0, 0.0, 0.3),     # Delta R = 0.3: outside the cone
-                 particle(14, 10.0, 0.05, 0.0),     # neutrino: invisible
-                 particle(211, 0.3, 0.0, 0.05),     # below the 0.5 GeV isolation threshold
-                 particle(22, 1.0, -0.1, -0.1)])    # photon at Delta R = 0.14: counts
+    """The study's card: cones 0.3 (e) / 0.4 (mu), particles above 3 GeV, e and mu not counted."""
+    ev = events([particle(13, 20.0, 0.0, 0.0),        # the muon
+                 particle(211, 4.0, 0.0, 0.1),        # Delta R(mu) = 0.1: counts
+                 particle(-211, 5.0, 0.0, 0.35),      # Delta R(mu) = 0.35: inside the muon cone 0.4
+                 particle(211, 6.0, 0.0, -0.45),      # Delta R(mu) = 0.45: outside
+                 particle(14, 10.0, 0.05, 0.0),       # neutrino: invisible
+                 particle(211, 2.5, 0.0, 0.05),       # below the 3 GeV threshold
+                 particle(22, 3.5, -0.1, -0.1),       # photon at Delta R(mu) = 0.14: counts
+                 particle(11, 10.0, 0.2, 0.0),        # an electron at Delta R(mu) = 0.2: a lepton, not counted
+                 particle(-11, 30.0, 1.0, 1.0),       # a far electron (cone 0.3)
+                 particle(130, 4.0, 1.25, 1.0),       # neutral hadron at Delta R(e) = 0.25: counts
+                 particle(211, 4.0, 1.0, 1.35)])      # Delta R(e) = 0.35: outside the electron cone
     reco = simulate(ev, PERFECT, np.random.default_rng(1))
-    assert reco["Muon"].IsolationVar[0, 0] == pytest.approx(4.0 / 20.0, rel=1e-5)
+    assert reco["Muon"].IsolationVar[0, 0] == pytest.approx((4.0 + 5.0 + 3.5) / 20.0, rel=1e-5)
+    # electrons by pT: the far one (the K0L at Delta R 0.25), the near one (the 4 GeV pi+ at Delta R 0.22)
+    assert ak.to_list(reco["Electron"].PT[0]) == pytest.approx([30.0, 10.0])
+    assert ak.to_list(reco["Electron"].IsolationVar[0]) == pytest.approx([4.0 / 30.0, 4.0 / 10.0], rel=1e-5)
+    # counting leptons (the card does not): the near electron enters the muon's sum and vice versa,
+    # and the near electron (IsolationVar 2.4) exceeds the card's PTRatioMax = 1.5 and is not stored
+    cfg = {**PERFECT, "isolation": {"include_leptons": True, "ratio_max": 1.5}}
+    reco = simulate(ev, cfg, np.random.default_rng(1))
+    assert reco["Muon"].IsolationVar[0, 0] == pytest.approx((4.0 + 5.0 + 3.5 + 10.0) / 20.0, rel=1e-5)
+    assert ak.to_list(ak.num(reco["Electron"])) == [1]
+    cfg["isolation"]["ratio_max"] = None
+    assert ak.to_list(ak.num(simulate(ev, cfg, np.random.default_rng(1))["Electron"])) == [2]
+    # only charged particles counted
+    cfg = {**PERFECT, "isolation": {"particles": {"photons": False, "neutral_hadrons": False}}}
+    reco = simulate(ev, cfg, np.random.default_rng(1))
+    assert reco["Muon"].IsolationVar[0, 0] == pytest.approx((4.0 + 5.0) / 20.0, rel=1e-5)
 
 
 def test_d0_and_dz_of_hand_built_lepton():

@@ -20,10 +20,14 @@ def fast_cfg(default_config):
     return fast_settings(default_config["generation"])
 
 
-def _signal(m_c, dm, ctau_cm, n=N, seed=7, chunk=0):
+#: the bare decay chain: no QED FSR, no underlying event (exact 4-momentum bookkeeping)
+BARE = {"fsr": {"enabled": False}, "underlying_event": {"enabled": False}}
+
+
+def _signal(m_c, dm, ctau_cm, n=N, seed=7, chunk=0, fast=None):
     sample = {"name": f"t{m_c}_{dm}_{ctau_cm}", "kind": "signal", "source": "fast", "m_c": m_c, "dm": dm,
               "ctau_cm": ctau_cm}
-    return generate_chunk(sample, {"generation": {}}, rng_for(seed, sample["name"], chunk), n)
+    return generate_chunk(sample, {"generation": {"fast": fast or {}}}, rng_for(seed, sample["name"], chunk), n)
 
 
 def _smoothed_mode(x, bins):
@@ -59,18 +63,49 @@ def test_decay_length_ks_every_benchmark(default_config):
         np.testing.assert_allclose(ak.to_numpy(ak.flatten(lplus.x)), ak.to_numpy(m.decay_x[:, 0]))
 
 
-def test_one_electron_one_muon_per_event():
-    ev = _signal(220, 20, 1.0, n=5000)
+def _flavour_counts(ev):
     p = ev.particles
-    ne = ak.sum(abs(p.pid) == 11, axis=1)
-    nm = ak.sum(abs(p.pid) == 13, axis=1)
-    assert ak.all(ne == 1) and ak.all(nm == 1)
+    ne = ak.to_numpy(ak.sum(abs(p.pid) == 11, axis=1))
+    nm = ak.to_numpy(ak.sum(abs(p.pid) == 13, axis=1))
+    assert np.all(ne + nm == 2)
+    return np.array([np.sum(ne == 2), np.sum(ne == 1), np.sum(nm == 2)])
+
+
+def test_democratic_decays_give_ee_emu_mumu_1_2_1():
+    """Default (the study's cards): each chargino to e or mu with 1/2 each -> ee : e-mu : mu-mu = 1 : 2 : 1."""
+    counts = _flavour_counts(_signal(220, 20, 1.0, n=20_000))
+    assert stats.chisquare(counts, counts.sum() * np.array([0.25, 0.5, 0.25])).pvalue > 1e-3, counts
+    # and not the forced e-mu mixture, nor 1 : 1 : 1
+    assert stats.chisquare(counts, counts.sum() * np.array([1, 1, 1]) / 3).pvalue < 1e-6, counts
+
+
+def test_forced_emu_gives_one_electron_one_muon_per_event():
+    ev = _signal(220, 20, 1.0, n=5000, fast={**BARE, "mediator_decay": {"decay_mode": "emu"}})
+    assert list(_flavour_counts(ev)) == [0, 5000, 0]
+    p = ev.particles
     e_plus = ak.to_numpy(ak.sum(p.pid == -11, axis=1))
     assert 0.45 < e_plus.mean() < 0.55  # random which mediator gives the electron
     # 4-momentum conservation chi+ -> chi0 l nu (slots 0 -> 2, 3, 4)
     for f in ("e", "px", "py", "pz"):
         np.testing.assert_allclose(ak.to_numpy(p[f][:, 0]), ak.to_numpy(p[f][:, 2] + p[f][:, 3] + p[f][:, 4]),
                                    rtol=1e-9, atol=1e-9)
+
+
+def test_fsr_conserves_energy_and_keeps_photons_near_the_lepton():
+    """With FSR, chi+ -> chi0 l nu + photons conserves energy exactly (the lepton keeps (1 - x) E);
+    the photons (status 1, mother = the chargino) are collinear with their lepton."""
+    ev = _signal(220, 20, 1.0, n=5000, fast={"underlying_event": {"enabled": False}})
+    p = ev.particles
+    ph = p[(p.pid == 22) & (p.m1 == 0)]
+    assert ak.sum(ak.num(ph)) > 200
+    e_in = ak.to_numpy(p.e[:, 0])
+    e_out = ak.to_numpy(p.e[:, 2] + p.e[:, 3] + p.e[:, 4] + ak.sum(ph.e, axis=1))
+    np.testing.assert_allclose(e_out, e_in, rtol=1e-9)
+    lep = p[:, 3]
+    has = ak.num(ph) > 0
+    cos = ak.flatten((ph.px * lep.px + ph.py * lep.py + ph.pz * lep.pz)[has]
+                     / (np.sqrt(ph.px ** 2 + ph.py ** 2 + ph.pz ** 2) * np.sqrt(lep.px ** 2 + lep.py ** 2 + lep.pz ** 2))[has])
+    assert np.median(ak.to_numpy(cos)) > 0.99
 
 
 def test_lepton_pt_peak_near_7_gev_for_bp1():
@@ -104,7 +139,7 @@ def test_beta_gamma_mostly_between_02_and_5_peaking_near_1(m_c):
 
 
 def test_mediator_pt_about_100_gev_at_220():
-    ev = _signal(220, 20, 1.0)
+    ev = _signal(220, 20, 1.0, fast=BARE)
     m = ev.mediators
     pt = ak.to_numpy(ak.flatten(np.hypot(m.px, m.py)))
     assert 60.0 < _smoothed_mode(pt, np.arange(0, 400, 10.0)) < 160.0

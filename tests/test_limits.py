@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from skim_factory import toy_mediator_events, write_scores, write_skim
 
 from softdisplaced import limits as lm
@@ -128,3 +130,97 @@ def test_mass_reach_from_intervals():
     reach = lm.mass_reach(iv, 20.0)
     top = {r["statistic"]: r["max_excluded_m_c"] for r in lm.max_excluded_mass(reach)}
     assert top == {"cls_expected": 250.0, "r95": 350.0}
+
+
+def _smooth_curve(grid, peak=30.0):
+    """A smooth signal versus c*tau whose share moves from SR I (short lifetimes) to SR III (long ones)."""
+    x = np.log(grid)
+    tot = peak * np.exp(-(x - np.log(0.5)) ** 2 / 8)
+    f3 = 1 / (1 + np.exp(-(x - np.log(0.3))))
+    f1 = 0.8 * (1 - f3)
+    return tot[:, None] * np.stack([f1, 1 - f1 - f3, f3], axis=1)
+
+
+def test_cls_curves_one_method_per_curve_and_single_intervals(default_config):
+    """A smooth signal gives one excluded c*tau interval per curve and band edge, and every curve (one analysis,
+    one luminosity) is computed by one engine: the asymptotic/toys choice is made per background, never per point."""
+    cfg = json.loads(json.dumps(default_config))
+    grid = np.geomspace(0.01, 100, 33)
+    rows = []
+    for an, f in (("nn", 0.6), ("cut_based", 1.0)):
+        s = _smooth_curve(grid, 2.0 * f)
+        for i, ct in enumerate(grid):
+            for j, sr in enumerate(("I", "II", "III")):
+                rows.append(dict(source="fast", analysis=an, m_c=220.0, dm=40.0, ctau_cm=float(ct), sr=sr,
+                                 s_per_fb=s[i, j], s_err_per_fb=0.05 * s[i, j], s_rel_xsec=0.06))
+    out = lm.scan(rows, _background_rows(), [2.6, 140.0, 3000.0], cfg, seed=5)
+    methods: dict = {}
+    for r in out:
+        methods.setdefault((r["analysis"], r["lumi_fb"]), set()).add(r["cls_method"])
+    assert all(m == {"asymptotic"} or m <= {"toys", "toys_direct"} for m in methods.values()), methods
+    assert {"toys"} <= methods[("nn", 2.6)] and methods[("cut_based", 3000.0)] == {"asymptotic"}
+    for e in lm.intervals_table(out):
+        for key in ("r95", "cls_expected", "cls_expected_m1", "cls_expected_p1"):
+            assert len(e[key]) <= 1, (e["analysis"], e["lumi_fb"], key, e[key])
+        if e["lumi_fb"] >= 140:
+            assert len(e["cls_expected"]) == 1
+
+
+def test_toy_cls_curve_continuous_where_the_toy_estimator_switches():
+    """Along one curve 'auto' toys switch from reweighted background-only toys to s+b toys at the points where the
+    weights degenerate. Both estimate the same hybrid CLs, so the step between neighbours may differ from the
+    smooth (asymptotic) step by the toy error only: sigma(ln mu95) ~ sqrt((1 - p) / (p T)) / |d ln CLs / d ln mu|
+    with p = CLs+b ~ 0.05 CLb and |d ln CLs / d ln mu| >= 2 near a 95 % limit (3 for a pure count)."""
+    from softdisplaced import statistics as st
+
+    grid = np.geomspace(0.01, 100, 25)
+    s = _smooth_curve(grid)
+    b = np.array([400.0, 60.0, 0.5])
+    inp = st.LimitInputs.build(s, np.broadcast_to(b, s.shape), 0.03 * s, 0.06, [0.1])
+    n_toys = 2000
+    toys = st.mu95(inp, n_toys=n_toys, seed=3)
+    asym = st.mu95(inp, method="asymptotic")["exp"]
+    switch = np.flatnonzero(toys["method"][1:] != toys["method"][:-1])
+    assert len(switch) > 0 and set(toys["method"]) == {"toys", "toys_direct"}      # the test is not vacuous
+    for j in (1, 2, 3):                                         # the drawn edges: -1 sigma, median, +1 sigma
+        p = 0.05 * stats.norm.cdf(st.NSIGMA[j])
+        sigma = math.sqrt(2 * (1 - p) / (p * n_toys)) / 2
+        step = np.diff(np.log(toys["exp"][:, j])) - np.diff(np.log(asym[:, j]))
+        assert np.all(np.abs(step[switch]) < 3 * sigma), (j, step[switch], sigma)
+    iv = lm.excluded_intervals(grid, np.log(toys["exp"][:, 2]), 0.0, False)
+    assert len(iv) == 1
+
+
+def _rows(grid, mu, low=None):
+    low = np.zeros(len(grid), bool) if low is None else low
+    return [dict(source="fast", analysis="cut_based", m_c=220.0, dm=40.0, lumi_fb=3000.0, ctau_cm=float(c),
+                 r95=1.0 / m, mu95_exp=m, mu95_obs=float("nan"), mu95_exp_m1=m, mu95_exp_p1=m, low_stat=bool(lo))
+            for c, m, lo in zip(grid, mu, low)]
+
+
+def test_low_statistics_points_do_not_split_an_excluded_range():
+    # a smooth curve excluded on [0.03, 300] cm, with one MC-noise point (mu95 = 2.8) at short c*tau: the
+    # study's spurious sub-interval pattern. Flagged low_stat, the point does not cut the range in two.
+    grid = np.geomspace(0.01, 1000, 41)
+    mu = np.exp(0.5 * (np.log(grid / 3.0) ** 2) / np.log(100.0) ** 2 * 2 * np.log(2.0) - np.log(2.0))
+    i_noise = int(np.argmin(abs(grid - 0.05)))
+    mu_noisy = mu.copy()
+    mu_noisy[i_noise] = 2.8
+    low = grid < 0.07
+    split = lm.intervals_table(_rows(grid, mu_noisy))[0]["cls_expected"]
+    assert len(split) == 2  # without the flag: the spurious gap
+    entry = lm.intervals_table(_rows(grid, mu_noisy, low))[0]
+    assert len(entry["cls_expected"]) == 1 and len(entry["r95"]) == 1
+    assert entry["low_stat_ctau_cm"] == pytest.approx(list(grid[low]))
+    # the edge next to the skipped points is not 'open' (excluded to the grid edge) although it is the first
+    # adequately populated point; the upper edge is the curve's own crossing
+    iv = entry["cls_expected"][0]
+    assert not iv["lo_open"] and iv["hi"] == pytest.approx(300.0, rel=0.05)
+
+
+def test_signal_effective_events_is_the_pooled_n_eff():
+    # two SRs, each of 100 unit-weight events per 1 event of signal: n_eff = 200
+    s = np.array([[1.0, 1.0]])
+    err = np.array([[0.1, 0.1]])
+    assert lm.signal_effective_events(s, err)[0] == pytest.approx(200.0)
+    assert np.isinf(lm.signal_effective_events(s, np.zeros_like(s))[0])

@@ -68,7 +68,34 @@ def test_pythia_settings_seed_and_switches():
 @pytest.fixture(scope="module")
 def signal_events():
     s = dict(name="bp_test", kind="signal", source="pythia8", m_c=220, dm=20, ctau_cm=1.0)
-    return P.generate_chunk(s, {}, np.random.default_rng(11), 200)
+    return P.generate_chunk(s, {}, np.random.default_rng(11), N_SIGNAL)
+
+
+N_SIGNAL = 400
+
+
+def _lepton_flavours(ev):
+    """Per event, the set of final e / mu flavours whose ancestry reaches a mediator, and the number
+    of such leptons (their production vertex checked against the mediator's decay vertex)."""
+    p = ev.particles
+    med = ev.mediators
+    out, n_match = [], 0
+    for i in range(len(ev)):
+        pid = ak.to_numpy(p.pid[i]); m1 = ak.to_numpy(p.m1[i]); st = ak.to_numpy(p.status[i])
+        x = ak.to_numpy(p.x[i]); y = ak.to_numpy(p.y[i]); z = ak.to_numpy(p.z[i])
+        flav = []
+        for j in np.flatnonzero((st == 1) & np.isin(np.abs(pid), (11, 13))):
+            k, root = j, j
+            while m1[k] >= 0 and abs(pid[m1[k]]) in (11, 13):  # climb lepton copies (QED FSR)
+                k = m1[k]
+            if m1[k] >= 0 and abs(pid[m1[k]]) == 1000024:
+                md = med[i][np.argmin(np.abs(ak.to_numpy(med[i].pid) - pid[m1[k]]))]
+                assert np.allclose([x[root], y[root], z[root]], [md.decay_x, md.decay_y, md.decay_z], atol=1e-6)
+                assert np.hypot(x[root], y[root]) > 0 or md.proper_ct_mm < 1e-3
+                flav.append(abs(int(pid[k])))
+                n_match += 1
+        out.append(tuple(sorted(flav)))
+    return out, n_match
 
 
 @pytest.mark.pythia
@@ -76,7 +103,7 @@ def test_signal_two_displaced_mediators_with_exponential_ct(signal_events):
     from scipy import stats
 
     ev = signal_events
-    assert len(ev) == 200
+    assert len(ev) == N_SIGNAL
     med = ev.mediators
     assert ak.all(ak.num(med) == 2)
     assert ak.all(ak.sum(med.pid, axis=1) == 0)  # chi+ chi-
@@ -101,7 +128,6 @@ def test_signal_two_displaced_mediators_with_exponential_ct(signal_events):
 def test_signal_leptons_come_from_displaced_decay_vertices(signal_events):
     ev = signal_events
     p = ev.particles
-    med = ev.mediators
     # the mediators are in the particle list with status 22, decaying to chi0 + lepton + neutrino
     mp = p[p.status == 22]
     assert ak.all(ak.num(mp) == 2)
@@ -109,26 +135,40 @@ def test_signal_leptons_come_from_displaced_decay_vertices(signal_events):
     first_daughter = abs(p.pid[mp.d1])
     assert ak.all((first_daughter == 1000022) | (first_daughter == 11) | (first_daughter == 13)
                   | (first_daughter == 12) | (first_daughter == 14))
-    # final electrons / muons whose ancestry reaches a mediator sit at its decay vertex
-    n_match = 0
-    n_ev_e_mu = 0
-    for i in range(len(ev)):
-        pid = ak.to_numpy(p.pid[i]); m1 = ak.to_numpy(p.m1[i]); st = ak.to_numpy(p.status[i])
-        x = ak.to_numpy(p.x[i]); y = ak.to_numpy(p.y[i]); z = ak.to_numpy(p.z[i])
-        flav = set()
-        for j in np.flatnonzero((st == 1) & np.isin(np.abs(pid), (11, 13))):
-            k, root = j, j
-            while m1[k] >= 0 and abs(pid[m1[k]]) in (11, 13):  # climb lepton copies (QED FSR)
-                k = m1[k]
-            if m1[k] >= 0 and abs(pid[m1[k]]) == 1000024:
-                md = med[i][np.argmin(np.abs(ak.to_numpy(med[i].pid) - pid[m1[k]]))]
-                assert np.allclose([x[root], y[root], z[root]], [md.decay_x, md.decay_y, md.decay_z], atol=1e-6)
-                assert np.hypot(x[root], y[root]) > 0 or md.proper_ct_mm < 1e-3
-                flav.add(abs(pid[k]))
-                n_match += 1
-        n_ev_e_mu += flav == {11, 13}
-    assert n_match >= 2 * 200 * 0.95
-    assert n_ev_e_mu >= 190  # decay_mode emu: one e and one mu per event
+    # final electrons / muons whose ancestry reaches a mediator sit at its decay vertex;
+    # the default decay mode is democratic: ee : e-mu : mu-mu = 1 : 2 : 1
+    flav, n_match = _lepton_flavours(ev)
+    assert n_match >= 2 * N_SIGNAL * 0.95
+    counts = np.array([flav.count((11, 11)), flav.count((11, 13)), flav.count((13, 13))])
+    assert counts.sum() >= 0.95 * N_SIGNAL
+    from scipy import stats
+
+    assert stats.chisquare(counts, counts.sum() * np.array([0.25, 0.5, 0.25])).pvalue > 1e-3, counts
+    assert stats.chisquare(counts, counts.sum() * np.array([0.0001, 0.9998, 0.0001])).pvalue < 1e-6, counts
+
+
+@pytest.mark.pythia
+def test_signal_forced_emu_mode():
+    s = dict(name="bp_emu", kind="signal", source="pythia8", m_c=220, dm=20, ctau_cm=1.0)
+    ev = P.generate_chunk(s, {"generation": {"pythia8": {"signal": {"decay_mode": "emu"}}}},
+                          np.random.default_rng(12), 100)
+    flav, _ = _lepton_flavours(ev)
+    assert sum(f == (11, 13) for f in flav) >= 95 and not any(f in ((11, 11), (13, 13)) for f in flav)
+
+
+def test_pythia8_defaults_come_from_the_schema():
+    from softdisplaced.generation.defaults import section_schema
+
+    cfg = P.pythia8_settings({})
+    assert not hasattr(P, "DEFAULTS")
+    sch = section_schema("generation", "pythia8")
+    for key, sub in sch["properties"].items():
+        if "properties" in sub:
+            for k2, s2 in sub["properties"].items():
+                assert cfg[key][k2] == s2["default"], (key, k2)
+        else:
+            assert cfg[key] == sub["default"], key
+    assert cfg["signal"]["decay_mode"] == "democratic"
 
 
 @pytest.mark.pythia

@@ -71,3 +71,37 @@ def test_recast_command_s95_files_and_r95_vs_ctau(tmp_path, default_config):
     assert not (out / "cms_exo_16_022_ctau.csv").exists()   # no skims of that analysis were given
     summary = json.loads((out / "s95_summary.json").read_text())
     assert summary["cms_exo_16_022"]["SR3"]["s95_obs"] == pytest.approx(3.0, abs=0.01)
+
+
+@pytest.mark.parametrize("mode", ["democratic", "emu"])
+def test_same_flavour_recasts_get_the_same_flavour_events(tmp_path, default_config, mode):
+    """CMS-EXO-18-003 ee / mu-mu / e-mu read one multi-channel skim: each counts only the events of its
+    channel, times the flavour factor of the recorded decay mode (democratic: 1; forced e-mu: 1/2 for
+    e-mu and nothing for ee / mu-mu)."""
+    cfg = json.loads(json.dumps(default_config))
+    ct, sr, n = toy_mediator_events(20000, 1.0, np.random.default_rng(3), r_min_mm=0.2, r_max_mm=20,
+                                    sr_edges_mm=(0.5, 1.0))
+    k = len(sr)  # the same events once per channel: equal efficiencies in every channel
+    skim = write_skim(tmp_path / "skims/cms_exo_18_003/bp4.h5",
+                      events={"sr": np.tile(sr, 3), "mediator_ct_mm": np.tile(ct, (3, 1)),
+                              "channel": np.repeat(np.array([0, 1, 2], dtype=np.int8), k)},
+                      attrs={"sum_gen_weights": float(n), "ctau_cm": 1.0, "analysis": "cms_exo_18_003",
+                             "channels": json.dumps({"emu": 0, "ee": 1, "mumu": 2}), "signal_decay_mode": mode})
+    grid = [0.3, 1.0, 3.0]
+    per_fb = {}
+    for name in ("cms_exo_18_003_emu", "cms_exo_18_003_ee", "cms_exo_18_003_mumu"):
+        entry = cfg["recast"]["analyses"][name]
+        rows = rc.recast_ctau(cfg, name, entry, [str(skim)], grid)
+        per_fb[name] = np.array([r["s_total"] for r in rows]) / entry["lumi_fb"] if rows else np.zeros(len(grid))
+    one_channel = per_fb["cms_exo_18_003_emu"] / (0.5 if mode == "emu" else 1.0)
+    # reference: the e-mu events alone in a single-channel skim
+    ref_skim = write_skim(tmp_path / "ref/cms_exo_18_003/bp4.h5", events={"sr": sr, "mediator_ct_mm": ct},
+                          attrs={"sum_gen_weights": float(n), "ctau_cm": 1.0, "analysis": "cms_exo_18_003"})
+    entry = cfg["recast"]["analyses"]["cms_exo_18_003_emu"]
+    ref = np.array([r["s_total"] for r in rc.recast_ctau(cfg, "cms_exo_18_003_emu", entry, [str(ref_skim)], grid)])
+    np.testing.assert_allclose(one_channel, ref / entry["lumi_fb"], rtol=1e-9)
+    if mode == "democratic":
+        np.testing.assert_allclose(per_fb["cms_exo_18_003_ee"], one_channel, rtol=1e-9)
+        np.testing.assert_allclose(per_fb["cms_exo_18_003_mumu"], one_channel, rtol=1e-9)
+    else:
+        assert not per_fb["cms_exo_18_003_ee"].any() and not per_fb["cms_exo_18_003_mumu"].any()

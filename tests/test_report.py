@@ -133,9 +133,10 @@ def test_fig8_signal_weights():
     from softdisplaced.report.common import ReportContext
     from softdisplaced.report.figures import signal_weights
 
-    ctx = ReportContext({"branching": {"emu_fraction": 0.5}}, "results")
+    ctx = ReportContext({}, "results")
     d = {"sr": np.array([3, 3]), "weight_d0eff": np.array([0.5, 1.0]), "weight_gen": np.array([1.0, 2.0]),
-         "_attrs": {"cross_section_fb": 903.0, "br_ll": 1.0, "n_events_processed": 1000, "sum_gen_weights": 2000.0}}
+         "_attrs": {"cross_section_fb": 903.0, "br_ll": 1.0, "n_events_processed": 1000, "sum_gen_weights": 2000.0,
+                    "signal_decay_mode": "emu"}}   # forced e-mu events: flavour factor 1/2
     w = signal_weights(ctx, d, None, 140.0, "x.h5")
     assert w == pytest.approx(903.0 * 140.0 * 0.5 * np.array([0.5, 2.0]) / 2000.0)
     del d["_attrs"]["cross_section_fb"]

@@ -122,6 +122,32 @@ def test_nothing_to_do_after_a_complete_run(tiny_run):
     assert planned_jobs(work) == {}
 
 
+def test_snakemake_report_builds_on_the_finished_run(tiny_run):
+    """`snakemake --report` (README) failed: the caption paths resolved relative to rules/."""
+    work, _ = tiny_run
+    out = work / "results" / "report.html"
+    snakemake(work, "--report", str(out))
+    html = out.read_text(errors="replace")
+    assert out.stat().st_size > 10000 and "fig9_exclusion_ctau.png" in html and "REPORT.md" in html
+
+
+def test_dry_run_with_another_config_leaves_the_finished_run_untouched(tiny_run):
+    """Issue 14: a second invocation with another configuration rewrote results/config/resolved.json,
+    so the report and provenance described numbers made with other settings."""
+    work, _ = tiny_run
+    res = work / "results"
+    before = {p: p.read_bytes() for p in sorted(res.rglob("*")) if p.is_file() and "logs" not in p.parts}
+    cfg = _extra(work, "other.yaml", "nn:\n  cut: 0.5\nseed: 12345\n")
+    jobs = planned_jobs(work, configfiles=cfg)
+    assert {"resolved_config", "report", "provenance"} <= set(jobs)
+    after = {p: p.read_bytes() for p in sorted(res.rglob("*")) if p.is_file() and "logs" not in p.parts}
+    assert after == before
+    assert planned_jobs(work) == {}
+    prov = json.loads((res / "provenance.json").read_text())
+    assert prov["config"]["seed"] == 20200708 and prov["config"]["nn"]["cut"] == 0.9
+    assert "cut NN >= 0.9" in (res / "paper" / "REPORT.md").read_text()
+
+
 def test_same_config_gives_bit_identical_skims_and_tables(tiny_run, tmp_path):
     """Regenerating the HF chain in a second directory gives byte-identical skims and tables."""
     work, _ = tiny_run
@@ -136,7 +162,8 @@ def test_changing_luminosities_reruns_only_projections_and_report(tiny_run):
     work, _ = tiny_run
     cfg = _extra(work, "lumi.yaml", "limits:\n  projection_lumis_fb: [2.6, 140, 300, 1000, 3000]\n")
     jobs = planned_jobs(work, configfiles=cfg)
-    assert set(jobs) == {"projections", "report", "provenance", "all"}
+    # resolved_config: the report and provenance read the whole configuration from its output
+    assert set(jobs) == {"resolved_config", "projections", "report", "provenance", "all"}
 
 
 def test_changing_nn_settings_reruns_training_not_generation(tiny_run):

@@ -35,7 +35,7 @@ def test_signal_yield_formula_and_stat_error(tmp_path, default_config):
                       attrs={"n_events_processed": 1000, "sum_gen_weights": 1000.0})
     scores = write_scores(tmp_path / "nn/study/scores/soft_emu/bp4.h5", [0.95, 0.1, 0.99, 0.2, 0.91, 0.99])
     rows = y.fast_rows(cfg, [skim], [scores], [140.0], 0.9)
-    norm = 903.0 * 140 * 1.0 * 1.0 / 1000.0          # sigma(220, study) x L x B(ll) x emu_fraction / N_gen
+    norm = 903.0 * 140 * 1.0 / 1000.0                # sigma(220, study) x L x B(ll) / N_gen (no decay mode recorded: factor 1)
     got = {(r["stage"], r["sr"]): r for r in rows}
     assert got[("pre_nn", "I")]["yield"] == pytest.approx(norm * 1.3)
     assert got[("pre_nn", "I")]["stat_err"] == pytest.approx(norm * np.sqrt(0.25 + 0.64))
@@ -48,17 +48,34 @@ def test_signal_yield_formula_and_stat_error(tmp_path, default_config):
     assert [r["stat_err"] for r in rows2] == pytest.approx([2 * r["stat_err"] for r in rows])
 
 
-def test_emu_fraction_and_cross_section_source_enter(tmp_path, default_config):
+def test_decay_mode_and_cross_section_source_enter(tmp_path, default_config):
+    """The flavour factor comes from the skim's recorded decay mode: forced e-mu events count 1/2 in the
+    e-mu channel, democratic ones 1; the cross-section source enters through the configuration."""
     cfg = _cfg(default_config)
-    skim = write_skim(tmp_path / "skims/soft_emu/bp4.h5", events={"sr": np.array([3, 3])},
-                      attrs={"sum_gen_weights": 100.0})
-    base = y.fast_rows(cfg, [skim], [], [1.0], None)[2]["yield"]
-    cfg["branching"]["emu_fraction"] = 0.5
+    skims = {mode: write_skim(tmp_path / f"{mode}/skims/soft_emu/bp4.h5", events={"sr": np.array([3, 3])},
+                              attrs={"sum_gen_weights": 100.0, "signal_decay_mode": mode})
+             for mode in ("democratic", "emu")}
+    base = y.fast_rows(cfg, [skims["democratic"]], [], [1.0], None)[2]["yield"]
+    forced = y.fast_rows(cfg, [skims["emu"]], [], [1.0], None)[2]["yield"]
+    assert forced / base == pytest.approx(0.5)
     cfg["cross_sections"]["source"] = "wino_table"
-    other = y.fast_rows(cfg, [skim], [], [1.0], None)[2]["yield"]
+    other = y.fast_rows(cfg, [skims["democratic"]], [], [1.0], None)[2]["yield"]
     from softdisplaced.samples import cross_section_fb
 
-    assert other / base == pytest.approx(0.5 * cross_section_fb(cfg, 220)[0] / 903.0)
+    assert other / base == pytest.approx(cross_section_fb(cfg, 220)[0] / 903.0)
+
+
+def test_flavour_factor():
+    assert y.flavour_factor("democratic", "ee") == 1.0
+    assert y.flavour_factor("", "emu") == 1.0
+    assert y.flavour_factor("emu", "emu") == 0.5
+    assert y.flavour_factor("emu", "mumu") == 0.0
+    with pytest.raises(ValueError, match="unknown signal decay mode"):
+        y.flavour_factor("tau", "emu")
+    # multi-channel skims: per event, by the channel column
+    attrs = {"signal_decay_mode": "emu", "channels": json.dumps({"emu": 0, "ee": 1, "mumu": 2})}
+    w = y.flavour_weights(attrs, {"sr": np.zeros(3), "channel": np.array([0, 1, 2])})
+    assert list(w) == [0.5, 0.0, 0.0]
 
 
 def test_yields_command_writes_the_contract_columns(tmp_path, default_config):
@@ -75,7 +92,9 @@ def test_yields_command_writes_the_contract_columns(tmp_path, default_config):
     assert rc == 0
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err"]
+    assert list(rows[0]) == ["source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err",
+                             "skipped_files", "lost_fraction"]
+    assert {r["skipped_files"] for r in rows if r["benchmark"] != "hf"} == {"0"}
     hf = [r for r in rows if r["benchmark"] == "hf" and r["stage"] == "pre_nn" and r["sr"] == "I"]
     assert float(hf[0]["yield"]) == pytest.approx(3000.0 * 140 / 2.6, rel=1e-5)
     assert {r["benchmark"] for r in rows} == {"3", "4", "hf"}

@@ -55,8 +55,8 @@ def snakemake(workdir: Path, *args: str, configfiles=("config/tiny.yaml",), chec
 
 
 def planned_jobs(workdir: Path, *args: str, configfiles=("config/tiny.yaml",)) -> dict[str, int]:
-    """Rule -> number of jobs a dry run would execute."""
-    proc = snakemake(workdir, "--dry-run", "--quiet", "rules", *args, configfiles=configfiles)
+    """Rule -> number of jobs a dry run would execute (``args``: targets and options)."""
+    proc = snakemake(workdir, *args, "--dry-run", "--quiet", "rules", configfiles=configfiles)
     text = proc.stdout + proc.stderr
     counts: dict[str, int] = {}
     table = re.search(r"Job stats:\n(.*?)(?:\n\s*\n|\Z)", text, re.S)

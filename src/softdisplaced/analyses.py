@@ -37,7 +37,7 @@ from typing import Mapping
 from .config import ConfigError
 
 __all__ = ["build_analyses", "normalise_spec", "threshold_scan_name", "selected_analyses",
-           "analysis_sample_pairs", "CHANNELS", "FEATURES"]
+           "analysis_sample_pairs", "complete_background_thresholds", "CHANNELS", "FEATURES"]
 
 CHANNELS = ("emu", "ee", "mumu")
 FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
@@ -147,6 +147,45 @@ def build_analyses(cfg: Mapping, only_enabled: bool = True) -> dict[str, dict]:
     if only_enabled:
         out = {n: out[n] for n in selected_analyses(cfg, out)}
     return out
+
+
+def complete_background_thresholds(cfg: dict, source: str = "configuration") -> dict:
+    """Give every threshold-scan analysis its background threshold, in place (at validation).
+
+    The HF background (``softdisplaced.background``) has transfer factors at symmetric thresholds
+    [t, t] and at the CMS reference (``background.reference_threshold_gev``, threshold 42 = kappa 1),
+    so a pair [t, t] gets ``background.analysis_threshold_gev[<name>] = t`` and the reference pair
+    gets 42; the transfer factors are then computed at t too.  Any other pair is refused, as is an
+    explicit ``analysis_threshold_gev`` entry that contradicts its pair.  Returns the mapping added.
+    """
+    scan = (cfg.get("analyses") or {}).get("threshold_scan") or {}
+    bcfg = cfg.get("background")
+    if not scan.get("thresholds") or bcfg is None:
+        return {}
+    ref = bcfg.get("reference_threshold_gev") or {"electron": 42, "muon": 40}
+    ref_pair = (float(ref["electron"]), float(ref["muon"]))
+    explicit = bcfg.setdefault("analysis_threshold_gev", {})
+    base = scan.get("base", "soft_emu")
+    added = {}
+    for i, thr in enumerate(scan["thresholds"]):
+        pair = (float(thr[0]), float(thr[1]))
+        name = threshold_scan_name(base, thr)
+        where = f"{source}: key 'analyses.threshold_scan.thresholds[{i}]' = {list(thr)}"
+        if pair == ref_pair:
+            t = ref_pair[0]
+        elif pair[0] == pair[1] and pair[0] != ref_pair[0]:
+            t = pair[0]
+        else:
+            raise ConfigError(
+                f"{where}: the background transfer factors exist for symmetric thresholds [t, t] and for the "
+                f"CMS reference {list(ref_pair)} (background.reference_threshold_gev) only; use one of those")
+        if name in explicit and float(explicit[name]) != t:
+            raise ConfigError(f"{where}: background.analysis_threshold_gev.{name} = {explicit[name]} contradicts "
+                              f"the pair (expected {t:g}); remove the entry, it is derived")
+        if name not in explicit:
+            explicit[name] = t
+            added[name] = t
+    return added
 
 
 def selected_analyses(cfg: Mapping, analyses: Mapping) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -58,6 +59,29 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None, keep_name: b
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+# the temporary siblings ``atomic_path`` creates: ``.<name>.<8 random characters>.tmp[<suffix>]``
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temporaries(root: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and directories of ``atomic_path`` under ``root`` that a killed
+    writer left behind; returns them.  Only call it when no writer is running there (the workflow
+    does so at its start, once Snakemake holds the directory lock)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    stale = sorted(p for p in root.rglob(".*.tmp*") if _TEMPORARY.match(p.name))
+    removed = []
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        removed.append(p)
+    return removed
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -108,6 +108,14 @@ def _semantic_checks(cfg: dict, source: str) -> None:
     grid = cfg.get("limits", {}).get("ctau_grid_cm")
     if grid and grid["min"] >= grid["max"]:
         raise ConfigError(f"{source}: key 'limits.ctau_grid_cm': min must be below max")
+    chosen = ((cfg.get("samples") or {}).get("signal") or {}).get("benchmarks")
+    unknown = sorted(set(chosen or []) - set(ids))
+    if unknown:
+        raise ConfigError(f"{source}: key 'samples.signal.benchmarks': unknown benchmark id(s) {unknown} "
+                          f"(benchmarks: {ids})")
+    from .analyses import complete_background_thresholds
+
+    complete_background_thresholds(cfg, source)
 
 
 def load_config(path: str | os.PathLike, schema: str | os.PathLike | None = None,

@@ -71,7 +71,11 @@ def _reproducible_uproot():
         for m, orig in zip(mods, saved):
             m.datetime = orig
 
-__all__ = ["write", "particle_collection", "MEDIATOR_PIDS"]
+__all__ = ["write", "particle_collection", "read_metadata", "MEDIATOR_PIDS", "METADATA_PREFIX"]
+
+#: Key prefix of the generation metadata stored as TObjString beside the tree (e.g.
+#: ``softdisplaced_signal_decay_mode``); files from elsewhere simply have none.
+METADATA_PREFIX = "softdisplaced_"
 
 MEDIATOR_PIDS = (1000024,)
 _COMPRESSION = {"lz4": lambda: uproot.LZ4(1), "zlib": lambda: uproot.ZLIB(1), "none": lambda: None}
@@ -125,12 +129,13 @@ def particle_collection(truth: ak.Array) -> ak.Array:
 
 def write(path: str | os.PathLike, reco: Mapping[str, ak.Array], truth: ak.Array | None = None, *,
           cross_section_pb: float = 0.0, first_event_number: int = 0, write_particles: bool = True,
-          compression: str = "lz4", basket_events: int = 100_000) -> str:
+          compression: str = "lz4", basket_events: int = 100_000, metadata: Mapping[str, str] | None = None) -> str:
     """Write one Delphes-format file atomically; returns the path.
 
     ``reco``: the collections of :func:`softdisplaced.detector.simulate`; ``truth``:
     the generator events (``particles``, ``weight``), or None (no Particle branch,
-    unit weights)."""
+    unit weights); ``metadata``: strings stored as TObjString ``softdisplaced_<key>``
+    (read back with :func:`read_metadata`)."""
     n = len(reco["MissingET"])
     weight = (np.asarray(ak.to_numpy(truth["weight"]), dtype=np.float32)
               if truth is not None and "weight" in ak.fields(truth) else np.ones(n, dtype=np.float32))
@@ -158,4 +163,13 @@ def write(path: str | os.PathLike, reco: Mapping[str, ak.Array], truth: ak.Array
             for start in range(0, max(n, 1), basket_events):
                 stop = min(start + basket_events, n)
                 tree.extend({name: arr[start:stop] for name, arr in colls.items()})
+            for key, value in sorted((metadata or {}).items()):
+                fout[METADATA_PREFIX + key] = str(value)
     return str(path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``softdisplaced_<key>`` strings of an event file (empty for files written elsewhere)."""
+    with uproot.open(path) as f:
+        return {k.split(";")[0][len(METADATA_PREFIX):]: str(f[k])
+                for k in f.keys(cycle=False) if k.startswith(METADATA_PREFIX)}

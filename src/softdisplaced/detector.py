@@ -23,10 +23,13 @@ the tracker volume, accepted with probability tracking x identification
 efficiency from the binned CMS-card tables; pT smeared log-normally with the
 relative resolution sqrt(a^2 + pT^2 b^2); d0 = |x py - y px| / pT and
 dz = z - (x px + y py) pz / pT^2 (mm) from the production vertex in the
-straight-line approximation, optional Gaussian d0 smearing; IsolationVar =
-sum pT of visible particles (pT > isolation.pt_min_gev, |eta| < visible_eta_max)
-within Delta R < isolation.delta_r, excluding the lepton itself, divided by the
-reconstructed lepton pT; MissingET = minus the vector sum of all visible
+straight-line approximation, optional Gaussian d0 smearing; IsolationVar as the
+Delphes ``Isolation`` module of the study's card computes it (``detector.isolation``):
+sum pT of the visible final-state particles of the counted kinds (charged, photons,
+neutral hadrons; e and mu excluded as by the card's EFlowFilter, the lepton itself
+always) with pT > pt_min_gev and Delta R <= delta_r of the lepton (cone per
+flavour), divided by the reconstructed lepton pT, no pile-up subtraction; with
+``ratio_max`` set, leptons above it are dropped (the module's PTRatioMax); MissingET = minus the vector sum of all visible
 final-state particles; ScalarHT = sum of jet pT + pT of the isolated
 reconstructed leptons (the Delphes UniqueObjectFinder convention: isolated
 leptons are not jet inputs). T is in seconds (Delphes TreeWriter convention).
@@ -204,7 +207,15 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
         full[is_lep] = v
         vert[f] = full
     iso_cfg = cfg["isolation"]
-    iso_src = visible & (pt > iso_cfg["pt_min_gev"])
+    counted = iso_cfg["particles"]
+    charge_fs = col("charge")[idx]
+    neutral = charge_fs == 0
+    photon = apid == 22
+    kind_ok = ((~neutral & counted["charged"]) | (photon & counted["photons"])
+               | (neutral & ~photon & counted["neutral_hadrons"]))
+    if not iso_cfg["include_leptons"]:
+        kind_ok &= ~is_lep
+    iso_src = visible & (pt > iso_cfg["pt_min_gev"]) & kind_ok
     # compact list of isolation sources per event
     isrc = np.nonzero(iso_src)[0]
     src_counts = np.bincount(ev[isrc], minlength=n_events)
@@ -234,8 +245,11 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
         deta = eta[pidx] - eta[sel][obj]
         dphi = np.abs(phi[pidx] - phi[sel][obj])
         dphi = np.where(dphi > np.pi, 2 * np.pi - dphi, dphi)
-        near = (pidx != sel[obj]) & (deta * deta + dphi * dphi < iso_cfg["delta_r"] ** 2)
+        near = (pidx != sel[obj]) & (deta * deta + dphi * dphi <= iso_cfg[name.lower()]["delta_r"] ** 2)
         iso = np.bincount(obj[near], weights=pt[pidx[near]], minlength=len(sel)) / pt_reco
+        if iso_cfg["ratio_max"] is not None:  # Delphes PTRatioMax: such leptons leave the collection
+            keep = iso <= iso_cfg["ratio_max"]
+            sel, pt_reco, d0, dz, iso = sel[keep], pt_reco[keep], d0[keep], dz[keep], iso[keep]
         is_iso = iso < lcfg["jet_overlap_isolation_max"]
         isolated[sel[is_iso]] = True
         lep_ht += np.bincount(ev[sel][is_iso], weights=pt_reco[is_iso], minlength=n_events)

@@ -9,17 +9,23 @@
   single-threaded worker processes, or on the scheduler at ``processing.dask_scheduler``
   (e.g. one started by dask-jobqueue on a batch system).
 
-Bad input files (``processing.skip_bad_files``): every file is first checked in the
-main process (exists, opens as ROOT, has the ``Delphes`` tree and every branch the
-analyses and the DelphesSchema need).  A failing file raises an error naming the
-file and the problem, or, when skipping is allowed, is left out and recorded with
-the reason.  The checks also hand coffea each file's chunking metadata (so that
-coffea does not open the files once more to preprocess them) and, with the
-iterative executor, the deserialised trees (reused by the work items).  Read
-errors during processing are retried ``processing.retries``
-times by coffea; then, when skipping is allowed, coffea drops the work item and the
-file is recorded as partly skipped (the numbers of entries expected and processed
-are compared per file); otherwise the error propagates.
+Bad input files (``processing.skip_bad_files``): only a failure to read the file's bytes
+(I/O, decompression, deserialisation: :func:`is_read_failure`) makes a file *bad*; any other
+exception (a bug in the processor, a non-finite input in ``error`` mode) always propagates.
+Every file is first checked in the main process (exists, opens as ROOT, has the ``Delphes``
+tree and every branch the analyses and the DelphesSchema need).  A failing file raises an
+error naming the file and the problem, or, when skipping is allowed, is left out and
+recorded.  The checks also hand coffea each file's chunking metadata (so that coffea does not
+open the files once more to preprocess them) and, with the iterative executor, the
+deserialised trees (reused by the work items).  Read failures during processing (a file
+truncated after its header, a corrupted compressed basket) are retried
+``processing.retries`` times by coffea; then, when skipping is allowed, coffea drops the work
+item and the file is recorded as (partly) skipped with the entries lost (the numbers of
+entries expected and processed are compared per file); otherwise the error propagates,
+naming the file.
+
+Each skipped file is recorded as ``{"file", "reason", "entries_lost", "entries_processed"}``
+(``entries_lost`` is None when the file could not be opened, so its size is unknown).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
@@ -38,7 +45,7 @@ from coffea.processor.executor import FileMeta
 from .processor import FLAT_BRANCHES, JET_FIELDS, LEPTON_FIELDS, PARTICLE_FIELDS
 
 __all__ = ["make_executor", "check_file", "required_branches", "preload_branches", "run", "BadFileError",
-           "FileInfo"]
+           "FileInfo", "ReadFailure", "is_read_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +56,56 @@ class BadFileError(ValueError):
     """An input file that cannot be processed; the message names the file and the problem."""
 
 
-def _skip_exceptions():
+def _read_failure_types() -> tuple[type[BaseException], ...]:
+    import lzma
+    import zlib
+
     import uproot
 
-    return (OSError, ValueError, KeyError, EOFError, uproot.exceptions.KeyInFileError, BadFileError)
+    return (OSError, EOFError, zlib.error, lzma.LZMAError, uproot.deserialization.DeserializationError)
+
+
+# modules whose ValueErrors mean undecodable bytes (a corrupted compression header, a checksum or
+# decompressed-size mismatch), not a misuse by our code
+_READ_MODULES = (f"uproot{os.sep}compression.py", f"uproot{os.sep}deserialization.py")
+
+
+def is_read_failure(exc: BaseException) -> bool:
+    """Is ``exc`` a failure to read a file's bytes (I/O, decompression, deserialisation)?
+
+    True for OSError (missing, unreadable or truncated file), EOFError, zlib/lzma errors and
+    uproot's DeserializationError, and for a ValueError raised inside uproot's decompression or
+    deserialisation code.  False for everything else, e.g. a ValueError or KeyError of our own code.
+    """
+    if isinstance(exc, _read_failure_types()):
+        return True
+    if isinstance(exc, ValueError) and exc.__traceback__ is not None:
+        tb = exc.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return tb.tb_frame.f_code.co_filename.endswith(_READ_MODULES)
+    return False
+
+
+class _ReadFailureMeta(type):
+    def __instancecheck__(cls, exc) -> bool:
+        return is_read_failure(exc)
+
+
+class ReadFailure(Exception, metaclass=_ReadFailureMeta):
+    """``isinstance(exc, ReadFailure)`` is :func:`is_read_failure`: the one exception "type" given to
+    coffea's ``skipbadfiles``, so that coffea skips exactly the work items whose file cannot be read."""
+
+
+def _root_read_failure(exc: BaseException) -> BaseException | None:
+    """The first read failure in the cause/context chain of ``exc`` (coffea wraps them)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if is_read_failure(exc):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 # branches DelphesSchema needs beyond those the processor reads (it builds Jet and Particle 4-vectors and
@@ -179,50 +232,63 @@ def _check_files(files, needs_isolation: bool, skip: bool, hold=None, object_cac
             if not skip:
                 raise
             log.warning("skipping bad input file: %s", exc)
-            skipped.append({"file": f, "reason": str(exc)})
+            skipped.append({"file": f, "reason": str(exc), "entries_lost": None, "entries_processed": 0})
     return infos, skipped
 
 
 def _run_coffea(infos: Mapping[str, FileInfo], processor_instance, pcfg: Mapping, dataset: str,
-                needs_isolation: bool, skip: bool, uproot_options: Mapping) -> list:
-    """The processor's records of the files with entries (coffea's ``processor.Runner``)."""
+                needs_isolation: bool, skip: bool, uproot_options: Mapping) -> tuple[list, list[str]]:
+    """The processor's records of the files with entries (coffea's ``processor.Runner``) and the
+    messages of the work items coffea skipped (read failures, with skipping allowed)."""
     nonempty = [f for f, i in infos.items() if i.entries > 0]
     if not nonempty:
-        return []
+        return [], []
     truth = any(i.truth for i in infos.values())
     with make_executor(pcfg) as executor:
         runner = processor.Runner(
             executor=executor, schema=DelphesSchema, chunksize=int(pcfg.get("chunksize", 100000)),
             metadata_cache=_metadata_cache(dataset, infos),
-            skipbadfiles=_skip_exceptions() if skip else False, savemetrics=False)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Mm]issing cross-reference.*")
-            warnings.filterwarnings("ignore", message=".*Performed attempt.*")
+            skipbadfiles=(ReadFailure,) if skip else False, savemetrics=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
                 fileset = {dataset: {"files": nonempty, "preload": preload_branches(needs_isolation, truth)}}
                 out = runner(fileset, processor_instance, treename=TREE, uproot_options=dict(uproot_options))
             except Exception as exc:
-                named = _name_file(exc, nonempty)
-                if named is exc:
-                    raise
-                raise named from exc
-    return list((out or {}).get("records", []))
+                if skip and isinstance(exc, ValueError) and str(exc).startswith("No chunks returned results"):
+                    out = None  # every work item failed to read and was skipped: coffea has no output
+                else:
+                    named = _name_file(exc, nonempty)
+                    if named is exc:
+                        raise
+                    raise named from (exc if isinstance(named, BadFileError) else None)
+    messages = [str(w.message) for w in caught if str(w.message).startswith("Skipping bad file")]
+    for w in caught:
+        if not str(w.message).startswith(("Skipping bad file", "Performed attempt")) and \
+                "issing cross-reference" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return list((out or {}).get("records", [])), messages
 
 
-def _partly_processed(records, infos: Mapping[str, FileInfo], skip: bool) -> list:
-    """``[{"file", "reason"}]`` of the files of which coffea skipped failing work items."""
+def _partly_processed(records, infos: Mapping[str, FileInfo], skip: bool, messages=()) -> list:
+    """Skip records of the files of which coffea skipped failing work items (read failures)."""
     done = {}
     for r in records:
         done[r["file"]] = done.get(r["file"], 0) + r["n_events"]
     skipped = []
     for f, info in infos.items():
-        if info.entries > 0 and done.get(f, 0) != info.entries:
-            reason = (f"{f}: read error during processing: {done.get(f, 0)} of {info.entries} entries processed "
-                      "(the failing work items were skipped; see the log)")
+        n = done.get(f, 0)
+        if info.entries > 0 and n != info.entries:
+            reason = (f"{f}: read error during processing: {n} of {info.entries} entries processed "
+                      "(the failing work items were skipped)")
+            causes = dict.fromkeys(_short_cause(m) for m in messages if f in m)
+            if causes:
+                reason += ": " + " | ".join(causes)
             if not skip:  # pragma: no cover - coffea raises before we get here
                 raise BadFileError(reason)
             log.warning("%s", reason)
-            skipped.append({"file": f, "reason": reason})
+            skipped.append({"file": f, "reason": reason, "entries_lost": int(info.entries - n),
+                            "entries_processed": int(n)})
     return skipped
 
 
@@ -230,8 +296,8 @@ def run(files: Iterable[str | os.PathLike], processor_instance, pcfg: Mapping, d
         needs_isolation: bool = True):
     """Run ``processor_instance`` over ``files``.
 
-    Returns ``(records, skipped, entries)``: the processor's records, a list of
-    ``{"file", "reason"}`` for skipped files, and ``{file: number of entries}``.
+    Returns ``(records, skipped, entries)``: the processor's records, the skip records of the
+    skipped files (see the module docstring), and ``{file: number of entries}``.
 
     With the iterative executor the work items run in this process and reuse the trees that the
     file checks deserialised (``check_file``'s ``hold``); other executors' workers open them anew.
@@ -243,14 +309,38 @@ def run(files: Iterable[str | os.PathLike], processor_instance, pcfg: Mapping, d
         object_cache = {} if in_process else None
         infos, skipped = _check_files(files, needs_isolation, skip, hold if in_process else None, object_cache)
         options = {"object_cache": object_cache} if in_process else {}
-        records = _run_coffea(infos, processor_instance, pcfg, dataset, needs_isolation, skip, options)
-    skipped += _partly_processed(records, infos, skip)
+        records, messages = _run_coffea(infos, processor_instance, pcfg, dataset, needs_isolation, skip, options)
+    skipped += _partly_processed(records, infos, skip, messages)
     return records, skipped, {f: i.entries for f, i in infos.items()}
 
 
+def _describe(exc: BaseException) -> str:
+    """``module.Type: message`` on one line."""
+    cls = exc.__class__
+    name = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+    return f"{name}: {' '.join(str(exc).split())}"
+
+
+def _short_cause(message: str) -> str:
+    """The underlying error of one of coffea's "Skipping bad file" warnings."""
+    m = re.search(r"The error was: (.*?)\.?$", message, re.S)
+    text = m.group(1) if m else message.split("The last exception was: ")[-1]
+    return " ".join(text.replace("\\n", " ").split())
+
+
 def _name_file(exc: Exception, files) -> Exception:
-    """Make sure the error message names the file(s) being processed."""
+    """The error to raise for ``exc``, naming the file(s) being processed.  A read failure becomes a
+    BadFileError with its root cause; any other exception (our code's) propagates as it is (without
+    coffea's generic wrapper), with a note naming the files unless its message does."""
     msg = str(exc)
-    if any(f in msg or Path(f).name in msg for f in files):
-        return exc if isinstance(exc, (OSError, ValueError)) else BadFileError(msg)
-    return BadFileError(f"{', '.join(files)}: processing failed ({exc.__class__.__name__}: {msg.splitlines()[0] if msg else ''})")
+    cause = _root_read_failure(exc)
+    if cause is not None:
+        name = next((f for f in files if f in msg or f in str(cause)), None)
+        where = name or ", ".join(files)
+        return BadFileError(f"{where}: cannot be read ({_describe(cause)}); truncated or corrupted? "
+                            "(processing.skip_bad_files: true skips and records it)")
+    while type(exc) is Exception and exc.__cause__ is not None:  # coffea's "Failed processing file" wrapper
+        exc = exc.__cause__
+    if not any(f in str(exc) or Path(f).name in str(exc) for f in files):
+        exc.add_note(f"while processing {', '.join(files)}")
+    return exc

@@ -28,6 +28,8 @@ SIGNAL_COLUMNS = ("source", "analysis", "m_c", "dm", "ctau_cm", "sr", "s_per_fb"
                   "n_eff", "n_raw", "low_stat", "method", "samples")
 EXCLUSION_COLUMNS = ("source", "analysis", "m_c", "dm", "lumi_fb", "ctau_cm", "r95", "mu95_exp", "mu95_obs",
                      "mu95_exp_m2", "mu95_exp_m1", "mu95_exp_p1", "mu95_exp_p2", "cls_method", "s_total", "b_total")
+# the projections' table adds the signal's effective MC event count (over all SRs) and its low-statistics flag
+SCAN_COLUMNS = EXCLUSION_COLUMNS + ("signal_n_eff", "low_stat")
 SRS = (1, 2, 3)
 SR_LABELS = {1: "I", 2: "II", 3: "III"}
 
@@ -74,12 +76,11 @@ def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float |
     """Rows of SIGNAL_COLUMNS for each scan label (limits.scan_analyses) and (m_c, dm) group of skims."""
     import h5py
 
-    from .yields import match_scores, read_scores, read_skim, skim_key
+    from .yields import match_scores, read_scores, signal_weights, skim_key
 
     lcfg = cfg.get("limits", {})
     labels = lcfg.get("scan_analyses", {"nn": "soft_emu", "cut_based": "soft_emu"})
     min_eff = float(lcfg.get("min_effective_events", 20))
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
     samples = build_samples(cfg)
     pairs = match_scores(skims, scores)
     rows = []
@@ -90,12 +91,11 @@ def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float |
             if an != analysis or name not in samples or samples[name]["kind"] != "signal":
                 continue
             spec = samples[name]
-            ev, attrs = read_skim(sk, ["sr", "weight_gen", "weight_d0eff"])
+            base, ev, attrs = signal_weights(sk)  # w_gen x w_d0eff x flavour factor
             with h5py.File(sk, "r") as f:
                 if "mediator_ct_mm" not in f["events"]:
                     raise ValueError(f"{sk}: dataset events/mediator_ct_mm missing (needed for lifetime reweighting)")
                 ct = f["events/mediator_ct_mm"][:]
-            base = np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float)
             sr = np.asarray(ev["sr"])
             if label == "nn":
                 if sc is None:
@@ -108,7 +108,7 @@ def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float |
         for (src, m_c, dm), group in sorted(groups.items()):
             pe = pooled_efficiency(group, grid_cm)
             sig, err, _ = cross_section_fb(cfg, m_c)
-            norm = sig * float(lcfg.get("scan_br_ll", 1.0)) * emu
+            norm = sig * float(lcfg.get("scan_br_ll", 1.0))
             names = "+".join(g["name"] for g in group)
             for j, r in enumerate(SRS):
                 for i, ct in enumerate(np.atleast_1d(grid_cm)):
@@ -129,7 +129,6 @@ def signal_vs_ctau_study(cfg: Mapping, grid_cm, metrics_path=None, directory=Non
     lcfg = cfg.get("limits", {})
     weight = lcfg.get("study_ntuples_weight", "F")
     ngen = study_ntuples.n_generated(cfg)
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
     files = study_ntuples.benchmark_files(cfg, directory)
     bench = {b["id"]: b for b in cfg["benchmarks"]}
     sig_eff = {}
@@ -146,7 +145,7 @@ def signal_vs_ctau_study(cfg: Mapping, grid_cm, metrics_path=None, directory=Non
         if len(set(ctaus)) < 2:
             continue
         sig, err, _ = cross_section_fb(cfg, m_c)
-        norm = sig * float(lcfg.get("scan_br_ll", 1.0)) * emu / ngen
+        norm = sig * float(lcfg.get("scan_br_ll", 1.0)) / ngen  # democratic events: no flavour factor
         for label in ("cut_based", "nn"):
             if label == "nn" and not all(bid in sig_eff for bid, _, _ in items):
                 continue
@@ -183,6 +182,15 @@ def _background_for(bkg_rows, analysis_label: str, skim_analysis: str, lumi: flo
     return b, np.array([float(r["rel_tf"]) for r in sel]), np.array([float(r["rel_nn"]) for r in sel])
 
 
+def signal_effective_events(s, s_err) -> np.ndarray:
+    """Effective number of MC events behind a point's total signal, (sum_i s_i)^2 / sum_i err_i^2 over its
+    (disjoint) SRs: the n_eff of the pooled weights. Infinite where the signal carries no MC error."""
+    s, e = np.atleast_2d(np.asarray(s, float)), np.atleast_2d(np.asarray(s_err, float))
+    tot, var = s.sum(axis=-1), (e ** 2).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var > 0, tot ** 2 / np.where(var > 0, var, 1.0), np.inf)
+
+
 def scan(signal_rows: Sequence[Mapping], bkg_rows: Sequence[Mapping], lumis: Sequence[float], cfg: Mapping,
          seed: int = 0) -> list[dict]:
     """R95 and CLs mu95 for every (source, analysis, m_c, dm, lumi, c*tau) of the signal table."""
@@ -193,6 +201,7 @@ def scan(signal_rows: Sequence[Mapping], bkg_rows: Sequence[Mapping], lumis: Seq
     su = lcfg.get("signal_uncertainties", {"mc_stat": True, "cross_section": True})
     bu = lcfg.get("background_uncertainties", {"transfer_factor": True, "nn_fraction": True})
     observed = lcfg.get("observed_counts", {}) or {}
+    min_eff = float(lcfg.get("min_effective_events", 20))
     # points: (source, label, m_c, dm, ctau) -> per-SR arrays
     pts: dict = {}
     for r in signal_rows:
@@ -223,13 +232,15 @@ def scan(signal_rows: Sequence[Mapping], bkg_rows: Sequence[Mapping], lumis: Seq
                           asymptotic_min_b=float(cls_cfg.get("asymptotic_min_b", 1.0)),
                           cl=float(cls_cfg.get("cl", 0.95)), n_toys=int(cls_cfg.get("n_toys", 5000)), seed=seed)
             r95 = st.r95(S, np.broadcast_to(b, S.shape), None if n_obs is None else np.broadcast_to(n_obs, S.shape))
+            n_eff = signal_effective_events(S, E)
             for i, k in enumerate(keys):
                 ex = lim["exp"][i]
                 out.append(dict(source=k[0], analysis=label, m_c=k[2], dm=k[3], lumi_fb=float(lumi), ctau_cm=k[4],
                                 r95=float(r95[i]), mu95_exp=float(ex[2]), mu95_obs=float(lim["obs"][i]),
                                 mu95_exp_m2=float(ex[0]), mu95_exp_m1=float(ex[1]), mu95_exp_p1=float(ex[3]),
                                 mu95_exp_p2=float(ex[4]), cls_method=str(lim["method"][i]),
-                                s_total=float(S[i].sum()), b_total=float(b.sum())))
+                                s_total=float(S[i].sum()), b_total=float(b.sum()),
+                                signal_n_eff=float(n_eff[i]), low_stat=bool(n_eff[i] < min_eff)))
     out.sort(key=lambda r: (r["source"], r["analysis"], r["m_c"], r["dm"], r["lumi_fb"], r["ctau_cm"]))
     return out
 
@@ -275,25 +286,52 @@ def _cross(x0, x1, d0, d1):
 
 
 def intervals_table(exclusion_rows: Sequence[Mapping]) -> list[dict]:
+    """Excluded c*tau intervals per (source, analysis, m_c, dm, lumi).
+
+    Grid points flagged ``low_stat`` (reweighted signal with fewer than ``limits.min_effective_events``
+    effective MC events) do not define interval edges: their limits are dominated by MC noise and
+    create spurious gaps (e.g. a [0.039, 0.045] + [0.060, 233] cm split of one excluded range). Edges are
+    interpolated between the adequately populated neighbours; the skipped points are listed in
+    ``low_stat_ctau_cm`` and an edge next to them is never reported as open (excluded to the grid edge).
+    """
     groups: dict = defaultdict(list)
     for r in exclusion_rows:
         groups[(r["source"], r["analysis"], r["m_c"], r["dm"], r["lumi_fb"])].append(r)
     out = []
-    for (src, an, m_c, dm, lumi), rows in sorted(groups.items()):
-        ct = [r["ctau_cm"] for r in rows]
-        with np.errstate(divide="ignore"):
-            mu = np.log(np.array([r["mu95_exp"] for r in rows], float))
-            mu_obs = np.log(np.array([r["mu95_obs"] for r in rows], float))
-        entry = dict(source=src, analysis=an, m_c=m_c, dm=dm, lumi_fb=lumi, ctau_grid_cm=[min(ct), max(ct)],
-                     r95=excluded_intervals(ct, [r["r95"] for r in rows], 1.0, True),
-                     cls_expected=excluded_intervals(ct, mu, 0.0, False))
-        if np.any(np.isfinite(mu_obs)):
-            entry["cls_observed"] = excluded_intervals(ct, mu_obs, 0.0, False)
-        for band, col in (("cls_expected_m1", "mu95_exp_m1"), ("cls_expected_p1", "mu95_exp_p1")):
+    for (src, an, m_c, dm, lumi), all_rows in sorted(groups.items()):
+        all_ct = [float(r["ctau_cm"]) for r in all_rows]
+        rows = [r for r in all_rows if not _truthy(r.get("low_stat", False))]
+        low = sorted(float(r["ctau_cm"]) for r in all_rows if _truthy(r.get("low_stat", False)))
+        entry = dict(source=src, analysis=an, m_c=m_c, dm=dm, lumi_fb=lumi, ctau_grid_cm=[min(all_ct), max(all_ct)],
+                     low_stat_ctau_cm=low)
+        ct = [float(r["ctau_cm"]) for r in rows]
+        edges = (min(ct), max(ct)) if ct else (None, None)
+
+        def iv(values, threshold, above):
+            found = excluded_intervals(ct, values, threshold, above) if ct else []
+            for i in found:  # open only where the adequately populated grid reaches the grid edge
+                i["lo_open"] = i["lo_open"] and edges[0] == entry["ctau_grid_cm"][0]
+                i["hi_open"] = i["hi_open"] and edges[1] == entry["ctau_grid_cm"][1]
+            return found
+
+        def log_col(col):
             with np.errstate(divide="ignore"):
-                entry[band] = excluded_intervals(ct, np.log(np.array([r[col] for r in rows], float)), 0.0, False)
+                return np.log(np.array([float(r[col]) for r in rows], float))
+
+        entry["r95"] = iv([float(r["r95"]) for r in rows], 1.0, True)
+        entry["cls_expected"] = iv(log_col("mu95_exp"), 0.0, False)
+        mu_obs = log_col("mu95_obs")
+        if np.any(np.isfinite(mu_obs)):
+            entry["cls_observed"] = iv(mu_obs, 0.0, False)
+        for band, col in (("cls_expected_m1", "mu95_exp_m1"), ("cls_expected_p1", "mu95_exp_p1")):
+            entry[band] = iv(log_col(col), 0.0, False)
         out.append(entry)
     return out
+
+
+def _truthy(v) -> bool:
+    """A flag from a row (bool, or its CSV text)."""
+    return v is True or str(v).strip().lower() in ("true", "1")
 
 
 def mass_reach(intervals: Sequence[Mapping], dm: float) -> list[dict]:

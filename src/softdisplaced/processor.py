@@ -15,9 +15,16 @@ the result therefore does not depend on the executor or on the order in which
 work items finish.
 
 Cut names of the cutflow (only those configured appear, in this order):
-``all``, ``lepton_pair`` (exactly one electron and one muon passing the object
+``all``, ``finite_inputs`` (with ``processing.non_finite: drop`` only), ``lepton_pair`` (exactly one electron and one muon passing the object
 selection for e-mu; exactly two electrons (muons) and no muon (electron) for ee
 (mumu)), ``opposite_charge``, ``pt``, ``delta_r``, ``jet_veto``, ``d0_window``.
+
+Non-finite inputs (``processing.non_finite``): every floating-point branch the processor reads
+(lepton and jet kinematics, d0, isolation, MET, HT, the generator weight) is checked where the
+events enter.  ``error`` (default): a NaN or infinity raises :class:`NonFiniteInputError` naming
+the file, the entries, each branch and its count.  ``drop``: the events with one are removed in
+the cutflow step ``finite_inputs``; ``sum_gen_weights`` (and the weighted ``all`` step) then sums
+the finite generator weights only.
 """
 
 from __future__ import annotations
@@ -34,8 +41,10 @@ from coffea import processor
 
 from .efficiency import d0_weight, load_tables
 from .features import FEATURES, compute_features
+from .skim import NON_FINITE_STEP
 
-__all__ = ["SoftDisplacedProcessor", "resolve_gpu", "GPUUnavailableError", "CHANNEL_CODES", "MEDIATOR_PID"]
+__all__ = ["SoftDisplacedProcessor", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
+           "MEDIATOR_PID", "NON_FINITE_STEP"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,11 @@ except ImportError:  # pragma: no cover
 
 class GPUUnavailableError(_Base):
     """processing.gpu = on but no usable CUDA device / cupy."""
+
+
+class NonFiniteInputError(ValueError):
+    """NaN or infinite values in branches the analysis reads (``processing.non_finite: error``)."""
+
 
 
 def gpu_available() -> tuple[bool, str]:
@@ -203,6 +217,39 @@ class Chunk:
     ht: np.ndarray
     mediator_ct: np.ndarray | None  # (n, 2) c*t of the two mediators (NaN if missing), None without truth
 
+    def branches(self) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """``{branch name: (values, event index of each value or None for per-event branches)}`` of the
+        floating-point branches read (the mediator truth, NaN where missing, excluded)."""
+        out = {}
+        for key, (c, f, _) in FLAT_BRANCHES.items():
+            v = getattr(self, key)
+            if v.dtype.kind == "f":
+                out[f"{c}/{c}.{f}"] = (v, None)
+        for coll, d in (("Electron", self.leptons["e"]), ("Muon", self.leptons["mu"]), ("Jet", self.jets)):
+            for f, v in d.values.items():
+                if v.dtype.kind == "f":
+                    out[f"{coll}/{coll}.{f}"] = (v, d.row)
+        return out
+
+    def non_finite(self) -> tuple[np.ndarray, dict[str, int]]:
+        """(per event: all its values finite?, ``{branch: number of non-finite values}`` of the bad ones)."""
+        ok = np.ones(self.n, dtype=bool)
+        counts = {}
+        for name, (v, row) in self.branches().items():
+            bad = ~np.isfinite(v)
+            if bad.any():
+                counts[name] = int(bad.sum())
+                ok[np.flatnonzero(bad) if row is None else row[bad]] = False
+        return ok, counts
+
+    def select(self, rows: np.ndarray) -> "Chunk":
+        """The events ``rows`` (sorted indices) only."""
+        return Chunk(n=len(rows), weight=self.weight[rows], number=self.number[rows],
+                     leptons={k: d.take_rows(rows, list(d.values)) for k, d in self.leptons.items()},
+                     jets=self.jets.take_rows(rows, list(self.jets.values)), met=self.met[rows],
+                     met_phi=self.met_phi[rows], ht=self.ht[rows],
+                     mediator_ct=None if self.mediator_ct is None else self.mediator_ct[rows])
+
 
 def _mediator_ct(particles) -> np.ndarray:
     """(n, 2) proper decay lengths of the first two mediators (|PID| = MEDIATOR_PID, status MEDIATOR_STATUS),
@@ -234,13 +281,16 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
 
     def __init__(self, analyses: Mapping[str, Mapping], efficiency: Mapping, objects: Mapping | None = None,
                  spectra: Mapping | None = None, file_chunks: Mapping[str, tuple[int, int]] | None = None,
-                 gpu: bool = False):
+                 gpu: bool = False, non_finite: str = "error"):
         self.analyses = {k: dict(v) for k, v in analyses.items()}
         self.efficiency_cfg = dict(efficiency)
         self.objects = dict(objects or {})
         self.spectra = dict(spectra or {"abs_eta_max": 2.4, "pt_min": 10.0})
         self.file_chunks = dict(file_chunks or {})
         self.gpu = bool(gpu)
+        if non_finite not in ("error", "drop"):
+            raise ValueError(f"processing.non_finite: '{non_finite}' is not one of error, drop")
+        self.non_finite = non_finite
         # loaded here, not per work item: coffea hands every work item its own (unpickled) copy
         needs_tables = any(a.get("d0_efficiency", True) for a in self.analyses.values())
         self.tables = load_tables(self.efficiency_cfg) if needs_tables else None
@@ -277,17 +327,40 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
             out[f"{name}_weight"] = np.repeat(ev.weight, d.counts)[m]
         return out
 
+    def _finite(self, ev: Chunk, where: str) -> tuple[Chunk, list]:
+        """The events with finite inputs and the cutflow steps before ``lepton_pair`` (see the module
+        docstring); raises NonFiniteInputError in ``error`` mode."""
+        ok, counts = ev.non_finite()
+        w_all = float(ev.weight[np.isfinite(ev.weight)].sum())
+        head = [("all", ev.n, w_all)]
+        if counts and self.non_finite != "drop":
+            detail = ", ".join(f"{b}: {n}" for b, n in counts.items())
+            raise NonFiniteInputError(
+                f"{where}: non-finite values (NaN or inf) in {int((~ok).sum())} of {ev.n} events, per branch "
+                f"{detail}; fix the input or set processing.non_finite: drop to remove these events in the "
+                f"cutflow step '{NON_FINITE_STEP}'")
+        if self.non_finite == "drop":
+            if counts:
+                log.warning("%s: %d of %d events dropped for non-finite inputs (%s)", where, int((~ok).sum()), ev.n,
+                            ", ".join(f"{b}: {n}" for b, n in counts.items()))
+                ev = ev.select(np.flatnonzero(ok))
+            head.append((NON_FINITE_STEP, ev.n, float(ev.weight.sum())))
+        return ev, head
+
     def process(self, events):
         meta = events.metadata
         filename = meta.get("filename", "")
         file_index, chunk = self.file_chunks.get(filename, (0, 0))
         ev = self._read(events)
+        start, stop = int(meta.get("entrystart", 0)), int(meta.get("entrystop", ev.n))
+        n_read = ev.n
+        ev, head = self._finite(ev, f"{filename} (entries {start}-{stop})")
         record = {"file": filename, "file_index": int(file_index), "chunk": int(chunk),
-                  "entrystart": int(meta.get("entrystart", 0)), "entrystop": int(meta.get("entrystop", ev.n)),
-                  "n_events": int(ev.n), "sum_gen_weights": float(ev.weight.sum()), "spectra": self._spectra(ev),
+                  "entrystart": start, "entrystop": stop,
+                  "n_events": int(n_read), "sum_gen_weights": head[0][2], "spectra": self._spectra(ev),
                   "truth": ev.mediator_ct is not None, "analyses": {}}
         for name, spec in self.analyses.items():
-            record["analyses"][name] = self._analysis(spec, ev, chunk)
+            record["analyses"][name] = self._analysis(spec, ev, chunk, head)
         return {"records": [record]}
 
     @staticmethod
@@ -403,15 +476,17 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
             cols["mediator_ct_mm"] = ev.mediator_ct[rows]
         return cols
 
-    def _analysis(self, spec, ev: Chunk, chunk):
+    def _analysis(self, spec, ev: Chunk, chunk, head=None):
         """Cutflow and skim columns of one analysis.  Everything after the object selection runs on
-        the candidate events only (those with a lepton pair of a configured channel)."""
+        the candidate events only (those with a lepton pair of a configured channel).  ``head``: the
+        cutflow steps before ``lepton_pair`` as ``(name, raw, weighted)`` (default: ``all`` = ``ev``)."""
+        head = head or [("all", ev.n, float(ev.weight.sum()))]
         cand, ch, pair = self._candidates(spec, ev)
         steps = self._cuts(spec, ev, cand, ch, pair)
         w_cand = ev.weight[cand]
-        cutflow = {"names": ["all"] + [name for name, _ in steps],
-                   "raw": [ev.n] + [int(m.sum()) for _, m in steps],
-                   "weighted": [float(ev.weight.sum())] + [float(w_cand[m].sum()) for _, m in steps]}
+        cutflow = {"names": [h[0] for h in head] + [name for name, _ in steps],
+                   "raw": [int(h[1]) for h in head] + [int(m.sum()) for _, m in steps],
+                   "weighted": [float(h[2]) for h in head] + [float(w_cand[m].sum()) for _, m in steps]}
         s = steps[-1][1]
         rows = cand[s]
         cols = self._columns(spec, ev, chunk, rows, ch[s], {k: v[s] for k, v in pair.items()})

@@ -8,6 +8,7 @@ components added in quadrature, or asymmetric errors symmetrised (mean).
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from typing import Mapping, Sequence
@@ -72,14 +73,12 @@ def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_c
     """R95 (N = observed) and CLs mu95 versus c*tau for every (m_c, dm) among the recast's signal skims."""
     import h5py
 
-    from .yields import read_skim, skim_key
+    from .yields import CHANNEL_CODES, signal_weights, skim_key
 
     obs, b, err = region_inputs(entry)
     K = len(b)
     srs = tuple(range(1, K + 1))
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
-    if entry.get("channel", "emu") != "emu":
-        emu = 0.0  # the signal model decays to e-mu only (emu_fraction of the e/mu pairs); same-flavour: none
+    channel = entry.get("channel", "emu")
     samples = build_samples(cfg)
     scale = float(entry.get("cross_section_scale", 1.0))
     lumi = float(entry["lumi_fb"])
@@ -88,13 +87,16 @@ def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_c
         an, sname = skim_key(sk)
         if an != entry.get("skim_analysis", name) or sname not in samples or samples[sname]["kind"] != "signal":
             continue
-        ev, attrs = read_skim(sk, ["sr", "weight_gen", "weight_d0eff"])
+        w, ev, attrs = signal_weights(sk)  # w_gen x w_d0eff x flavour factor of each event's channel
         with h5py.File(sk, "r") as f:
             ct = f["events/mediator_ct_mm"][:]
+        if "channel" in ev:  # multi-channel skim: this recast's channel only
+            mine = np.asarray(ev["channel"]) == CHANNEL_CODES[channel]
+        else:
+            mine = np.full(len(w), channel in json.loads(attrs.get("channels", '{"emu": 0}')))
         spec = samples[sname]
         groups[(spec.get("source", "fast"), float(spec["m_c"]), float(spec["dm"]))].append(dict(
-            ct_mm=ct, base=np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float),
-            sr=np.asarray(ev["sr"]), n_gen=float(attrs["sum_gen_weights"]),
+            ct_mm=ct[mine], base=w[mine], sr=np.asarray(ev["sr"])[mine], n_gen=float(attrs["sum_gen_weights"]),
             ctau_cm=float(attrs.get("ctau_cm", spec["ctau_cm"])), name=sname))
     rows = []
     lcfg = cfg.get("limits", {})
@@ -103,7 +105,7 @@ def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_c
     for (src, m_c, dm), group in sorted(groups.items()):
         pe = pooled_efficiency(group, grid, srs)
         sig, xerr, _ = cross_section_fb(cfg, m_c)
-        norm = sig * scale * float(lcfg.get("scan_br_ll", 1.0)) * emu * lumi
+        norm = sig * scale * float(lcfg.get("scan_br_ll", 1.0)) * lumi
         S = (norm * pe["eff"]).T                                  # (G, K)
         E = (norm * pe["eff_err"]).T
         if not np.any(S > 0):

@@ -61,7 +61,10 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
     out: dict[str, dict] = {}
     scfg = cfg["samples"]
     sig = scfg["signal"]
-    only = set(sig.get("benchmarks") or [b["id"] for b in cfg["benchmarks"]])
+    chosen = sig.get("benchmarks")  # null: all; an empty list is refused at validation
+    if chosen is not None and not chosen:
+        raise ValueError("samples.signal.benchmarks: an empty list selects no benchmark (leave it out for all)")
+    only = set([b["id"] for b in cfg["benchmarks"]] if chosen is None else chosen)
     for b in cfg["benchmarks"]:
         if b["id"] not in only:
             continue

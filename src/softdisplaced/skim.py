@@ -22,13 +22,14 @@ from .atomic import atomic_path, write_json, write_text
 from .features import FEATURES
 
 __all__ = ["LAYOUT_VERSION", "assemble", "write_skim", "read_skim", "merge_partials", "make_hists",
-           "lepton_suffixes", "cutflow_markdown", "EVENT_COLUMNS"]
+           "lepton_suffixes", "cutflow_markdown", "EVENT_COLUMNS", "input_losses", "input_losses_markdown"]
 
 LAYOUT_VERSION = 1
 _LEPTON_VARS = ("pt", "eta", "phi", "d0")
 EVENT_COLUMNS_TAIL = ("sr", "weight_d0eff", "weight_gen", "event_number", "chunk")
 EVENT_COLUMNS = FEATURES  # (for documentation; the lepton columns depend on the analysis)
 _DTYPES = {"sr": np.int8, "channel": np.int8, "event_number": np.int64, "chunk": np.int32}
+NON_FINITE_STEP = "finite_inputs"  # cutflow step of processing.non_finite = drop (softdisplaced.processor)
 SPECTRA = ("electron_pt", "electron_weight", "muon_pt", "muon_weight")
 
 # default histogram binning: [bins, lo, hi]
@@ -56,8 +57,9 @@ def _column_order(spec, truth: bool, features: Sequence[str]) -> list[str]:
     return cols
 
 
-def assemble(records: Iterable[Mapping], analysis: str, spec: Mapping) -> dict:
-    """Sorted, concatenated columns, spectra, cutflow and counts of one analysis from processor records."""
+def assemble(records: Iterable[Mapping], analysis: str, spec: Mapping, non_finite: str = "error") -> dict:
+    """Sorted, concatenated columns, spectra, cutflow and counts of one analysis from processor records
+    (``non_finite``: ``processing.non_finite``, which decides the cutflow steps when there is no record)."""
     recs = sorted(records, key=lambda r: (r["chunk"], r["file_index"], r["entrystart"]))
     truth = any(r["truth"] for r in recs)
     features = [f for f in FEATURES if f in spec.get("features", FEATURES)]
@@ -81,7 +83,7 @@ def assemble(records: Iterable[Mapping], analysis: str, spec: Mapping) -> dict:
         events[c] = np.concatenate(parts[c]).astype(dt) if parts[c] else np.zeros(shape, dt)
     spectra = {k: (np.concatenate([r["spectra"][k] for r in recs]) if recs else np.zeros(0)).astype(np.float64)
                for k in SPECTRA}
-    names = recs[0]["analyses"][analysis]["cutflow"]["names"] if recs else _cut_names(spec)
+    names = recs[0]["analyses"][analysis]["cutflow"]["names"] if recs else _cut_names(spec, non_finite)
     raw = np.zeros(len(names), dtype=np.int64)
     weighted = np.zeros(len(names), dtype=np.float64)
     for r in recs:
@@ -94,8 +96,8 @@ def assemble(records: Iterable[Mapping], analysis: str, spec: Mapping) -> dict:
             "sum_gen_weights": float(math.fsum(r["sum_gen_weights"] for r in recs))}
 
 
-def _cut_names(spec: Mapping) -> list[str]:
-    names = ["all", "lepton_pair"]
+def _cut_names(spec: Mapping, non_finite: str = "error") -> list[str]:
+    names = ["all"] + ([NON_FINITE_STEP] if non_finite == "drop" else []) + ["lepton_pair"]
     if spec.get("opposite_charge", True):
         names.append("opposite_charge")
     names.append("pt")
@@ -114,8 +116,11 @@ def _num(x) -> float:
 
 def skim_attributes(sample: Mapping, analysis: str, spec: Mapping, *, config_hash: str, package_versions: Mapping,
                     input_checksums: Mapping, skipped_files: Sequence, n_events_processed: int,
-                    sum_gen_weights: float) -> dict:
-    """The file attributes of docs/contracts.md (+ analysis metadata), in a fixed order."""
+                    sum_gen_weights: float, signal_decay_mode: str = "") -> dict:
+    """The file attributes of docs/contracts.md (+ analysis metadata), in a fixed order.
+
+    ``signal_decay_mode``: the generator's chargino decay mode recorded in the event files
+    (``democratic``, ``emu``; "" when the files do not say): the yields' flavour factor."""
     sy, sx = lepton_suffixes(spec)
     sr_names = {}
     for regions in spec["signal_regions"]["regions"].values():
@@ -132,6 +137,7 @@ def skim_attributes(sample: Mapping, analysis: str, spec: Mapping, *, config_has
         "m_c": _num(sample.get("m_c")),
         "dm": _num(sample.get("dm")),
         "br_ll": _num(sample.get("br_ll")),
+        "signal_decay_mode": str(signal_decay_mode),
         "config_hash": config_hash,
         "package_versions": json.dumps(dict(package_versions), sort_keys=True),
         "input_checksums": json.dumps(dict(input_checksums), sort_keys=True),
@@ -142,6 +148,17 @@ def skim_attributes(sample: Mapping, analysis: str, spec: Mapping, *, config_has
         "sr_names": json.dumps(sr_names, sort_keys=True),
         "analysis_spec": json.dumps(spec, sort_keys=True, default=str),
     }
+
+
+def common_decay_mode(modes: Mapping[str, str]) -> str:
+    """The one signal decay mode of a sample's files ({file: mode}); mixing modes is an error
+    (their yields would need different flavour factors)."""
+    found = sorted(set(modes.values()))
+    if len(found) > 1:
+        detail = "; ".join(f"{f}: {m or 'unrecorded'}" for f, m in sorted(modes.items()))
+        raise ValueError(f"the files of one sample record different signal decay modes ({detail}); "
+                         "regenerate them with one generation.*.decay_mode")
+    return found[0] if found else ""
 
 
 def write_skim(path, events: Mapping[str, np.ndarray], spectra: Mapping[str, np.ndarray], cutflow: Mapping,
@@ -195,6 +212,56 @@ def read_events(path, columns: Iterable[str] | None = None, optional: Iterable[s
         attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
                  for k, v in fh.attrs.items()}
     return events, attrs
+
+
+def input_losses(path) -> dict:
+    """What the sample of a skim lost where events enter: ``{"skipped_files": [skip records],
+    "entries_lost": known entries of skipped files, "unknown_files": skipped files of unknown size,
+    "n_events_processed", "lost_fraction": entries_lost / (n_events_processed + entries_lost) (a lower
+    bound when unknown_files > 0), "non_finite_dropped": events dropped by the step finite_inputs}``."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as fh:
+            attrs = {k: fh.attrs[k] for k in ("skipped_files", "n_events_processed") if k in fh.attrs}
+            names, raw = [], []
+            if "cutflow" in fh:
+                names = [n.decode() if isinstance(n, bytes) else str(n) for n in fh["cutflow"]["names"][()]]
+                raw = [int(x) for x in fh["cutflow"]["raw"][()]]
+    except OSError as exc:
+        raise OSError(f"{path}: not a readable HDF5 skim ({exc})") from exc
+    skipped = json.loads(attrs.get("skipped_files", "[]"))
+    n = int(attrs.get("n_events_processed", 0))
+    lost = sum(int(s["entries_lost"]) for s in skipped if s.get("entries_lost") is not None)
+    dropped = None
+    if NON_FINITE_STEP in names:
+        i = names.index(NON_FINITE_STEP)
+        dropped = raw[i - 1] - raw[i]
+    return {"skipped_files": skipped, "entries_lost": lost,
+            "unknown_files": sum(1 for s in skipped if s.get("entries_lost") is None),
+            "n_events_processed": n, "lost_fraction": lost / (n + lost) if n + lost else 0.0,
+            "non_finite_dropped": dropped}
+
+
+def input_losses_markdown(skims: Mapping[str, str | Path], analysis: str) -> list[str]:
+    """REPORT.md section: the input files skipped as bad and the events dropped for non-finite inputs,
+    per sample (``skims``: sample -> its skim of ``analysis``)."""
+    rows, reasons = [], []
+    for sample, path in skims.items():
+        loss = input_losses(path)
+        if not loss["skipped_files"] and not loss["non_finite_dropped"]:
+            continue
+        frac = f"{loss['lost_fraction']:.3g}" + (" (at least)" if loss["unknown_files"] else "")
+        rows.append(f"| {sample} | {len(loss['skipped_files'])} | {loss['entries_lost']} | {frac} | "
+                    f"{loss['non_finite_dropped'] or 0} |")
+        reasons += [f"- {sample}: {s['reason']}" for s in loss["skipped_files"]]
+    lines = ["## Input files and events left out", ""]
+    if not rows:
+        return lines + [f"No input file was skipped and no event dropped for non-finite inputs "
+                        f"(skims of `{analysis}`).", ""]
+    return lines + [f"Skims of `{analysis}`; the yields are normalised to the events processed "
+                    "(`processing.skip_bad_files`, `processing.non_finite`).", "",
+                    "| sample | files skipped | entries lost | fraction lost | events dropped (non-finite) |",
+                    "|---|---:|---:|---:|---:|", *rows, "", *reasons, ""]
 
 
 def read_skim(path) -> dict:
@@ -328,9 +395,15 @@ def merge_partials(partials: Sequence, skim_out, cutflow_out, hists_out, *, anal
     for d in parts:
         checks.update(json.loads(d["attrs"]["input_checksums"]))
         skipped += json.loads(d["attrs"]["skipped_files"])
+    if skipped and n_proc == 0:
+        raise ValueError(f"sample {sample.get('name', '')!r} ({analysis}): every input file was skipped as bad "
+                         f"(processing.skip_bad_files), no event is left: "
+                         + "; ".join(s.get("reason", s["file"]) for s in skipped))
     attrs = skim_attributes(sample, analysis, spec, config_hash=config_hash, package_versions=package_versions,
                             input_checksums=checks, skipped_files=skipped, n_events_processed=n_proc,
-                            sum_gen_weights=sumw)
+                            sum_gen_weights=sumw,
+                            signal_decay_mode=common_decay_mode({str(p): str(d["attrs"].get("signal_decay_mode", ""))
+                                                                 for p, d in zip([partials[i] for i in order], parts)}))
     attrs["n_partials"] = np.int64(len(parts))
     write_skim(skim_out, events, spectra, cutflow, attrs, gzip_level)
     cf = cutflow_json(analysis, sample.get("name", ""), cutflow, events, spec, n_proc, sumw)
@@ -353,7 +426,8 @@ def run_processor(inputs: Sequence, *, analyses: Mapping[str, Mapping], efficien
     files = [str(Path(f).resolve()) for f in inputs]
     proc = SoftDisplacedProcessor(analyses, efficiency, spectra=processing.get("spectra"),
                                   file_chunks={f: (i, int(chunk) + i) for i, f in enumerate(files)},
-                                  gpu=resolve_gpu(processing.get("gpu", "off")))
+                                  gpu=resolve_gpu(processing.get("gpu", "off")),
+                                  non_finite=processing.get("non_finite", "error"))
     records, skipped, _ = executors.run(files, proc, processing, dataset=dataset,
                                         needs_isolation=proc.needs_isolation())
     return records, skipped
@@ -367,21 +441,26 @@ def process_files(inputs: Sequence, outputs: Sequence, *, analyses: Mapping[str,
 
     File ``i`` of ``inputs`` gets the workflow chunk number ``chunk + i``.
     """
+    from .delphes_writer import read_metadata
     from .provenance import file_sha256, package_versions as _versions
 
     if len(outputs) != len(analyses):
         raise ValueError(f"process: {len(analyses)} analyses ({', '.join(analyses)}) but {len(outputs)} outputs")
     records, skipped = run_processor(inputs, analyses=analyses, efficiency=efficiency, processing=processing,
                                      dataset=sample.get("name", "sample"), chunk=chunk)
-    skipped_names = {s["file"] for s in skipped}
-    checks = {str(f): file_sha256(f) for f in inputs if str(Path(f).resolve()) not in skipped_names}
+    # a file of which nothing was read has no checksum; a partly processed one keeps its checksum
+    unread = {s["file"] for s in skipped if not s.get("entries_processed")}
+    checks = {str(f): file_sha256(f) for f in inputs if str(Path(f).resolve()) not in unread}
+    decay_mode = common_decay_mode({str(f): read_metadata(f).get("signal_decay_mode", "")
+                                    for f in inputs if str(Path(f).resolve()) not in unread})
     versions = dict(package_versions) if package_versions is not None else _versions()
     result = {}
     for (name, spec), out in zip(analyses.items(), outputs):
-        a = assemble(records, name, spec)
+        a = assemble(records, name, spec, processing.get("non_finite", "error"))
         attrs = skim_attributes(sample, name, spec, config_hash=config_hash, package_versions=versions,
                                 input_checksums=checks, skipped_files=skipped,
-                                n_events_processed=a["n_events_processed"], sum_gen_weights=a["sum_gen_weights"])
+                                n_events_processed=a["n_events_processed"], sum_gen_weights=a["sum_gen_weights"],
+                                signal_decay_mode=decay_mode)
         attrs["chunk"] = np.int64(chunk)
         write_skim(out, a["events"], a["spectra"], a["cutflow"], attrs, int(processing.get("gzip_level", 1)))
         result[name] = a

@@ -175,7 +175,9 @@ def load_skim(path: str | os.PathLike, label: str, vcfg: Mapping) -> Source:
     from .skim import read_events
 
     path = Path(path)
-    g, attrs = read_events(path, ["sr"], optional=[*vcfg["variables"], "weight_gen", "weight_d0eff"])
+    from .yields import flavour_weights
+
+    g, attrs = read_events(path, ["sr"], optional=[*vcfg["variables"], "weight_gen", "weight_d0eff", "channel"])
     values = {}
     notes = []
     for v in vcfg["variables"]:
@@ -187,6 +189,7 @@ def load_skim(path: str | os.PathLike, label: str, vcfg: Mapping) -> Source:
     sr = np.asarray(g["sr"], dtype=int)
     wgen = np.asarray(g["weight_gen"], float) if "weight_gen" in g else np.ones(len(sr))
     wd0 = np.asarray(g["weight_d0eff"], float) if "weight_d0eff" in g else np.ones(len(sr))
+    wd0 = wd0 * flavour_weights(attrs, g, path)  # forced e-mu samples count 1/2 (the study's events: all flavours)
     n_gen = float(attrs.get("sum_gen_weights", attrs.get("n_events_processed", math.nan)))
     return Source(label=label, values=values, sr=sr, weight=wgen, eff_weight=wgen * wd0, n_generated=n_gen,
                   path=str(path), notes=notes)

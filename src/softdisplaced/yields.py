@@ -1,11 +1,16 @@
 """Signal and background yields per signal region, before and after the NN cut.
 
-    yield_i = sigma x L x B(ll) x emu_fraction x sum_{selected in SR i [, NN >= cut]} (w_gen w_d0eff) / sum_gen_weights
-    stat_err_i = sigma x L x B(ll) x emu_fraction x sqrt(sum (w_gen w_d0eff)^2) / sum_gen_weights
+    yield_i = sigma x L x B(ll) x sum_{selected in SR i [, NN >= cut]} (w_gen w_d0eff w_flav) / sum_gen_weights
+    stat_err_i = sigma x L x B(ll) x sqrt(sum (w_gen w_d0eff w_flav)^2) / sum_gen_weights
 
-Cross sections and B(ll) come from the configuration (``samples.build_samples``),
-not from the skim, so that a change of ``cross_sections.source`` needs no
-reprocessing. Background rows (benchmark ``hf``) are B_i = kappa_emu x N_i x L / 2.6
+B(ll) = (B_e + B_mu)^2 is the probability that both charginos decay to e or mu.
+w_flav is the flavour factor of :func:`flavour_factor`, derived from the decay mode
+the generator recorded in the event files (skim attribute ``signal_decay_mode``):
+1 for flavour-democratic events (and for events whose files record nothing: the
+events are taken as they are); for forced e-mu events 1/2 in the e-mu channel and
+0 in ee / mu-mu. The study's ntuples are democratic (factor 1). Cross sections and
+B(ll) come from the configuration (``samples.build_samples``), not from the skim,
+so that a change of ``cross_sections.source`` needs no reprocessing. Background rows (benchmark ``hf``) are B_i = kappa_emu x N_i x L / 2.6
 (x f_HF(NN >= cut) after the cut) from the background stage.
 """
 
@@ -21,9 +26,13 @@ import numpy as np
 
 from . import study_ntuples
 from .samples import build_samples, cross_section_fb
+from .skim import input_losses
 
 SR_LABELS = {1: "I", 2: "II", 3: "III"}
-YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err")
+CHANNEL_CODES = {"emu": 0, "ee": 1, "mumu": 2}   # the skims' ``channel`` column
+YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err",
+                 "skipped_files", "lost_fraction")  # the last two: input files skipped as bad, and the
+# fraction of the sample's entries they held (processing.skip_bad_files; empty where not applicable)
 
 
 # -------------------------------------------------------------------------- skims
@@ -62,13 +71,60 @@ def match_scores(skims: Sequence, scores: Sequence) -> dict:
     return {sk: by_key.get(skim_key(sk)) for sk in skims}
 
 
+def flavour_factor(decay_mode: str, channel: str) -> float:
+    """Factor that turns the events of a sample generated in ``decay_mode`` into the physical
+    (flavour-democratic, B_e = B_mu) yield of ``channel``.
+
+    ``democratic`` (each chargino to e or mu with 1/2 each) or "" (not recorded: the events are
+    taken as they are): 1. ``emu`` (every event forced to e-mu): P(e-mu) = 2 x 1/2 x 1/2 = 1/2 in
+    the e-mu channel, 0 in ee and mu-mu (the forced sample has none)."""
+    if channel not in CHANNEL_CODES:
+        raise ValueError(f"unknown channel {channel!r} (known: {sorted(CHANNEL_CODES)})")
+    if decay_mode in ("", "democratic"):
+        return 1.0
+    if decay_mode == "emu":
+        return 0.5 if channel == "emu" else 0.0
+    raise ValueError(f"unknown signal decay mode {decay_mode!r} (known: democratic, emu)")
+
+
+def flavour_weights(attrs: Mapping, events: Mapping, path="skim") -> np.ndarray:
+    """Per-event flavour factor of a skim: from its ``signal_decay_mode`` attribute and each
+    event's channel (the ``channel`` column of multi-channel skims, else the skim's one channel)."""
+    mode = str(attrs.get("signal_decay_mode", ""))
+    channels = json.loads(attrs.get("channels", '{"emu": 0}'))
+    n = len(events["sr"])
+    if len(channels) == 1:
+        return np.full(n, flavour_factor(mode, next(iter(channels))))
+    if "channel" not in events:
+        raise ValueError(f"{path}: a skim of channels {sorted(channels)} needs the dataset events/channel")
+    table = np.zeros(max(CHANNEL_CODES.values()) + 1)
+    for name, code in CHANNEL_CODES.items():
+        table[code] = flavour_factor(mode, name)
+    return table[np.asarray(events["channel"], dtype=np.int64)]
+
+
+def signal_weights(path, columns: Iterable[str] = ()) -> tuple[np.ndarray, dict, dict]:
+    """``(w, events, attrs)`` of a signal skim: w = w_gen x w_d0eff x flavour factor per event;
+    ``events`` holds ``sr``, ``channel`` where present, and ``columns``."""
+    from .skim import read_events
+
+    ev, attrs = read_events(path, ["sr", "weight_gen", "weight_d0eff", *columns], optional=("channel",))
+    for k in ("n_events_processed", "sum_gen_weights"):
+        if k not in attrs:
+            raise ValueError(f"{path}: attribute {k!r} missing")
+    w = (np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float)
+         * flavour_weights(attrs, ev, path))
+    return w, ev, attrs
+
+
 def normalisation(cfg: Mapping, spec: Mapping, sum_gen_weights: float) -> tuple[float, float, str]:
-    """(sigma x B(ll) x emu_fraction / sum_gen_weights per fb^-1, relative cross-section error, xs label)."""
+    """(sigma x B(ll) / sum_gen_weights per fb^-1, relative cross-section error, xs label); the flavour
+    factor is per event (:func:`signal_weights`)."""
     sig, err, label = cross_section_fb(cfg, spec["m_c"])
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
-    if sum_gen_weights <= 0:
-        raise ValueError(f"sample {spec['name']}: sum_gen_weights = {sum_gen_weights} (no generated events)")
-    return sig * float(spec["br_ll"]) * emu / sum_gen_weights, err / sig, label
+    if not (math.isfinite(sum_gen_weights) and sum_gen_weights > 0):
+        raise ValueError(f"sample {spec['name']}: sum_gen_weights = {sum_gen_weights} must be positive and finite "
+                         "(no generated events, or non-finite generator weights: see processing.non_finite)")
+    return sig * float(spec["br_ll"]) / sum_gen_weights, err / sig, label
 
 
 def sr_sums(weights: np.ndarray, sr: np.ndarray, mask=None, srs=(1, 2, 3)) -> dict[int, tuple[float, float, int]]:
@@ -79,8 +135,7 @@ def sr_sums(weights: np.ndarray, sr: np.ndarray, mask=None, srs=(1, 2, 3)) -> di
 
 def signal_sums(skim_path, score_path=None, cut: float | None = None, srs=(1, 2, 3)) -> dict:
     """{'pre_nn': {sr: (sumw, sumw2, n)}, 'post_nn': ...(when scores)} plus attrs."""
-    ev, attrs = read_skim(skim_path, ["sr", "weight_gen", "weight_d0eff"])
-    w = np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float)
+    w, ev, attrs = signal_weights(skim_path)
     sr = np.asarray(ev["sr"])
     out = {"attrs": attrs, "pre_nn": sr_sums(w, sr, srs=srs)}
     if score_path is not None:
@@ -105,6 +160,7 @@ def fast_rows(cfg: Mapping, skims: Sequence, scores: Sequence, lumis: Sequence[f
             continue
         sums = signal_sums(sk, sc, cut)
         norm, _, _ = normalisation(cfg, spec, float(sums["attrs"]["sum_gen_weights"]))
+        losses = input_losses(sk)
         bench = str(spec["benchmark"]) if spec.get("benchmark") is not None else name
         for stage in ("pre_nn", "post_nn"):
             if stage not in sums:
@@ -112,7 +168,8 @@ def fast_rows(cfg: Mapping, skims: Sequence, scores: Sequence, lumis: Sequence[f
             for r, (sw, sw2, _n) in sums[stage].items():
                 for lumi in lumis:
                     rows.append(dict(source=spec.get("source", source) or source, benchmark=bench, analysis=analysis, sr=SR_LABELS[r], stage=stage,
-                                     lumi_fb=float(lumi), **{"yield": norm * lumi * sw}, stat_err=norm * lumi * math.sqrt(sw2)))
+                                     lumi_fb=float(lumi), **{"yield": norm * lumi * sw}, stat_err=norm * lumi * math.sqrt(sw2),
+                                     skipped_files=len(losses["skipped_files"]), lost_fraction=losses["lost_fraction"]))
     return rows
 
 
@@ -126,12 +183,11 @@ def study_ntuple_rows(cfg: Mapping, lumis: Sequence[float], metrics_path=None, d
         with open(metrics_path) as fh:
             m = json.load(fh)
         sig_eff = {int(k): float(v) for k, v in (m.get("sig_eff_at_cut") or {}).items()}
-    emu = float(cfg.get("branching", {}).get("emu_fraction", 1.0))
     rows = []
     for bid, path in sorted(study_ntuples.benchmark_files(cfg, directory).items()):
         b = bench[bid]
         sig, _, _ = cross_section_fb(cfg, b["m_c"])
-        norm = sig * b["br_ll"] * emu / ngen
+        norm = sig * b["br_ll"] / ngen  # the study's events are flavour-democratic: all flavours in ngen
         sums = study_ntuples.sr_sums(path, weight)
         for r, (sw, sw2, _n) in sums.items():
             for lumi in lumis:

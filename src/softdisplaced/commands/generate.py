@@ -68,7 +68,8 @@ def generate_file(settings: dict, sample: dict, chunk: int, output: str, n_event
     t2 = time.perf_counter()
     xs_fb = sample.get("cross_section_fb")
     delphes_writer.write(output, reco, truth, cross_section_pb=(xs_fb or 0.0) / 1000.0,
-                         first_event_number=chunk * len(truth))
+                         first_event_number=chunk * len(truth),
+                         metadata={"signal_decay_mode": generation.signal_decay_mode(sample, settings)})
     t3 = time.perf_counter()
     return {"n_events": len(truth), "generate_s": t1 - t0, "detector_s": t2 - t1, "write_s": t3 - t2,
             "events_per_s": len(truth) / max(t3 - t0, 1e-9)}

@@ -3,9 +3,9 @@
 Every input file is an explicit argument (so the Snakemake rules can declare them);
 settings come from ``--settings JSON`` or ``--configfile``. Sections read:
 background: background (+ nn.cut when NN inputs are given); yields: benchmarks,
-cross_sections, branching, samples, background, limits, nn; lifetime-scan: the same;
+cross_sections, samples, background, limits, nn; lifetime-scan: the same;
 projections: background, limits (only projection_lumis_fb of the luminosities), nn;
-recast: benchmarks, cross_sections, branching, samples, limits, recast.
+recast: benchmarks, cross_sections, samples, limits, recast.
 """
 
 from __future__ import annotations
@@ -288,11 +288,13 @@ def run_projections(args):
     # analysis = nn | cut_based | <recast name>); it does not enter the intervals of the projections
     bound_rows = [{c: r.get(c) for c in lm.EXCLUSION_COLUMNS} for r in _read_csv(args.bound_8tev)] \
         if args.bound_8tev else []
-    write_csv(out / "exclusion_ctau.csv", rows + bound_rows, lm.EXCLUSION_COLUMNS)
+    write_csv(out / "exclusion_ctau.csv", rows + bound_rows, lm.SCAN_COLUMNS)
     iv = lm.intervals_table(rows)
     write_json(out / "excluded_intervals.json", {"intervals": iv, "lumis_fb": lumis,
                                                  "note": "c*tau in cm; r95: R95 > 1; cls_*: mu95 < 1; *_open: "
-                                                         "excluded up to the edge of the grid"})
+                                                         "excluded up to the edge of the grid; low_stat_ctau_cm: "
+                                                         "points with too few effective signal MC events, not used "
+                                                         "for the interval edges"})
     dm = float(lcfg.get("mass_reach", {}).get("dm", 20))
     masses = lcfg.get("mass_reach", {}).get("masses")
     reach_iv = iv if not masses else [e for e in iv if any(abs(e["m_c"] - float(m)) < 1e-9 for m in masses)]

@@ -24,7 +24,7 @@ from .defaults import with_defaults
 from .heavyflavour import generate_heavy_flavour
 from .signal import generate_signal
 
-__all__ = ["generate_chunk", "fast_settings", "backend_for", "BACKENDS"]
+__all__ = ["generate_chunk", "fast_settings", "backend_for", "signal_decay_mode", "BACKENDS"]
 
 BACKENDS = {"fast": "softdisplaced.generation", "pythia8": "softdisplaced.generation.pythia8",
             "lhe": "softdisplaced.generation.lhe", "hepmc": "softdisplaced.generation.hepmc"}
@@ -34,6 +34,22 @@ FILE_SOURCES = ("lhe", "hepmc")
 def fast_settings(generation_cfg: Mapping | None) -> dict:
     """``generation.fast`` with the schema defaults filled in."""
     return with_defaults((generation_cfg or {}).get("fast", {}), "generation", "fast")
+
+
+def signal_decay_mode(sample: Mapping, settings: Mapping) -> str:
+    """The chargino decay mode a generator backend uses for ``sample``: ``democratic`` or ``emu``
+    (forced e-mu) for generated signal, "" where the events decide (background, LHE / HepMC input).
+    It is stored in the event file and the skims, and sets the yields' flavour factor
+    (:func:`softdisplaced.yields.flavour_factor`)."""
+    if sample.get("kind") != "signal":
+        return ""
+    gen = settings.get("generation") or {}
+    source = sample.get("source", "fast")
+    if source == "fast":
+        return fast_settings(gen)["mediator_decay"]["decay_mode"]
+    if source == "pythia8":
+        return with_defaults(gen.get("pythia8", {}), "generation", "pythia8")["signal"]["decay_mode"]
+    return ""
 
 
 def generate_chunk(sample: Mapping, settings: Mapping, rng: np.random.Generator, n_events: int) -> ak.Array:

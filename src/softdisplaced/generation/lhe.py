@@ -57,7 +57,7 @@ def shower_lhe(path: str | os.PathLike, settings: Mapping | None, seed: int, n_e
     """Shower the events of one LHE file -> truth event record (all events when ``n_events`` is None)."""
     sample = dict(sample or {"name": Path(path).name})
     sample["source"] = "lhe"
-    cfg = p8._merged(settings)
+    cfg = p8.pythia8_settings(settings)
     n = int(n_events) if n_events and n_events > 0 else 2**31 - 1
     with tempfile.TemporaryDirectory(prefix="sd_lhe_") as tmp:
         try:

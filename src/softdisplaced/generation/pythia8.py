@@ -45,9 +45,10 @@ import awkward as ak
 import numpy as np
 
 from . import slha as slha_mod
+from .defaults import with_defaults
 
 __all__ = [
-    "DEFAULTS", "B_HADRONS", "MAX_SEED", "pythia_seed", "pythia_settings", "make_pythia",
+    "pythia8_settings", "B_HADRONS", "MAX_SEED", "pythia_seed", "pythia_settings", "make_pythia",
     "biased_b_tables", "generate_chunk", "generate_events", "convert_batch", "hf_event_weights",
 ]
 
@@ -64,42 +65,10 @@ C_HADRONS = (411, 421, 431, 4122, 4132, 4232, 4332)
 MEDIATOR_ID = 1000024
 LSP_ID = 1000022
 
-#: Defaults of the ``generation.pythia8`` configuration section (schema mirrors them).
-DEFAULTS: dict = {
-    "ecm_gev": 13000.0,
-    "batch_size": 500,
-    "tune": 14,                 # Tune:pp (14 = Monash 2013, Pythia's default)
-    "mpi": True,
-    "isr": True,
-    "fsr": True,
-    "hadronisation": True,
-    "extra": [],                # further Pythia commands for every run
-    "signal": {
-        "decay_mode": "emu",     # emu: chi+ -> chi0 e+ nu, chi- -> chi0 mu- nu (the study's forcing); democratic
-        "decoupled_mass_gev": 10000.0,
-        "extra": [],
-    },
-    "hf": {
-        "process": "hardbbbar",  # hardbbbar | gg_qqbar (HardQCD:gg2bbbar + qqbar2bbbar)
-        "pthat_min_gev": 15.0,
-        "forced_fraction": 0.9,  # sampled probability of an e/mu semi-leptonic decay per b hadron
-        "charm_forced_fraction": 0.0,   # the same for c hadrons (0: physical charm decays)
-        "pthat_bias_power": 0.0,        # PhaseSpace:bias2Selection with pTHat^power (0: off); weights undo it
-        "extra": [],
-    },
-    "lhe": {"extra": []},
-}
-
-
-def _merged(settings: Mapping | None) -> dict:
-    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
-    user = ((settings or {}).get("generation") or {}).get("pythia8") or {}
-    for k, v in user.items():
-        if isinstance(v, Mapping) and isinstance(cfg.get(k), dict):
-            cfg[k] = {**cfg[k], **v}
-        else:
-            cfg[k] = v
-    return cfg
+def pythia8_settings(settings: Mapping | None) -> dict:
+    """``generation.pythia8`` with the defaults of config/schema.yaml filled in (the schema is
+    the only place that holds them) and validated."""
+    return with_defaults(((settings or {}).get("generation") or {}).get("pythia8") or {}, "generation", "pythia8")
 
 
 def pythia_seed(rng: np.random.Generator) -> int:
@@ -110,7 +79,7 @@ def pythia_seed(rng: np.random.Generator) -> int:
 def pythia_settings(sample: Mapping, settings: Mapping | None, seed: int, slha_path: str | None = None,
                     lhe_path: str | None = None) -> list[str]:
     """The list of Pythia ``readString`` commands for a sample (no side effects)."""
-    cfg = _merged(settings)
+    cfg = pythia8_settings(settings)
     if not 1 <= int(seed) < MAX_SEED:
         raise ValueError(f"Pythia seed {seed} outside [1, {MAX_SEED})")
     cmds = [
@@ -242,7 +211,7 @@ def make_pythia(sample: Mapping, settings: Mapping | None, seed: int, workdir: s
     """
     import pythia8mc
 
-    cfg = _merged(settings)
+    cfg = pythia8_settings(settings)
     slha_path = None
     if sample.get("kind") == "signal" and sample.get("source") != "lhe":
         sig = cfg["signal"]
@@ -472,7 +441,7 @@ def generate_chunk(sample: Mapping, settings: Mapping | None, rng: np.random.Gen
     n_events = int(n_events)
     if n_events <= 0:
         raise ValueError(f"n_events must be positive, got {n_events}")
-    cfg = _merged(settings)
+    cfg = pythia8_settings(settings)
     seed = pythia_seed(rng)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sd_pythia8_") as tmp:

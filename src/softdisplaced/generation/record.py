@@ -108,13 +108,46 @@ class ParticleTable:
         return self._built
 
 
-def build_events(table: ParticleTable, weight, mediators: Mapping[str, np.ndarray] | None = None) -> ak.Array:
-    """Awkward events ``{particles: var * record, weight, [mediators: var * record]}``."""
+def _with_extra(n: int, k: int, cols: Mapping[str, np.ndarray], extra: Mapping[str, np.ndarray]):
+    """Flat particle columns and offsets: each event's ``k`` fixed slots followed by its extra particles.
+
+    ``extra`` holds flat arrays of every ``PARTICLE_FIELDS`` entry plus ``event`` (the event index of
+    each extra particle, non-decreasing). Indices (m1, d1, ...) of the fixed slots are unchanged."""
+    ev = np.asarray(extra["event"], dtype=np.int64)
+    if len(ev) > 1 and np.any(np.diff(ev) < 0):
+        raise ValueError("build_events: extra particles must be sorted by event")
+    n_extra = np.bincount(ev, minlength=n)
+    counts = k + n_extra
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    fixed_pos = (offsets[:-1, None] + np.arange(k)[None, :]).reshape(-1)
+    starts = np.cumsum(n_extra) - n_extra
+    extra_pos = offsets[ev] + k + (np.arange(len(ev)) - starts[ev])
+    flat = {}
+    for f in PARTICLE_FIELDS:
+        out = np.empty(int(offsets[-1]), dtype=cols[f].dtype)
+        out[fixed_pos] = cols[f].reshape(-1)
+        out[extra_pos] = np.asarray(extra[f]).astype(cols[f].dtype, copy=False)
+        flat[f] = out
+    return flat, offsets
+
+
+def build_events(table: ParticleTable, weight, mediators: Mapping[str, np.ndarray] | None = None,
+                 extra: Mapping[str, np.ndarray] | None = None) -> ak.Array:
+    """Awkward events ``{particles: var * record, weight, [mediators: var * record]}``.
+
+    ``extra``: optional variable-multiplicity particles appended to each event after the table's
+    fixed slots (flat arrays of every field of ``PARTICLE_FIELDS`` and ``event``, sorted by event)."""
     n, k = table.n, table.k
     cols = table.build()
-    offsets = ak.index.Index64(np.arange(n + 1, dtype=np.int64) * k)
+    if extra is None:
+        flat = {f: cols[f].reshape(-1) for f in PARTICLE_FIELDS}
+        offsets = ak.index.Index64(np.arange(n + 1, dtype=np.int64) * k)
+    else:
+        flat, off = _with_extra(n, k, cols, extra)
+        offsets = ak.index.Index64(off)
     content = ak.contents.RecordArray(
-        [ak.contents.NumpyArray(cols[f].reshape(-1)) for f in PARTICLE_FIELDS],
+        [ak.contents.NumpyArray(flat[f]) for f in PARTICLE_FIELDS],
         list(PARTICLE_FIELDS))
     fields = {"particles": ak.contents.ListOffsetArray(offsets, content),
               "weight": ak.contents.NumpyArray(np.broadcast_to(np.asarray(weight, dtype=np.float64), (n,)).copy())}

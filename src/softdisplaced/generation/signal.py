@@ -11,8 +11,14 @@ Steps per event (all vectorised over the chunk; see docs/generator.md):
    through a vector current: dN/dcos(theta) ∝ 1 + cos^2 + (1 - beta^2) sin^2;
 4. proper decay lengths c*t ~ Exp(c*tau); decay vertex = (p/m) c*t from the origin;
 5. chi+- -> chi0 l nu with the off-shell-W matrix element
-   (:func:`.kinematics.three_body_decay`); one mediator gives an electron, the
-   other a muon (the study forced (e nu)(mu nu)), chosen at random per event.
+   (:func:`.kinematics.three_body_decay`). Lepton flavours (``mediator_decay.decay_mode``):
+   ``democratic`` (the study's MadGraph cards): each chargino independently to e or mu
+   with 1/2 each (ee : e-mu : mu-mu = 1 : 2 : 1); ``emu``: one to e, the other to mu,
+   chosen at random per event (forced e-mu; the yields then apply the factor 1/2);
+6. QED final-state radiation off the two leptons (:func:`.radiation.qed_fsr`, Q = 2 E*
+   of the lepton in its chargino's rest frame) and the underlying event
+   (:func:`.radiation.underlying_event`): photons and soft hadrons appended to the
+   record as visible particles.
 """
 
 from __future__ import annotations
@@ -24,9 +30,14 @@ import numpy as np
 
 from .kinematics import boost, cos_sin, cosh_sinh, four_vector, three_body_decay
 from .luminosity import sample_mass_rapidity
+from .radiation import concat_extra, qed_fsr, underlying_event
 from .record import ParticleTable, build_events
 
-__all__ = ["generate_signal", "PID_CHARGINO", "PID_NEUTRALINO", "M_E", "M_MU", "M_PI"]
+__all__ = ["generate_signal", "decay_flavours", "PID_CHARGINO", "PID_NEUTRALINO", "M_E", "M_MU", "M_PI",
+           "DECAY_MODES"]
+
+#: Signal decay modes: "democratic" (each chargino to e or mu, 1/2 each) or "emu" (forced e-mu).
+DECAY_MODES = ("democratic", "emu")
 
 PID_CHARGINO = 1000024
 PID_NEUTRALINO = 1000022
@@ -77,6 +88,17 @@ def isr_fragments(rng, n, pt_jet, cfg):
     return np.stack([e, px, py, pz], axis=2), pids, mass
 
 
+def decay_flavours(rng: np.random.Generator, n: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(chi+ -> e, chi- -> e) boolean arrays for ``n`` events in decay mode ``mode`` (else mu)."""
+    if mode == "democratic":
+        u = rng.random((n, 2))
+        return u[:, 0] < 0.5, u[:, 1] < 0.5
+    if mode == "emu":
+        e_on_plus = rng.random(n) < 0.5
+        return e_on_plus, ~e_on_plus
+    raise ValueError(f"generation.fast.mediator_decay.decay_mode: unknown mode {mode!r} (known: {DECAY_MODES})")
+
+
 def generate_signal(rng: np.random.Generator, n: int, m_c: float, dm: float, ctau_cm: float,
                     cfg: Mapping) -> ak.Array:
     """``n`` signal events in the truth record format of docs/contracts.md.
@@ -117,11 +139,11 @@ def generate_signal(rng: np.random.Generator, n: int, m_c: float, dm: float, cta
     for i, chi in enumerate((chi_p, chi_m)):
         fac = ct[:, i] / m_c
         verts.append((chi[:, 1] * fac, chi[:, 2] * fac, chi[:, 3] * fac, chi[:, 0] * fac))
-    # flavour assignment: chi+ -> e+ (and chi- -> mu-) or chi+ -> mu+ (and chi- -> e-)
-    e_on_plus = rng.random(n) < 0.5
+    # lepton flavour of each chargino's decay
+    e_plus, e_minus = decay_flavours(rng, n, dcfg["decay_mode"])
     prods = {}
     for sign, chi in ((+1, chi_p), (-1, chi_m)):
-        is_e = e_on_plus if sign > 0 else ~e_on_plus
+        is_e = e_plus if sign > 0 else e_minus
         out = [np.empty((n, 4)) for _ in range(3)]
         for flav_mask, ml in ((is_e, M_E), (~is_e, M_MU)):
             idx = np.nonzero(flav_mask)[0]
@@ -132,6 +154,27 @@ def generate_signal(rng: np.random.Generator, n: int, m_c: float, dm: float, cta
             for o, r in zip(out, res):
                 o[idx] = r
         prods[sign] = (out, is_e)
+    # QED FSR off each lepton (Q = 2 E* in the chargino rest frame), photons at the decay vertex
+    photons = []
+    for sign, chi, base, mother, vtx in ((+1, chi_p, 2, 0, verts[0]), (-1, chi_m, 5, 1, verts[1])):
+        (p0, lep, nu), is_e = prods[sign]
+        ml = np.where(is_e, M_E, M_MU)
+        e_star = (chi[:, 0] * lep[:, 0] - np.einsum("ij,ij->i", chi[:, 1:], lep[:, 1:])) / m_c
+        lep_after, ph = qed_fsr(rng, lep, e_star, ml, cfg["fsr"])
+        prods[sign] = ((p0, lep_after, nu), is_e)
+        i = ph["lepton"]
+        zeros = np.zeros(len(i))
+        photons.append({"event": i, "pid": np.full(len(i), 22), "status": np.ones(len(i), dtype=np.int64),
+                        "px": ph["px"], "py": ph["py"], "pz": ph["pz"], "e": ph["e"], "mass": zeros,
+                        "x": vtx[0][i], "y": vtx[1][i], "z": vtx[2][i], "t": vtx[3][i],
+                        "m1": np.full(len(i), mother), "m2": np.full(len(i), -1), "d1": np.full(len(i), -1),
+                        "d2": np.full(len(i), -1), "charge": zeros})
+    ue = underlying_event(rng, n, cfg["underlying_event"])
+    k = len(ue["event"])
+    minus1 = np.full(k, -1)
+    ue.update(status=np.ones(k, dtype=np.int64), x=np.zeros(k), y=np.zeros(k), z=np.zeros(k), t=np.zeros(k),
+              m1=minus1, m2=minus1, d1=minus1, d2=minus1)
+    extra = concat_extra(photons + [ue])
 
     tab = ParticleTable(n, 9 + nf)
     zero = (0.0, 0.0, 0.0, 0.0)
@@ -160,4 +203,4 @@ def generate_signal(rng: np.random.Generator, n: int, m_c: float, dm: float, cta
         med[f] = np.zeros((n, 2))
     for f, i in (("decay_x", 0), ("decay_y", 1), ("decay_z", 2)):
         med[f] = np.stack([verts[0][i], verts[1][i]], axis=1)
-    return build_events(tab, 1.0, med)
+    return build_events(tab, 1.0, med, extra=extra)

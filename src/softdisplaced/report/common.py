@@ -111,10 +111,6 @@ class ReportContext:
         return str(self.get("report.loose_analysis", "soft_emu_loose"))
 
     @property
-    def emu_fraction(self) -> float:
-        return float(self.get("branching.emu_fraction", 1.0))
-
-    @property
     def network(self) -> str:
         """report.network, else background.nn_network when it is an enabled skim-input network of
         nn.networks (the network behind the post-NN yields), else the first enabled skim-input network,

@@ -449,7 +449,10 @@ def fig_nn(ctx: ReportContext) -> Artifact:
 
 # ---------------------------------------------------------------- Figure 8
 def signal_weights(ctx: ReportContext, d: Mapping, spec: Mapping | None, lumi: float, path) -> np.ndarray:
-    """sigma x L x B(ll) x emu_fraction x w_d0eff x w_gen / N_gen, N_gen = sum_gen_weights (or n_events_processed)."""
+    """sigma x L x B(ll) x w_flav x w_d0eff x w_gen / N_gen, N_gen = sum_gen_weights (or n_events_processed),
+    w_flav the flavour factor of the skim's recorded decay mode (:func:`softdisplaced.yields.flavour_weights`)."""
+    from ..yields import flavour_weights
+
     attrs = d["_attrs"]
     spec = spec or {}
     sigma = attrs.get("cross_section_fb", spec.get("cross_section_fb"))
@@ -459,8 +462,8 @@ def signal_weights(ctx: ReportContext, d: Mapping, spec: Mapping | None, lumi: f
         if v is None or not np.isfinite(float(v)) or (k == "n_events_processed" and float(v) <= 0):
             raise ValueError(f"{path}: attribute '{k}' missing or invalid (needed to weight the signal to {lumi:g} fb^-1)")
     n = len(d["sr"])
-    w = np.asarray(d["weight_d0eff"], float) * _weights(d, n)
-    return float(sigma) * lumi * float(br) * ctx.emu_fraction * w / float(n_gen)
+    w = np.asarray(d["weight_d0eff"], float) * _weights(d, n) * flavour_weights(attrs, d, path)
+    return float(sigma) * lumi * float(br) * w / float(n_gen)
 
 
 @cms_style
@@ -534,11 +537,10 @@ def fig_nn_sr3(ctx: ReportContext) -> Artifact:
     ax.set_ylabel(f"events / {bins[1] - bins[0]:.2f} (SR III)")
     ax.legend(fontsize=11)
     art = Artifact("fig8_nn_sr3", "figure", f"Figure 8: NN output in SR III at {lumi:g} fb^-1",
-                   f"NN output ('{net}') in SR III at {lumi:g} fb^-1: signal = sigma x L x B(ll) x e-mu fraction x "
+                   f"NN output ('{net}') in SR III at {lumi:g} fb^-1: signal = sigma x L x B(ll) x flavour factor x "
                    f"d0-efficiency weights / N_gen; HF shape from all selected HF events scaled to its SR III "
                    f"expectation from yields.csv.", [], inputs,
                    {"report.lumi_fb": lumi, "network": net, "nn cut": cut, "report.analysis": ana,
-                    "branching.emu_fraction": ctx.emu_fraction,
                     "cross_sections.source": ctx.get("cross_sections.source")}, "study Fig. 8")
     return save_figure(ctx, fig, art)
 

@@ -81,11 +81,21 @@ def render_report(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Se
             lines += [f"Archive: [{_rel(tar, out_dir)}]({_rel(tar, out_dir)})"
                       + (f"; submission file: [{_rel(sub, out_dir)}]({_rel(sub, out_dir)})" if sub else ""), ""]
         lines += [_config_line(ctx, a), ""]
+    lines += _input_losses(ctx)
     if skipped:
         lines += ["## Not produced", ""]
         lines += [f"- {name}: {reason}" for name, reason in skipped]
         lines += [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _input_losses(ctx: ReportContext) -> list[str]:
+    """Skipped input files and events dropped for non-finite inputs (skims of the report's analysis)."""
+    from ..samples import build_samples, signal_samples
+    from ..skim import input_losses_markdown
+
+    skims = {n: ctx.skim(ctx.analysis, n) for n in signal_samples(build_samples(ctx.settings)) + ["hf"]}
+    return input_losses_markdown({n: p for n, p in skims.items() if p.exists()}, ctx.analysis)
 
 
 def write_report_md(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Sequence[tuple[str, str]] = ()) -> Path:

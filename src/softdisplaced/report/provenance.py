@@ -93,6 +93,19 @@ def expand_inputs(paths: Iterable[str | os.PathLike], suffixes: tuple[str, ...] 
     return sorted(set(out))
 
 
+def _input_losses(files) -> dict:
+    """Skim -> its skipped input files and events dropped for non-finite inputs (skims with any)."""
+    from ..skim import input_losses
+
+    out = {}
+    for f in files:
+        if f.suffix == ".h5" and "skims" in f.parts:
+            loss = input_losses(f)
+            if loss["skipped_files"] or loss["non_finite_dropped"]:
+                out[str(f)] = loss
+    return out
+
+
 def build_provenance(settings: Mapping, inputs: Iterable[str | os.PathLike] = (),
                      benchmarks: Iterable[str | os.PathLike] = ()) -> dict:
     files = expand_inputs(inputs)
@@ -102,6 +115,7 @@ def build_provenance(settings: Mapping, inputs: Iterable[str | os.PathLike] = ()
         "config_hash": config_hash(settings),
         "package_versions": prov.package_versions(),
         "input_checksums": {str(f): prov.file_sha256(f) for f in files},
+        "input_losses": _input_losses(files),
         "rule_runtimes": rule_runtimes(benchmarks),
         "machine": prov.machine(),
         "created_utc": prov.now_utc(),
