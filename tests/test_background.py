@@ -200,3 +200,6 @@ def test_background_command_published_table_with_own_fit_beside(tmp_path):
     assert float(b["rel_tf"]) == pytest.approx(np.hypot(75.97 / 1139.46, spread), rel=1e-6)
     with open(out / "comparison.csv") as fh:
         assert {r["method"] for r in csv.DictReader(fh)} == {"published_table", "own_fit"}
+    fit = json.loads((out / "hf_fit.json").read_text())     # the report draws the own fit's shape
+    assert fit["method"] == "published_table" and fit["fits_method"] == "own_fit"
+    assert set(fit["fits"]) == {"electron", "muon"} and fit["fits"]["electron"]["valid"]

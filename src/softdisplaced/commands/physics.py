@@ -169,9 +169,13 @@ def run_background(args):
                          "kappa_emu_rel_diff", "B_I", "B_I_pub", "B_II", "B_II_pub", "B_III", "B_III_pub")]
     _write_csv(out / "comparison.csv", comp, ccols)
     write_text(out / "comparison.md", f"Own ({tf.method}) vs published transfer factors and B at 2.6 fb^-1\n\n" + _md(comp, ccols))
-    fit_info = {"method": tf.method, "fits": tf.fits, "fit_range_gev": bcfg.get("fit_range_gev", [20, 70])}
-    write_json(out / "hf_fit.json", fit_info)
+    # the fitted shapes: the own fit of the HF sample when there is one (also beside a published method),
+    # else the study's published fit; "method" is the normalisation of the results
     own = tf if tf.method == "own_fit" else alternatives.get("own_fit")
+    shapes = own if own is not None else (tf if tf.fits else bg.published_fit_factors(bcfg))
+    fit_info = {"method": tf.method, "fits_method": shapes.method, "fits": shapes.fits,
+                "fit_range_gev": bcfg.get("fit_range_gev", [20, 70])}
+    write_json(out / "hf_fit.json", fit_info)
     if own is not None:
         plots_physics.hf_spectra(bg.read_spectra(args.hf_spectra), own.fits, out / "hf_spectra_fit",
                                  tuple(bcfg.get("fit_range_gev", (20, 70))))
