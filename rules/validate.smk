@@ -22,10 +22,31 @@ def _pairs(d):
     return " ".join(f"{k}={v}" for k, v in sorted(d.items()))
 
 
+def fidelity_inputs(wildcards=None):
+    """Inputs of the fidelity section: yields, the two networks' metrics, transfer factors, cutflows."""
+    ana = config.get("validation", {}).get("analysis", "soft_emu")
+    net = config["background"].get("nn_network", "bp1_vs_hf")
+    out = {"yields": "results/yields/yields.csv", "transfer_factors": "results/background/transfer_factors.csv"}
+    if net in NETWORKS and STUDY_NET is not None:
+        out.update(nn_metrics=f"results/nn/{net}/metrics.json", study_nn_metrics=f"results/nn/{STUDY_NET}/metrics.json")
+    cutflows = {}
+    for spec in SAMPLES.values():
+        if spec.get("benchmark") is not None and spec["source"] in ("fast", "pythia8"):
+            cutflows[f"{spec['benchmark']}:{spec['source']}"] = f"results/cutflows/{ana}/{spec['name']}.json"
+    return out, cutflows
+
+
+def _fidelity_args(wildcards=None):
+    files, cutflows = fidelity_inputs()
+    args = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(files.items()))
+    return args + (" --cutflows " + " ".join(f"{k}={v}" for k, v in sorted(cutflows.items())) if cutflows else "")
+
+
 rule validate:
     input:
         fast=lambda w: list(validation_inputs()[0].values()),
         pythia8=lambda w: list(validation_inputs()[1].values()),
+        fidelity=lambda w: list(fidelity_inputs()[0].values()) + list(fidelity_inputs()[1].values()),
     output:
         report="results/validation/REPORT.md",
         table="results/validation/comparison.csv",
@@ -35,7 +56,9 @@ rule validate:
     log:
         "results/logs/validate.log",
     params:
-        settings=lambda w: settings_json(validation=config.get("validation", {}), samples=config["samples"]),
+        settings=lambda w: settings_json(validation=config.get("validation", {}), samples=config["samples"],
+                                         background={"published_kappa": config["background"].get("published_kappa", {})}),
+        fidelity=_fidelity_args,
         fast=lambda w: _pairs(validation_inputs()[0]),
         pythia8=lambda w: _pairs(validation_inputs()[1]),
         study=lambda w: f"--study-dir {STUDY_DIR}" if STUDY_DIR else "",
@@ -47,4 +70,4 @@ rule validate:
         runtime=30,
     shell:
         "softdisplaced validate --settings {params.settings:q} --output-dir results/validation"
-        " --fast {params.fast} --pythia8 {params.pythia8} {params.study} > {log} 2>&1"
+        " --fast {params.fast} --pythia8 {params.pythia8} {params.study} {params.fidelity} > {log} 2>&1"

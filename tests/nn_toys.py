@@ -10,7 +10,7 @@ import numpy as np
 from softdisplaced.nn import FEATURES
 
 
-def write_skim(path, sample, X, sr=None, m_c=None, dm=None, weight=None):
+def write_skim(path, sample, X, sr=None, m_c=None, dm=None, weight=None, weight_gen=None):
     X = np.asarray(X, dtype="float64").reshape(-1, len(FEATURES))
     n = len(X)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -20,6 +20,8 @@ def write_skim(path, sample, X, sr=None, m_c=None, dm=None, weight=None):
             ev.create_dataset(f, data=X[:, i], compression="gzip")
         ev.create_dataset("sr", data=np.zeros(n, "int8") if sr is None else np.asarray(sr, "int8"))
         ev.create_dataset("weight_d0eff", data=np.ones(n) if weight is None else weight)
+        if weight_gen is not None:
+            ev.create_dataset("weight_gen", data=np.asarray(weight_gen, "float64"))
         ev.create_dataset("event_number", data=np.arange(n, dtype="int64"))
         fh.attrs["sample"] = sample
         fh.attrs["analysis"] = "soft_emu_loose"

@@ -111,16 +111,23 @@ def test_weighted_nn_fraction():
     assert 0 < df < 0.5
 
 
+def _toy_spectra_skim(tmp_path, seed):
+    """HF skim whose spectra follow known double exponentials (e: [9.0, -0.25, 5.5, -0.09], mu: [8.8, ...])."""
+    from skim_factory import write_skim
+
+    rng = np.random.default_rng(seed)
+    pe = _sample_double_exp([9.0, -0.25, 5.5, -0.09], 4000, 15, 70, rng)
+    pm = _sample_double_exp([8.8, -0.22, 5.6, -0.10], 4000, 15, 70, rng)
+    return write_skim(tmp_path / "skims/soft_emu_loose/hf.h5", n=50,
+                      spectra={"electron_pt": pe, "muon_pt": pm}, attrs={"sample": "hf"})
+
+
 def test_background_command_own_fit(tmp_path):
     from skim_factory import write_scores, write_skim
 
     from softdisplaced.cli import main
 
-    rng = np.random.default_rng(3)
-    pe = _sample_double_exp([9.0, -0.25, 5.5, -0.09], 4000, 15, 70, rng)
-    pm = _sample_double_exp([8.8, -0.22, 5.6, -0.10], 4000, 15, 70, rng)
-    spectra = write_skim(tmp_path / "skims/soft_emu_loose/hf.h5", n=50,
-                         spectra={"electron_pt": pe, "muon_pt": pm}, attrs={"sample": "hf"})
+    spectra = _toy_spectra_skim(tmp_path, 3)
     skim = write_skim(tmp_path / "skims/soft_emu/hf.h5", n=200, attrs={"sample": "hf"})
     scores = write_scores(tmp_path / "nn/study/scores/soft_emu/hf.h5", np.r_[np.full(20, 0.95), np.full(180, 0.1)])
     settings = {"background": _bcfg(method="own_fit", nn_fraction_source="skim_scores"), "nn": {"cut": 0.9}}
@@ -149,3 +156,50 @@ def test_background_command_own_fit(tmp_path):
 def test_own_fit_without_spectra_is_an_error():
     with pytest.raises(ValueError, match="own_fit needs the HF skim"):
         bg.transfer_factors(_bcfg(method="own_fit"), None)
+
+
+def test_kappa_spread_enters_the_transfer_factor_uncertainty():
+    """published_table for the results, published_fit beside it: the relative difference of
+    kappa_emu (1363/1139 - 1 at 20 GeV, spec section 5) is added in quadrature to rel_tf."""
+    bcfg = _bcfg(method="published_table")
+    tf = bg.transfer_factors(bcfg)
+    alt = bg.transfer_factors({**bcfg, "method": "published_fit"})
+    spread = bg.kappa_spread(tf, [alt])
+    expect = alt.at(20)["kappa_emu"] / 1139.46 - 1
+    assert spread[20.0] == pytest.approx(expect) and 0.15 < expect < 0.25
+    assert spread[42.0] == pytest.approx(0.0)
+    rows = [r for r in bg.background_table(tf, bcfg, [2.6], None, None, spread=spread)
+            if r["threshold"] == 20 and r["sr"] == "I"]
+    (r,) = rows
+    stat = 75.97 / 1139.46
+    assert r["rel_tf_stat"] == pytest.approx(stat) and r["rel_spread"] == pytest.approx(expect)
+    assert r["rel_tf"] == pytest.approx(np.hypot(stat, expect))
+    assert r["b_err"] == pytest.approx(r["b"] * r["rel_tf"])
+    plain = [r for r in bg.background_table(tf, bcfg, [2.6], None, None) if r["threshold"] == 20 and r["sr"] == "I"]
+    assert plain[0]["rel_tf"] == pytest.approx(stat) and plain[0]["b"] == pytest.approx(r["b"])
+
+
+def test_background_command_published_table_with_own_fit_beside(tmp_path):
+    from softdisplaced.cli import main
+
+    spectra = _toy_spectra_skim(tmp_path, 4)
+    settings = {"background": _bcfg(method="published_table", kappa_spread_sources=["own_fit"]), "nn": {"cut": 0.9}}
+    out = tmp_path / "background"
+    assert main(["background", "--settings", json.dumps(settings), "--hf-spectra", str(spectra),
+                 "--outdir", str(out)]) == 0
+    with open(out / "transfer_factors.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["method"] for r in rows} == {"published_table", "own_fit"}
+    own20 = [float(r["kappa_emu"]) for r in rows if r["method"] == "own_fit" and float(r["threshold"]) == 20][0]
+    spread = json.loads((out / "kappa_spread.json").read_text())["rel_spread_kappa_emu"]["20"]
+    assert spread == pytest.approx(abs(own20 / 1139.46 - 1), rel=1e-6)
+    with open(out / "background.csv") as fh:
+        b = [r for r in csv.DictReader(fh) if r["analysis"] == "soft_emu" and r["sr"] == "I"][0]
+    assert b["method"] == "published_table"
+    assert float(b["b"]) == pytest.approx(1139.46 * 3.0, rel=1e-6)
+    assert float(b["rel_tf"]) == pytest.approx(np.hypot(75.97 / 1139.46, spread), rel=1e-6)
+    with open(out / "comparison.csv") as fh:
+        assert {r["method"] for r in csv.DictReader(fh)} == {"published_table", "own_fit"}
+    fit = json.loads((out / "hf_fit.json").read_text())     # the report draws the own fit's shape
+    assert fit["method"] == "published_table" and fit["fits_method"] == "own_fit"
+    assert set(fit["fits"]) == {"electron", "muon"} and fit["fits"]["electron"]["valid"]

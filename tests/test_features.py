@@ -128,3 +128,23 @@ def test_features_in_plausible_ranges_on_random_events():
         want = _hand(evs[i])
         for k in FEATURES:
             assert f[k][i] == pytest.approx(want[k], rel=1e-9, abs=1e-9), (k, i)
+
+
+def test_study_jet_definition_drops_jets_with_neutral_constituents():
+    """photon_veto (the study's card: jets holding a photon leave the Jet branch): HtJet and the
+    visible-sum features use only jets without neutral constituents; the default uses every jet."""
+    e = dict(pt_y=30.0, eta_y=0.0, phi_y=0.0, pt_x=25.0, eta_x=0.5, phi_x=2.0, met=20.0, met_phi=1.0, ht=150.0,
+             jet=[(60.0, 0.1, 3.0), (40.0, -1.0, -1.0), (25.0, 2.0, 0.5)],
+             ele=[(30.0, 0.0, 0.0, 1.0)], mu=[(25.0, 0.5, 2.0, 1.0)])
+    inp = _inputs([e, dict(e, jet=[])])
+    inp["jet_nneutrals"] = ak.unflatten(np.array([3, 0, 1], dtype=np.int64), np.array([3, 0]))
+    phys = compute_features(inp)
+    study = compute_features(inp, {"jets": {"pt_min": 20.0, "abs_eta_max": 2.5, "photon_veto": True}})
+    assert phys["HtJet"][0] == pytest.approx(125.0) and study["HtJet"][0] == pytest.approx(40.0)
+    only_second = compute_features(_inputs([dict(e, jet=[(40.0, -1.0, -1.0)])]))
+    for k in ("YUserObj", "dPhiLepMETSelObj"):
+        assert study[k][0] == pytest.approx(only_second[k][0])
+    assert study["HtJet"][1] == 0.0 and phys["HtJet"][1] == 0.0
+    del inp["jet_nneutrals"]
+    with pytest.raises(ValueError, match="Jet.NNeutrals"):
+        compute_features(inp, {"jets": {"pt_min": 20.0, "abs_eta_max": 2.5, "photon_veto": True}})

@@ -366,3 +366,22 @@ def test_report_defaults_come_from_the_schema(tmp_path):
     del ctx.settings["nn"]["cut"]
     with pytest.raises(ConfigError, match="nn.cut"):
         ctx.nn_cut
+
+
+def test_report_names_the_generators_and_points_to_the_fidelity_section(tmp_path):
+    from softdisplaced.report.markdown import render_report
+
+    settings, res = make_results(tmp_path)
+    settings = {**settings, "samples": {**settings.get("samples", {}), "signal": {"generator": "pythia8"},
+                                        "hf": {"generator": "pythia8"}}}
+    from softdisplaced.report.common import ReportContext
+
+    ctx = ReportContext(settings, res)
+    text = render_report(ctx, [])
+    assert "signal `pythia8`" in text and "heavy flavour `pythia8`" in text and "source `pythia8`" in text
+    assert "fidelity.md" not in text
+    (res / "validation").mkdir(parents=True, exist_ok=True)
+    (res / "validation" / "fidelity.md").write_text("## Fidelity\n\n- a (fast; BP 1): 2 vs 1. Why: x.\n"
+                                                     "- b (fast; BP 4): 3 vs 1. Why: y.\n")
+    text = render_report(ReportContext(settings, res), [])
+    assert "2 difference(s) above the threshold" in text and "validation/fidelity.md" in text

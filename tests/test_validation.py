@@ -141,3 +141,87 @@ def test_validate_cli(reference_dir, tmp_path):
     assert main(["validate", "--output-dir", str(tmp_path / "w"), "--fast", "1:nope"]) == 1
     assert main(["validate", "--output-dir", str(tmp_path / "w"), "--fast", f"1={tmp_path / 'missing.h5'}",
                  "--benchmarks", "1"]) == 1
+
+
+# ------------------------------------------------------------------ fidelity section (issue 11)
+def _yield_rows():
+    rows = []
+    for src, scale in (("fast", 1.5), ("pythia8", 1.04)):
+        for bm in ("1", "4"):
+            for sr, y in (("I", 10.0), ("II", 4.0)):
+                rows.append(dict(source=src, benchmark=bm, analysis="soft_emu", sr=sr, stage="pre_nn", lumi_fb="140",
+                                 **{"yield": str(y * scale), "stat_err": "0.1"}))
+    for bm in ("1", "4"):
+        for sr, y in (("I", 10.0), ("II", 4.0)):
+            rows.append(dict(source="study_ntuples", benchmark=bm, analysis="soft_emu", sr=sr, stage="pre_nn",
+                             lumi_fb="140", **{"yield": str(y), "stat_err": "0.2"}))
+    rows.append(dict(source="fast", benchmark="hf", analysis="soft_emu", sr="I", stage="pre_nn", lumi_fb="140",
+                     **{"yield": "1e5", "stat_err": "1"}))
+    return rows
+
+
+def test_fidelity_yield_ratios_and_generated_sentences():
+    rows = V.fidelity_yields(_yield_rows())
+    assert {r["source"] for r in rows} == {"fast", "pythia8"} and all(r["benchmark"] != "hf" for r in rows)
+    fast = [r for r in rows if r["source"] == "fast"]
+    assert all(r["ratio"] == pytest.approx(1.5) for r in fast)
+    r0 = fast[0]
+    assert r0["ratio_err"] == pytest.approx(1.5 * np.hypot(0.1 / r0["project"], 0.2 / r0["study"]))
+    fcfg = V.fidelity_settings({"validation": {"fidelity": {"causes": {"signal_yield": "MY CAUSE"}}}})
+    sentences = V.fidelity_explanations(rows, fcfg)
+    assert len(sentences) == len(fast)                    # pythia8 within 10 %: no sentence
+    assert all("+50 %" in s and "MY CAUSE" in s and "fast" in s for s in sentences)
+    tight = V.fidelity_settings({"validation": {"fidelity": {"threshold": 0.01}}})
+    assert len(V.fidelity_explanations(rows, tight)) == len(rows)
+
+
+def test_fidelity_nn_kappa_and_cutflow_rows():
+    nn = V.fidelity_nn({"auc": {"1": 0.95, "2": 0.9}, "sig_eff_at_cut": {"1": 0.5}, "hf_eff_at_cut": 0.02,
+                        "input": "skims"},
+                       {"auc": {"1": 0.92, "2": 0.9}, "sig_eff_at_cut": {"1": 0.47}, "hf_eff_at_cut": 0.01})
+    by = {(r["quantity"], r["benchmark"]): r for r in nn}
+    assert by[("auc", "1")]["difference"] == pytest.approx(0.03)
+    assert by[("hf_eff_at_cut", "hf")]["ratio"] == pytest.approx(2.0)
+    kap = V.fidelity_kappa([{"threshold": "20", "kappa_emu": "570", "method": "own_fit"},
+                            {"threshold": "42", "kappa_emu": "1", "method": "own_fit"}],
+                           {"20": [39.19, 1.73, 29.08, 1.45, 1139.46, 75.97]})
+    assert len(kap) == 1 and kap[0]["ratio"] == pytest.approx(570 / 1139.46)
+    fcfg = V.fidelity_settings(None)
+    (sentence,) = V.fidelity_explanations(kap, fcfg)
+    assert "-50 %" in sentence and "published table" in sentence
+    cf = {"cuts": [{"name": "all", "raw": 1000, "weighted": 1000.0}, {"name": "pt", "raw": 300, "weighted": 300.0},
+                   {"name": "d0_window", "raw": 90, "weighted": 90.0}], "sum_gen_weights": 1000.0}
+    rows = V.fidelity_cutflow({"1": {"fast": cf}}, {"1": {"all": 2e6, "preselection": 4e5, "d0_window": 1.5e5}},
+                              fcfg["cutflow_steps"])
+    by = {r["step"]: r for r in rows}
+    assert by["pt"]["study"] == pytest.approx(0.2) and by["pt"]["ratio"] == pytest.approx(1.5)
+    assert by["d0_window"]["ratio"] == pytest.approx(0.09 / 0.075)
+    assert np.isnan(by["all"]["study"])
+
+
+def test_validation_report_has_the_fidelity_section(tmp_path):
+    import csv
+
+    ypath = tmp_path / "yields.csv"
+    rows = _yield_rows()
+    with open(ypath, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    m1, m2 = tmp_path / "m1.json", tmp_path / "m2.json"
+    m1.write_text(json.dumps({"auc": {"1": 0.99}, "sig_eff_at_cut": {"1": 0.9}, "hf_eff_at_cut": 0.05}))
+    m2.write_text(json.dumps({"auc": {"1": 0.92}, "sig_eff_at_cut": {"1": 0.47}, "hf_eff_at_cut": 0.01}))
+    tf = tmp_path / "tf.csv"
+    tf.write_text("threshold,kappa_e,kappa_e_err,kappa_mu,kappa_mu_err,kappa_emu,kappa_emu_err,method\n"
+                  "20,39.19,1.73,29.08,1.45,1139.46,75.97,published_table\n20,25,1,21,1,525,40,own_fit\n")
+    settings = {"background": {"published_kappa": {"20": [39.19, 1.73, 29.08, 1.45, 1139.46, 75.97]}}}
+    out = tmp_path / "val"
+    summary = V.run_validation(settings, out, plots=False, fidelity_inputs={
+        "yields": ypath, "nn_metrics": m1, "study_nn_metrics": m2, "transfer_factors": tf})
+    report = (out / "REPORT.md").read_text()
+    assert "## Fidelity" in report and "### Differences above the threshold" in report
+    assert (out / "fidelity.csv").exists()
+    text = " ".join(summary["fidelity_explanations"])
+    assert "hf eff at cut" in text and "kappa emu (own_fit" in text and "published_table" not in text
+    assert "auc (" in text        # AUC 0.99 vs 0.92: ratio 1.08 < 10 %, but the difference 0.07 > 0.03
+    assert len([s for s in summary["fidelity_explanations"] if s.startswith("yield pre nn (fast")]) == 4

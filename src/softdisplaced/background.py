@@ -379,21 +379,58 @@ def background_per_sr(kappa_emu: float, kappa_emu_err: float, bcfg: Mapping, lum
     return out
 
 
+def kappa_spread(primary: TransferFactors, alternatives: Sequence[TransferFactors]) -> dict[float, float]:
+    """Per threshold: the largest relative difference max_alt |kappa_emu(alt) / kappa_emu(primary) - 1|.
+
+    The transfer factor is not reproduced by LO simulation (spec section 5): the spread between
+    the method used for the results and the project's own determinations (fast generator, Pythia 8)
+    is a systematic uncertainty of the background; :func:`background_table` adds it in quadrature
+    to the statistical transfer-factor uncertainty (column ``rel_tf``, the nuisance parameter
+    ``limits.background_uncertainties.transfer_factor``)."""
+    out = {}
+    for r in primary.rows:
+        th, k = r["threshold"], r["kappa_emu"]
+        rel = 0.0
+        for alt in alternatives:
+            try:
+                ka = alt.at(th)["kappa_emu"]
+            except ValueError:
+                continue
+            if k > 0 and np.isfinite(ka):
+                rel = max(rel, abs(ka / k - 1.0))
+        out[float(th)] = float(rel)
+    return out
+
+
+def relative_tf_uncertainty(row: Mapping, spread: Mapping[float, float] | None = None) -> tuple[float, float, float]:
+    """(total, statistical, spread) relative uncertainty of kappa_emu for one transfer-factor row."""
+    k, dk = row["kappa_emu"], row["kappa_emu_err"]
+    stat = dk / k if k > 0 and np.isfinite(dk) else 0.0
+    sp = float((spread or {}).get(float(row["threshold"]), 0.0))
+    return float(np.hypot(stat, sp)), float(stat), sp
+
+
 def background_table(tf: TransferFactors, bcfg: Mapping, lumis: Sequence[float],
-                     nn_fraction: tuple[float, float] | None, cut: float | None) -> list[dict]:
-    """Rows (threshold, analysis, stage, lumi_fb, sr, b, b_err, method) for every threshold and luminosity."""
+                     nn_fraction: tuple[float, float] | None, cut: float | None,
+                     spread: Mapping[float, float] | None = None) -> list[dict]:
+    """Rows (threshold, analysis, stage, lumi_fb, sr, b, b_err, rel_tf, rel_tf_stat, rel_spread, rel_nn, method)
+    for every threshold and luminosity; ``spread`` (:func:`kappa_spread`) enlarges the transfer-factor
+    uncertainty in quadrature."""
     th_to_an = {}
     for an, th in bcfg.get("analysis_threshold_gev", {}).items():
         th_to_an.setdefault(float(th), an)
     rows = []
     for r in tf.rows:
+        rel_tf, rel_stat, rel_sp = relative_tf_uncertainty(r, spread)
         for lumi in lumis:
             stages = [("pre_nn", None)] + ([("post_nn", nn_fraction)] if nn_fraction is not None else [])
             for stage, frac in stages:
-                for b in background_per_sr(r["kappa_emu"], r["kappa_emu_err"], bcfg, lumi, frac):
+                for b in background_per_sr(r["kappa_emu"], r["kappa_emu"] * rel_tf, bcfg, lumi, frac):
                     rows.append(dict(threshold=r["threshold"], analysis=th_to_an.get(r["threshold"], ""),
                                      stage=stage, lumi_fb=float(lumi), sr=b["sr"], b=b["b"], b_err=b["b_err"],
-                                     nn_cut=cut if stage == "post_nn" else None, method=tf.method))
+                                     rel_tf=b["rel_tf"], rel_tf_stat=rel_stat, rel_spread=rel_sp,
+                                     rel_nn=b["rel_nn"], nn_cut=cut if stage == "post_nn" else None,
+                                     method=tf.method))
     return rows
 
 

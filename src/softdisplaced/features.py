@@ -14,10 +14,21 @@ Inputs (one entry per selected event; ``y`` = electron (e-mu) or leading lepton,
 ``x`` = muon (e-mu) or subleading lepton, as in the skims):
 
 * flat: ``pt_y, eta_y, phi_y, pt_x, eta_x, phi_x, met, met_phi, ht``
-* jagged: ``jet_pt, jet_eta, jet_phi``; ``ele_pt, ele_eta, ele_phi, ele_d0``;
+* jagged: ``jet_pt, jet_eta, jet_phi`` (and ``jet_nneutrals`` for the study's jet definition);
+  ``ele_pt, ele_eta, ele_phi, ele_d0``;
   ``mu_pt, mu_eta, mu_phi, mu_d0`` (all reconstructed objects of the event;
   the object cuts of ``analyses.objects`` are applied here).  Jagged inputs
   must be packed (``ak.to_packed``) ListOffsetArrays.
+
+Jets: the physically correct definition (every jet of the ``Jet`` collection in the object
+cuts) is the default. ``objects.jets.photon_veto: true`` reproduces the study's jets: its
+Delphes card (``my_CMS.tcl``) lists ``PhotonIsolation/photons`` before the jets in the
+``UniqueObjectFinder``, with photons = every energy-flow photon above 0.5 GeV in |eta| < 2.5
+(efficiency 0.95 / 0.85, ``PTRatioMax 100``: no real isolation), so every jet that holds such a
+photon is dropped from the Jet branch; its analysis code (``Analysis/VariableMaker.C``) then fills
+HtJet only when a jet is left, and HtJet is 0 in ~93 % of its signal and background events. The
+veto keeps the jets without neutral constituents (Delphes ``Jet.NNeutrals == 0``; the neutral
+constituents of energy-flow jets are the photons and neutral hadrons), which needs ``jet_nneutrals``.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMET
             "Sphericity", "alphaT", "Spherocity")
 
 DEFAULT_OBJECTS = {"all_leptons": {"pt_min": 20.0, "abs_eta_max": 2.4, "d0_max_mm": 100.0},
-                   "jets": {"pt_min": 20.0, "abs_eta_max": 2.5}}
+                   "jets": {"pt_min": 20.0, "abs_eta_max": 2.5, "photon_veto": False}}
 
 
 def array_module(arr):
@@ -96,6 +107,12 @@ def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = N
     jeta, _ = _dense(inputs["jet_eta"], xp, n)
     jphi, _ = _dense(inputs["jet_phi"], xp, n)
     jsel = jvalid & (jpt > jo["pt_min"]) & (xp.abs(jeta) < jo["abs_eta_max"])
+    if jo.get("photon_veto"):
+        if "jet_nneutrals" not in inputs:
+            raise ValueError("analyses.objects.jets.photon_veto (the study's jets) needs the neutral constituents of "
+                             "every jet (Delphes branch Jet.NNeutrals) in the input files; they have none")
+        nneu, _ = _dense(inputs["jet_nneutrals"], xp, n)
+        jsel = jsel & (nneu == 0)
     jpt_s = xp.where(jsel, jpt, 0.0)
     ht_jet = jpt_s.sum(axis=1)
     jet_px = (jpt_s * xp.cos(jphi)).sum(axis=1)

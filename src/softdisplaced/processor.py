@@ -326,8 +326,14 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         return Chunk(n=len(events), **flat,
                      leptons={"e": read_objects(events.Electron, lepton_fields),
                               "mu": read_objects(events.Muon, lepton_fields)},
-                     jets=read_objects(events.Jet, JET_FIELDS),
+                     jets=read_objects(events.Jet, JET_FIELDS + self._jet_extra(events)),
                      mediator_ct=_mediator_ct(events.Particle) if truth else None)
+
+    def _jet_extra(self, events) -> tuple:
+        """Jet.NNeutrals for the study's jet definition (features: objects.jets.photon_veto), when the files have it."""
+        specs = [self.objects] + [a.get("objects") or {} for a in self.analyses.values()]
+        want = any(((o or {}).get("jets") or {}).get("photon_veto") for o in specs)
+        return ("NNeutrals",) if want and "NNeutrals" in events.Jet.fields else ()
 
     def _spectra(self, ev: Chunk) -> dict:
         """Every electron / muon in the spectra acceptance (no isolation or pairing), with its event weight."""
@@ -517,9 +523,10 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         inputs = {k: cols[k] for k in ("pt_y", "eta_y", "phi_y", "pt_x", "eta_x", "phi_x")}
         inputs.update(met=ev.met[rows], met_phi=ev.met_phi[rows], ht=ev.ht[rows])
         inputs = {k: ak.Array(np.asarray(v, dtype=np.float64)) for k, v in inputs.items()}
-        jets = ev.jets.take_rows(rows, JET_FIELDS)
-        for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi")):
-            inputs[f"jet_{key}"] = jets.jagged(field)
+        jets = ev.jets.take_rows(rows, tuple(ev.jets.values))
+        for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("nneutrals", "NNeutrals")):
+            if field in jets.values:
+                inputs[f"jet_{key}"] = jets.jagged(field)
         for fl, pre in (("e", "ele"), ("mu", "mu")):
             leptons = ev.leptons[fl].take_rows(rows, ("PT", "Eta", "Phi", "D0"))
             for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("d0", "D0")):

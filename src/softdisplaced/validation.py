@@ -447,7 +447,8 @@ def overlay_plots(benchmark, sources: Mapping[str, Source], variables: Sequence[
 
 def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[int, str] | None = None,
                    pythia8: Mapping[int, str] | None = None, study_dir: str | os.PathLike | None = None,
-                   benchmarks: Iterable[int] | None = None, plots: bool = True) -> dict:
+                   benchmarks: Iterable[int] | None = None, plots: bool = True,
+                   fidelity_inputs: Mapping | None = None) -> dict:
     """Build the validation report under ``outdir``; returns the summary (also ``summary.json``).
 
     ``fast`` / ``pythia8``: benchmark id -> skim path; ``study_dir``: the study's ntuples
@@ -455,6 +456,11 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     Outputs: ``comparison.csv/.md`` (KS, Wasserstein per benchmark / variable / pair),
     ``sr_fractions.csv``, ``efficiencies.csv``, ``explanations.md``, ``REPORT.md``,
     ``plots/bp<id>_overlays.pdf/png``, ``summary.json``.
+
+    ``fidelity_inputs`` (all optional): ``yields`` (yields.csv), ``nn_metrics`` / ``study_nn_metrics``
+    (metrics.json of the skim network and of the study-ntuple network), ``transfer_factors``
+    (transfer_factors.csv), ``cutflows`` (benchmark -> source -> skim cutflow .json): the fidelity
+    section of the report (``fidelity.csv``, ``fidelity.md``; :func:`fidelity_section`).
     """
     from .atomic import jsonable, write_json, write_text
     from .provenance import record
@@ -532,9 +538,230 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
               f"## Differences above KS {thr}", "", exp_md]
     if notes:
         report += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    fid_md, fid_rows, fid_sentences = _fidelity(settings, fidelity_inputs or {}, study_dir, files, n_study, inputs)
+    if fid_md:
+        report += [fid_md]
+        _write_csv(outdir / "fidelity.csv", fid_rows)
+        write_text(outdir / "fidelity.md", fid_md)
     write_text(outdir / "REPORT.md", "\n".join(report))
     summary = dict(benchmarks=ids, n_comparisons=len(comp_rows), n_explained=len(explanations),
+                   fidelity=fid_rows, fidelity_explanations=fid_sentences,
                    comparisons=comp_rows, sr_fractions=sr_rows, efficiencies=eff_rows, notes=notes,
                    plots=plot_files, provenance=record(settings, [p for p in inputs if p]))
     write_json(outdir / "summary.json", jsonable(summary))
     return summary
+
+
+# ------------------------------------------------------------------ fidelity (issue 11)
+def fidelity_settings(settings: Mapping | None) -> dict:
+    """``validation.fidelity`` with the schema defaults (explanation texts per known cause included)."""
+    from .generation.defaults import with_defaults
+
+    user = ((settings or {}).get("validation") or {}).get("fidelity") or {}
+    out = with_defaults(user, "validation", "fidelity")
+    for key in ("causes", "quantity_causes", "cutflow_steps", "absolute_tolerances"):   # user entries extend the defaults
+        if key in user:
+            default = with_defaults({}, "validation", "fidelity")[key]
+            out[key] = {**default, **user[key]}
+    return out
+
+
+def _ratio(a, b) -> float:
+    a, b = float(a), float(b)
+    return a / b if b != 0 and np.isfinite(a) and np.isfinite(b) else float("nan")
+
+
+def fidelity_yields(yields: Sequence[Mapping], lumi_fb: float | None = None, analysis: str = "soft_emu",
+                    min_study_yield: float = 0.0) -> list[dict]:
+    """Project yields / study-ntuple yields per source (fast, pythia8), benchmark, SR and stage.
+
+    ``yields``: rows of ``results/yields/yields.csv`` (``source`` = fast | pythia8 | study_ntuples);
+    the luminosity defaults to the first one present (ratios do not depend on it)."""
+    rows = [r for r in yields if r.get("analysis") == analysis and str(r.get("benchmark")) != "hf"]
+    if lumi_fb is None:
+        lumis = sorted({float(r["lumi_fb"]) for r in rows})
+        if not lumis:
+            return []
+        lumi_fb = lumis[0]
+    rows = [r for r in rows if abs(float(r["lumi_fb"]) - lumi_fb) < 1e-9]
+    study = {(str(r["benchmark"]), r["sr"], r["stage"]): r for r in rows if r["source"] == "study_ntuples"}
+    out = []
+    for r in rows:
+        if r["source"] == "study_ntuples":
+            continue
+        ref = study.get((str(r["benchmark"]), r["sr"], r["stage"]))
+        if ref is None or float(ref["yield"]) <= min_study_yield:
+            continue
+        y, e, ys, es = (float(r["yield"]), float(r["stat_err"]), float(ref["yield"]), float(ref["stat_err"]))
+        q = _ratio(y, ys)
+        rel = math.hypot(e / y if y > 0 else 0.0, es / ys if ys > 0 else 0.0)
+        out.append(dict(quantity=f"yield_{r['stage']}", source=r["source"], benchmark=str(r["benchmark"]),
+                        sr=r["sr"], lumi_fb=lumi_fb, project=y, study=ys, ratio=q, ratio_err=q * rel))
+    return sorted(out, key=lambda x: (x["quantity"], x["source"], x["benchmark"], x["sr"]))
+
+
+def study_cutflow(path: str | os.PathLike, n_generated: float, d0_window_mm: Sequence[float] = (0.2, 100.0)) -> dict:
+    """The study's cutflow from its ntuple: generated, e-mu preselection (``varTree``), d0 window, SRs."""
+    import uproot
+
+    with uproot.open(path) as f:
+        t = f["varTree"]
+        arr = t.arrays(["D0El", "D0Mu"], library="np")
+    de, dm = np.abs(arr["D0El"]), np.abs(arr["D0Mu"])
+    lo, hi = d0_window_mm
+    win = (de > lo) & (de < hi) & (dm > lo) & (dm < hi)
+    return {"all": float(n_generated), "preselection": float(len(de)), "d0_window": float(win.sum())}
+
+
+def fidelity_cutflow(cutflows: Mapping[str, Mapping[str, Mapping]], study: Mapping[str, Mapping[str, float]],
+                     steps: Mapping[str, str]) -> list[dict]:
+    """Fraction of generated events passing each step, the project's cutflow (skim ``*.cutflow.json``,
+    weighted) beside the study's (``study_cutflow``); ``steps``: study step -> the project's cut name.
+
+    ``cutflows``: benchmark -> source -> cutflow dict; ``study``: benchmark -> step -> count."""
+    out = []
+    for bm, by_src in sorted(cutflows.items()):
+        ref = study.get(str(bm))
+        for src, cf in sorted(by_src.items()):
+            cuts = {c["name"]: float(c["weighted"]) for c in cf.get("cuts", [])}
+            total = float(cf.get("sum_gen_weights") or cuts.get("all", float("nan")))
+            for c in cf.get("cuts", []):
+                frac = float(c["weighted"]) / total if total else float("nan")
+                study_step = next((s for s, name in steps.items() if name == c["name"]), None)
+                sfrac = (ref[study_step] / ref["all"]) if ref and study_step in ref and ref.get("all") else float("nan")
+                out.append(dict(quantity="cutflow", source=src, benchmark=str(bm), step=c["name"],
+                                study_step=study_step or "", project=frac, study=sfrac, ratio=_ratio(frac, sfrac)))
+    return out
+
+
+def fidelity_nn(project: Mapping, study: Mapping) -> list[dict]:
+    """AUC and signal efficiency at the cut per benchmark, and the HF efficiency at the cut, from the two
+    networks' ``metrics.json`` (this workflow's skims vs the study's ntuples)."""
+    out = []
+    for key in ("auc", "sig_eff_at_cut"):
+        p, s = project.get(key) or {}, study.get(key) or {}
+        for bm in sorted(set(p) & set(s), key=str):
+            if p[bm] is None or s[bm] is None:
+                continue
+            out.append(dict(quantity=key, source=str(project.get("input", "skims")), benchmark=str(bm),
+                            project=float(p[bm]), study=float(s[bm]), ratio=_ratio(p[bm], s[bm]),
+                            difference=float(p[bm]) - float(s[bm])))
+    if project.get("hf_eff_at_cut") is not None and study.get("hf_eff_at_cut") is not None:
+        p, s = float(project["hf_eff_at_cut"]), float(study["hf_eff_at_cut"])
+        out.append(dict(quantity="hf_eff_at_cut", source=str(project.get("input", "skims")), benchmark="hf",
+                        project=p, study=s, ratio=_ratio(p, s), difference=p - s))
+    return out
+
+
+def fidelity_kappa(tf_rows: Sequence[Mapping], published_kappa: Mapping) -> list[dict]:
+    """kappa_emu of every method in ``transfer_factors.csv`` against the published table (Table 2)."""
+    table = {float(k): v for k, v in (published_kappa or {}).items()}
+    out = []
+    for r in tf_rows:
+        th = float(r["threshold"])
+        if th not in table:
+            continue
+        p, s = float(r["kappa_emu"]), float(table[th][4])
+        out.append(dict(quantity="kappa_emu", source=str(r["method"]), benchmark="hf", threshold=th,
+                        project=p, study=s, ratio=_ratio(p, s)))
+    return out
+
+
+def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
+    """One sentence per row whose ratio differs from 1 by more than ``threshold``, generated from the numbers
+    with the configured explanation of the quantity's known cause."""
+    thr = float(fcfg["threshold"])
+    causes, qmap = fcfg["causes"], fcfg["quantity_causes"]
+    absolute = fcfg.get("absolute_tolerances") or {}
+    out = []
+    for r in rows:
+        q = r.get("ratio", float("nan"))
+        if r["quantity"] in absolute:
+            diff = float(r.get("difference", r["project"] - r["study"]))
+            if not np.isfinite(diff) or abs(diff) <= float(absolute[r["quantity"]]):
+                continue
+        elif not np.isfinite(q) or abs(q - 1.0) <= thr:
+            continue
+        what = r["quantity"].replace("_", " ")
+        where = ", ".join(f"{k} {r[k]}" for k in ("benchmark", "sr", "step", "threshold") if r.get(k) not in (None, ""))
+        cause = causes.get(qmap.get(r["quantity"], ""), "no known cause is configured for this quantity")
+        how = (f"difference {float(r.get('difference', r['project'] - r['study'])):+.3f}, tolerance "
+               f"{float(absolute[r['quantity']]):g}" if r["quantity"] in absolute else f"ratio {_fmt(q)}, {100 * (q - 1):+.0f} %")
+        out.append(f"{what} ({r['source']}; {where}): {_fmt(r['project'])} vs the study's {_fmt(r['study'])} "
+                   f"({how}). Why: {cause}.")
+    return out
+
+
+def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=None, fcfg: Mapping | None = None,
+                     htjet: Mapping | None = None) -> tuple[str, list[dict], list[str]]:
+    """Markdown of the fidelity section, all its rows, and the explanation sentences."""
+    fcfg = fcfg or fidelity_settings(None)
+    parts = ["## Fidelity: the project's events against the study", "",
+             f"Ratios project / study; every difference above {100 * float(fcfg['threshold']):.0f} % is explained "
+             "below (texts: `validation.fidelity.causes`).", ""]
+    rows: list[dict] = []
+    blocks = [
+        ("### Yields (project / study ntuples, same workflow)", yields,
+         [("quantity", "stage"), ("source", "generator"), ("benchmark", "BP"), ("sr", "SR"), ("project", "project"),
+          ("study", "study ntuples"), ("ratio", "ratio"), ("ratio_err", "+-")]),
+        ("### Cutflow (fraction of generated events passing each step)", cutflow_rows,
+         [("source", "generator"), ("benchmark", "BP"), ("step", "step"), ("project", "project"),
+          ("study_step", "study step"), ("study", "study"), ("ratio", "ratio")]),
+        ("### NN: this workflow's network vs the study-ntuple network", nn_rows,
+         [("quantity", "quantity"), ("benchmark", "BP"), ("project", "project"), ("study", "study ntuples"),
+          ("difference", "difference"), ("ratio", "ratio")]),
+        ("### Transfer factor kappa_emu against the published table", kappa_rows,
+         [("source", "method"), ("threshold", "pT [GeV]"), ("project", "kappa_emu"), ("study", "published"),
+          ("ratio", "ratio")]),
+    ]
+    for title, data, cols in blocks:
+        parts += [title, ""]
+        if data:
+            parts.append(markdown_table(data, cols))
+            rows += list(data)
+        else:
+            parts += ["(input not available in this run)", ""]
+    if htjet:
+        parts += ["### HtJet definitions", "", htjet.get("text", ""), ""]
+    sentences = fidelity_explanations(rows, fcfg)
+    parts += ["### Differences above the threshold", ""]
+    parts += [f"- {s}" for s in sentences] or ["- none"]
+    parts.append("")
+    return "\n".join(parts), rows, sentences
+
+
+def _read_rows(path) -> list[dict]:
+    import csv
+
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, str], n_study: float,
+              inputs: list) -> tuple[str, list[dict], list[str]]:
+    """The fidelity section from whatever inputs exist; ('', [], []) when there is none."""
+    if not any(fin.get(k) for k in ("yields", "nn_metrics", "transfer_factors", "cutflows")):
+        return "", [], []
+    fcfg = fidelity_settings(settings)
+    yields = cut_rows = nn_rows = kappa_rows = None
+    if fin.get("yields"):
+        yields = fidelity_yields(_read_rows(fin["yields"]))
+        inputs.append(str(fin["yields"]))
+    if fin.get("cutflows"):
+        cfs = {str(bm): {src: json.loads(Path(p).read_text()) for src, p in by.items()}
+               for bm, by in fin["cutflows"].items()}
+        study = {}
+        for bm in cfs:
+            stem = files.get(int(bm)) if str(bm).isdigit() else None
+            if study_dir and stem and (Path(study_dir) / f"{stem}.root").exists():
+                study[bm] = study_cutflow(Path(study_dir) / f"{stem}.root", n_study)
+        cut_rows = fidelity_cutflow(cfs, study, fcfg["cutflow_steps"])
+    if fin.get("nn_metrics") and fin.get("study_nn_metrics"):
+        nn_rows = fidelity_nn(json.loads(Path(fin["nn_metrics"]).read_text()),
+                              json.loads(Path(fin["study_nn_metrics"]).read_text()))
+        inputs += [str(fin["nn_metrics"]), str(fin["study_nn_metrics"])]
+    if fin.get("transfer_factors"):
+        pub = ((settings.get("background") or {}).get("published_kappa")) or {}
+        kappa_rows = fidelity_kappa(_read_rows(fin["transfer_factors"]), pub)
+        inputs.append(str(fin["transfer_factors"]))
+    return fidelity_section(yields, cut_rows, nn_rows, kappa_rows, fcfg, htjet=fin.get("htjet"))

@@ -25,13 +25,16 @@ from ..config import ConfigError, settings_from_args
 log = logging.getLogger("softdisplaced.physics")
 
 TF_COLUMNS = ("threshold", "kappa_e", "kappa_e_err", "kappa_mu", "kappa_mu_err", "kappa_emu", "kappa_emu_err", "method")
-BKG_COLUMNS = ("threshold", "analysis", "stage", "lumi_fb", "sr", "b", "b_err", "rel_tf", "rel_nn", "nn_cut", "method")
+BKG_COLUMNS = ("threshold", "analysis", "stage", "lumi_fb", "sr", "b", "b_err", "rel_tf", "rel_tf_stat", "rel_spread",
+               "rel_nn", "nn_cut", "method")
 
 
 def register(sub):
     p = sub.add_parser("background", help="HF double-exponential fit, transfer factors, background per SR")
     add_settings_args(p)
     p.add_argument("--hf-spectra", help="HF skim with group 'spectra' (results/skims/soft_emu_loose/hf.h5); own_fit")
+    p.add_argument("--hf-spectra-pythia8", help="Pythia 8 HF skim with group 'spectra' (own_fit_pythia8 in "
+                   "background.kappa_spread_sources)")
     p.add_argument("--hf-skim", help="HF skim of the NN analysis (results/skims/soft_emu/hf.h5) for the NN fraction")
     p.add_argument("--hf-scores", help="NN scores of --hf-skim (results/nn/<net>/scores/soft_emu/hf.h5)")
     p.add_argument("--nn-metrics", help="results/nn/<net>/metrics.json (nn_fraction_source = metrics)")
@@ -128,8 +131,12 @@ def run_background(args):
     bcfg = cfg.get("background", {})
     out = Path(args.outdir)
     tf = bg.transfer_factors(bcfg, args.hf_spectra)
-    _write_csv(out / "transfer_factors.csv", tf.rows, TF_COLUMNS)
-    write_text(out / "transfer_factors.md", f"Transfer factors (method {tf.method})\n\n" + _md(tf.rows, TF_COLUMNS))
+    alternatives = _kappa_alternatives(bcfg, tf, args)
+    spread = bg.kappa_spread(tf, list(alternatives.values()))
+    tf_rows = tf.rows + [{**r, "method": label} for label, alt in alternatives.items() for r in alt.rows]
+    _write_csv(out / "transfer_factors.csv", tf_rows, TF_COLUMNS)
+    write_text(out / "transfer_factors.md", f"Transfer factors (method {tf.method}; beside it: "
+               f"{', '.join(alternatives) or 'none'})\n\n" + _md(tf_rows, TF_COLUMNS))
     nn_frac, cut, frac_src = None, None, None
     src = bcfg.get("nn_fraction_source", "skim_scores")
     if src == "skim_scores" and args.hf_skim and args.hf_scores:
@@ -143,11 +150,7 @@ def run_background(args):
     else:
         log.warning("no NN inputs for nn_fraction_source = %s: background after the NN cut not computed", src)
     ref = float(bcfg.get("reference_lumi_fb", 2.6))
-    rows = bg.background_table(tf, bcfg, [ref], nn_frac, cut)
-    for r in rows:
-        k = tf.at(r["threshold"])
-        r["rel_tf"] = k["kappa_emu_err"] / k["kappa_emu"] if np.isfinite(k["kappa_emu_err"]) and k["kappa_emu"] > 0 else 0.0
-        r["rel_nn"] = (nn_frac[1] / nn_frac[0] if nn_frac and nn_frac[0] > 0 else 0.0) if r["stage"] == "post_nn" else 0.0
+    rows = bg.background_table(tf, bcfg, [ref], nn_frac, cut, spread=spread)
     _write_csv(out / "background.csv", rows, BKG_COLUMNS)
     write_text(out / "background.md", f"Background per SR at {ref:g} fb^-1 (scale linearly with L), method {tf.method}\n\n"
                + _md(rows, BKG_COLUMNS))
@@ -155,17 +158,53 @@ def run_background(args):
                                           "hf_fraction_err": None if nn_frac is None else nn_frac[1],
                                           "cut": cut, "input": frac_src})
     comp = bg.comparison_table(bcfg, tf)
+    for alt_label, alt in alternatives.items():
+        comp += [{**r, "method": alt_label} for r in bg.comparison_table(bcfg, alt)]
+    write_json(out / "kappa_spread.json", {"method": tf.method, "alternatives": list(alternatives),
+                                           "rel_spread_kappa_emu": {f"{k:g}": v for k, v in spread.items()},
+                                           "note": "added in quadrature to rel_tf in background.csv "
+                                                   "(limits.background_uncertainties.transfer_factor)"})
     ccols = [c for c in ("threshold", "method", "kappa_e", "kappa_e_pubfit", "kappa_e_pub", "kappa_mu", "kappa_mu_pubfit",
                          "kappa_mu_pub", "kappa_emu", "kappa_emu_err", "kappa_emu_pubfit", "kappa_emu_pub",
                          "kappa_emu_rel_diff", "B_I", "B_I_pub", "B_II", "B_II_pub", "B_III", "B_III_pub")]
     _write_csv(out / "comparison.csv", comp, ccols)
     write_text(out / "comparison.md", f"Own ({tf.method}) vs published transfer factors and B at 2.6 fb^-1\n\n" + _md(comp, ccols))
-    fit_info = {"method": tf.method, "fits": tf.fits, "fit_range_gev": bcfg.get("fit_range_gev", [20, 70])}
+    # the fitted shapes: the own fit of the HF sample when there is one (also beside a published method),
+    # else the study's published fit; "method" is the normalisation of the results
+    own = tf if tf.method == "own_fit" else alternatives.get("own_fit")
+    shapes = own if own is not None else (tf if tf.fits else bg.published_fit_factors(bcfg))
+    fit_info = {"method": tf.method, "fits_method": shapes.method, "fits": shapes.fits,
+                "fit_range_gev": bcfg.get("fit_range_gev", [20, 70])}
     write_json(out / "hf_fit.json", fit_info)   # drawn by the report (Fig. 4)
     k20 = [r for r in tf.rows if r["threshold"] == min(r2["threshold"] for r2 in tf.rows)][0]
     print(f"background: method {tf.method}, kappa_emu({k20['threshold']:g}) = {k20['kappa_emu']:.1f} +- "
           f"{k20['kappa_emu_err']:.1f}; wrote {out}/transfer_factors.csv, background.csv, comparison.csv, hf_fit.json")
     return 0
+
+
+def _kappa_alternatives(bcfg, primary, args) -> dict:
+    """The project's own transfer factors shown beside ``background.method`` (background.kappa_spread_sources):
+    ``own_fit`` (the HF sample of --hf-spectra), ``own_fit_pythia8`` (--hf-spectra-pythia8, when given),
+    ``published_fit``, ``published_table``; the primary method itself is skipped."""
+    from .. import background as bg
+
+    out = {}
+    for src in bcfg.get("kappa_spread_sources", []):
+        if src == primary.method:
+            continue
+        if src == "own_fit":
+            if args.hf_spectra:
+                out[src] = bg.own_fit_factors(bg.read_spectra(args.hf_spectra), bcfg)
+        elif src == "own_fit_pythia8":
+            path = getattr(args, "hf_spectra_pythia8", None)
+            if path:
+                out[src] = bg.own_fit_factors(bg.read_spectra(path), bcfg)
+        else:
+            out[src] = bg.transfer_factors({**bcfg, "method": src})
+    for src in bcfg.get("kappa_spread_sources", []):
+        if src not in out and src != primary.method:
+            log.warning("background.kappa_spread_sources: %s has no input (HF spectra skim); not in the spread", src)
+    return out
 
 
 # ---------------------------------------------------------------------- yields

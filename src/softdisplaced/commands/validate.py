@@ -41,6 +41,12 @@ def register(sub):
     p.add_argument("--study-dir", default=None, help="the study's ntuples (default: samples.study_ntuples.dir)")
     p.add_argument("--benchmarks", nargs="*", type=int, default=None, help="restrict to these benchmark ids")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--yields", help="results/yields/yields.csv (fidelity: project / study-ntuple yields)")
+    p.add_argument("--nn-metrics", help="metrics.json of the network trained on the skims (fidelity)")
+    p.add_argument("--study-nn-metrics", help="metrics.json of the study-ntuple network (fidelity)")
+    p.add_argument("--transfer-factors", help="results/background/transfer_factors.csv (fidelity: kappa)")
+    p.add_argument("--cutflows", nargs="*", default=[], metavar="ID:SOURCE=JSON",
+                   help="skim cutflows per benchmark and generator, e.g. 1:fast=results/skims/soft_emu/bp1.cutflow.json")
     p.set_defaults(func=run)
 
 
@@ -56,9 +62,18 @@ def run(args):
             study = cand
     elif not Path(study).is_dir():
         raise FileNotFoundError(f"{study}: study ntuple directory does not exist")
+    cutflows: dict = {}
+    for it in args.cutflows or []:
+        key, _, path = it.partition("=")
+        bm, _, src = key.partition(":")
+        if not path or not src:
+            raise ValueError(f"--cutflows expects ID:SOURCE=JSON, got {it!r}")
+        cutflows.setdefault(bm.removeprefix("bp"), {})[src] = path
+    fidelity = dict(yields=args.yields, nn_metrics=args.nn_metrics, study_nn_metrics=args.study_nn_metrics,
+                    transfer_factors=args.transfer_factors, cutflows=cutflows)
     summary = run_validation(settings, args.output_dir, fast=_pairs(args.fast, "--fast"),
                              pythia8=_pairs(args.pythia8, "--pythia8"), study_dir=study,
-                             benchmarks=args.benchmarks, plots=not args.no_plots)
+                             benchmarks=args.benchmarks, plots=not args.no_plots, fidelity_inputs=fidelity)
     print(f"validation: {len(summary['benchmarks'])} benchmarks, {summary['n_comparisons']} comparisons, "
           f"{summary['n_explained']} above the KS threshold -> {args.output_dir}/REPORT.md")
     return 0

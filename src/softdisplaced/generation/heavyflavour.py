@@ -11,10 +11,41 @@ Per event (vectorised over the chunk; docs/generator.md):
    (50/50), using the V-A matrix element of b -> c l nu; the other B is forced
    to the other lepton flavour with probability f2 (``second_b_semileptonic_fraction``),
    otherwise it decays hadronically, B -> D pi pi0 (phase space);
-   D -> K pi at the B decay vertex (D flight neglected);
+   the D (at the B decay vertex, D flight neglected) decays semi-leptonically, D -> K l nu
+   (l = e or mu 50/50, V-A matrix element of c -> s l+ nu), with probability q_c
+   (``charm_semileptonic_fraction``), else D -> K pi pi0 (phase space): the b -> c -> l cascade,
+   whose lepton has the charge opposite to the direct one of the same b (e-mu pairs inside
+   one b jet);
 5. event weights carry the branching ratios (BR = ``br_semileptonic`` per flavour):
    e-mu events w = 2 BR^2 / f2, single-lepton events w = 4 BR (1 - BR) / (1 - f2),
-   so that sum(w)/N estimates the fraction of b bbar events with that final state.
+   so that sum(w)/N estimates the fraction of b bbar events with that final state; each D decay
+   multiplies it by 2 BR_c / q_c (semi-leptonic) or (1 - 2 BR_c) / (1 - q_c) (BR_c =
+   ``charm_br_semileptonic`` per flavour).
+
+Importance sampling (``heavy_flavour.bias``, on by default; docs/generator.md). Isolated
+HF leptons are rare (the lepton must carry most of the b momentum, the D products and
+the fragmentation hadrons must be soft), so the default sample is generated with a
+biased density q instead of the physical p and every event carries the exact weight
+p / q (a product over the biased steps), which makes every weighted distribution an
+unbiased estimate of the physical one:
+
+* lepton direction in the B rest frame: the decay is isotropic for the spin-0 B, so the
+  configuration (Dalitz variables from the matrix element) is kept and only its orientation
+  is redrawn with cos(theta*) (lepton vs B flight direction) from
+  g(c) = (1 - f)/2 + f lambda e^{lambda (c - 1)} / (1 - e^{-2 lambda}); weight (1/2) / g(c);
+* fragmentation: z from the mixture (1 - h) D_eps + h D_eps' of the physical Peterson
+  function and a harder one (both tabulated and normalised on the same grid); weight
+  D_eps(z) / mixture(z);
+* B proper decay length: c*t from (1 - l) Exp(c tau) + l Exp(s c tau); weight
+  Exp(c tau)(ct) / mixture(ct) (populates the d0 tail that the SR selection keeps);
+* thinning ("Russian roulette"): after the kinematics, an event without any truth lepton
+  above ``keep_pt_min_gev`` within |eta| < ``keep_abs_eta_max`` is kept with probability
+  ``keep_fraction_soft`` and its weight divided by it (the detector, writer and skim never
+  see most of the soft events, which no selection keeps).
+
+``bias.enabled: false`` gives the unbiased generator (unit importance weights, every
+event kept). ``tests/test_generation_hf.py`` proves the closure (weighted biased sample vs
+unbiased sample; weighted cos(theta*) flat).
 
 Leptons come with the D decay products and the fragmentation pions around them,
 so they are not isolated by construction; isolation is computed by the detector.
@@ -22,17 +53,19 @@ so they are not isolated by construction; isolation is computed by the detector.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Mapping
 
 import awkward as ak
 import numpy as np
 
 from .kinematics import (boost, cos_sin, cosh_sinh, four_vector, orthonormal_basis, peterson_sample,
-                         three_body_decay, two_body_decay)
+                         pt_eta_phi, three_body_decay, two_body_decay)
 from .record import ParticleTable, build_events
 from .signal import M_E, M_MU, M_PI
 
-__all__ = ["generate_heavy_flavour", "M_B_QUARK"]
+__all__ = ["generate_heavy_flavour", "M_B_QUARK", "direction_density", "peterson_density",
+           "sample_heavy_flavour_kinematics"]
 
 M_B_QUARK = 4.8
 M_K = 0.493677
@@ -47,12 +80,109 @@ def _quark(pt, y, phi, m):
     return np.stack([mt * ch, pt * c, pt * s, mt * sh], axis=1)
 
 
-def generate_heavy_flavour(rng: np.random.Generator, n: int, cfg: Mapping) -> ak.Array:
-    """``n`` b bbar events in the truth record format; ``cfg`` = ``generation.fast`` (defaults filled)."""
+# ------------------------------------------------------------------ biased samplers
+def direction_density(c, forward_fraction: float, concentration: float):
+    """g(c) = (1 - f)/2 + f lam e^{lam (c - 1)} / (1 - e^{-2 lam}) on [-1, 1] (normalised)."""
+    f, lam = float(forward_fraction), float(concentration)
+    c = np.asarray(c, dtype=float)
+    return (1.0 - f) * 0.5 + f * lam * np.exp(lam * (c - 1.0)) / (-np.expm1(-2.0 * lam))
+
+
+def _sample_direction_cos(rng, n, forward_fraction, concentration):
+    f, lam = float(forward_fraction), float(concentration)
+    u = rng.random(n)
+    fwd = rng.random(n) < f
+    # inverse CDF of the exponential component on [-1, 1]: c = 1 + ln(1 - u (1 - e^{-2 lam})) / lam
+    c_fwd = 1.0 + np.log1p(u * np.expm1(-2.0 * lam)) / lam
+    c = np.where(fwd, c_fwd, 2.0 * u - 1.0)
+    return np.clip(c, -1.0, 1.0)
+
+
+@lru_cache(maxsize=16)
+def _peterson_grid(eps: float):
+    """Grid, normalised piecewise-constant density and CDF of the Peterson function.
+
+    Same grid as :func:`softdisplaced.generation.kinematics.peterson_sample` (trapezoid
+    CDF, linear inverse interpolation = a piecewise-constant density on each grid cell)."""
+    z = np.concatenate([np.linspace(1e-4, 0.8, 2000), np.linspace(0.8, 1 - 1e-7, 6000)[1:]])
+    dens = 1.0 / (z * np.square(1.0 - 1.0 / z - eps / (1.0 - z)))
+    mass = 0.5 * (dens[1:] + dens[:-1]) * np.diff(z)
+    cdf = np.concatenate([[0.0], np.cumsum(mass)])
+    pdf = mass / np.diff(z) / cdf[-1]
+    return z, pdf, cdf / cdf[-1]
+
+
+def peterson_density(z, eps: float):
+    """The (normalised, tabulated) Peterson density that :func:`peterson_sample` samples."""
+    grid, pdf, _ = _peterson_grid(float(eps))
+    i = np.clip(np.searchsorted(grid, z, side="right") - 1, 0, len(pdf) - 1)
+    return pdf[i]
+
+
+def _sample_peterson(rng, n, eps):
+    grid, _, cdf = _peterson_grid(float(eps))
+    return np.interp(rng.random(n), cdf, grid)
+
+
+def _rest_frame_decay(rng, n, mB, mD, ml, dec):
+    """B -> D l nu at rest: (E_l, |p_l|, E_nu, |p_nu|, cos angle(l, nu)) from the matrix element."""
+    at_rest = np.zeros((n, 4))
+    at_rest[:, 0] = mB
+    D, l, nu = three_body_decay(rng, at_rest, mB, mD, ml, o_l=dec["o_l_b"], o_r=dec["o_r_b"],
+                                mw=dec["w_mass_gev"], gw=dec["w_width_gev"])
+    pl = np.linalg.norm(l[:, 1:], axis=1)
+    pnu = np.linalg.norm(nu[:, 1:], axis=1)
+    cos = np.einsum("ij,ij->i", l[:, 1:], nu[:, 1:]) / np.maximum(pl * pnu, 1e-300)
+    return l[:, 0], pl, nu[:, 0], pnu, np.clip(cos, -1.0, 1.0)
+
+
+def _oriented_decay(rng, parent, mB, mD, ml, dec, bias):
+    """Semi-leptonic decay with the lepton direction (vs the B flight direction) from g(c).
+
+    Returns (D, l, nu) lab 4-momenta and the importance weight (1/2) / g(c) (1 when unbiased)."""
+    n = len(parent)
+    if n == 0:
+        z = np.zeros((0, 4))
+        return z, z, z, np.ones(0)
+    e_l, p_l, e_nu, p_nu, cos_lnu = _rest_frame_decay(rng, n, mB, mD, ml, dec)
+    axis = parent[:, 1:] / np.linalg.norm(parent[:, 1:], axis=1)[:, None]
+    if bias is None:
+        c = rng.uniform(-1.0, 1.0, n)
+        w = np.ones(n)
+    else:
+        c = _sample_direction_cos(rng, n, bias["forward_fraction"], bias["concentration"])
+        w = 0.5 / direction_density(c, bias["forward_fraction"], bias["concentration"])
+    s = np.sqrt(np.maximum(1.0 - c * c, 0.0))
+    a1, a2 = orthonormal_basis(axis)
+    cphi, sphi = cos_sin(rng.uniform(-np.pi, np.pi, n))
+    nl = c[:, None] * axis + (s * cphi)[:, None] * a1 + (s * sphi)[:, None] * a2
+    f1, f2 = orthonormal_basis(nl)
+    cpsi, spsi = cos_sin(rng.uniform(-np.pi, np.pi, n))
+    snu = np.sqrt(np.maximum(1.0 - cos_lnu ** 2, 0.0))
+    nnu = cos_lnu[:, None] * nl + (snu * cpsi)[:, None] * f1 + (snu * spsi)[:, None] * f2
+    l3, nu3 = p_l[:, None] * nl, p_nu[:, None] * nnu
+    l4 = np.concatenate([e_l[:, None], l3], axis=1)
+    D4 = four_vector(-(l3 + nu3), mD)
+    l_lab, D_lab = boost(l4, parent), boost(D4, parent)
+    return D_lab, l_lab, parent - l_lab - D_lab, w
+
+
+# ------------------------------------------------------------------ generator
+def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mapping) -> dict:
+    """All particle momenta, vertices and flags of ``n`` candidate events (before thinning).
+
+    Returns a dict of (n, ...) arrays plus ``weight`` (branching ratios x importance weights),
+    ``w_importance`` and ``cos_theta`` (lepton direction in the B rest frame, per B: (n, 2),
+    NaN for hadronic decays); used by :func:`generate_heavy_flavour` and by the closure tests."""
     h = cfg["heavy_flavour"]
-    dec = cfg["mediator_decay"]
+    dec = dict(cfg["mediator_decay"])
+    # b -> c l- nubar: |M|^2 ∝ (P.nubar)(p_c.l) (O_R slot); the CP conjugate for B+ (set per B below)
     mB, mD, ctau = h["b_hadron_mass_gev"], h["d_mass_gev"], h["b_ctau_mm"]
     br, f2 = h["br_semileptonic"], h["second_b_semileptonic_fraction"]
+    brc, qc = h["charm_br_semileptonic"], h["charm_semileptonic_fraction"]
+    bias = h["bias"] if h["bias"]["enabled"] else None
+    w_imp = np.ones(n)
+    w_c = np.ones(n)
 
     # 1. b bbar kinematics
     pt = h["pthat_min_gev"] * np.power(1.0 - rng.random(n), -1.0 / (h["pthat_power"] - 1.0))
@@ -62,9 +192,19 @@ def generate_heavy_flavour(rng: np.random.Generator, n: int, cfg: Mapping) -> ak
     quarks = [_quark(pt, y[:, 0], phi1, M_B_QUARK), _quark(pt, y[:, 1], phi2, M_B_QUARK)]
 
     # 2.-3. fragmentation and B flight
-    hadrons, frags, verts = [], [], []
+    hadrons, frags, verts, zs = [], [], [], []
+    eps = h["peterson_epsilon"]
     for q in quarks:
-        z = peterson_sample(rng, n, h["peterson_epsilon"])
+        if bias is None:
+            z = peterson_sample(rng, n, eps)
+        else:
+            fb = bias["fragmentation"]
+            hard = rng.random(n) < fb["hard_fraction"]
+            z = np.where(hard, _sample_peterson(rng, n, fb["hard_epsilon"]), _sample_peterson(rng, n, eps))
+            mix = (1 - fb["hard_fraction"]) * peterson_density(z, eps) + fb["hard_fraction"] * peterson_density(
+                z, fb["hard_epsilon"])
+            w_imp *= peterson_density(z, eps) / mix
+        zs.append(z)
         p3 = q[:, 1:]
         pB = four_vector(z[:, None] * p3, mB)
         rest = (1.0 - z)[:, None] * p3
@@ -74,7 +214,15 @@ def generate_heavy_flavour(rng: np.random.Generator, n: int, cfg: Mapping) -> ak
         kt = rng.normal(0.0, h["fragment_kt_gev"], (n, 2))
         kperp = kt[:, :1] * e1 + kt[:, 1:] * e2
         frags.append((four_vector(r[:, None] * rest + kperp, M_PI), four_vector((1 - r)[:, None] * rest - kperp, M_PI)))
-        ct = rng.exponential(ctau, n)
+        if bias is None:
+            ct = rng.exponential(ctau, n)
+        else:
+            lb = bias["lifetime"]
+            long_ = rng.random(n) < lb["long_fraction"]
+            ct = np.where(long_, rng.exponential(ctau * lb["long_scale"], n), rng.exponential(ctau, n))
+            phys = np.exp(-ct / ctau) / ctau
+            s_ct = ctau * lb["long_scale"]
+            w_imp *= phys / ((1 - lb["long_fraction"]) * phys + lb["long_fraction"] * np.exp(-ct / s_ct) / s_ct)
         fac = ct / mB
         verts.append((pB[:, 1] * fac, pB[:, 2] * fac, pB[:, 3] * fac, pB[:, 0] * fac))
         hadrons.append(pB)
@@ -83,45 +231,144 @@ def generate_heavy_flavour(rng: np.random.Generator, n: int, cfg: Mapping) -> ak
     first_is_b = rng.random(n) < 0.5          # which B is forced semileptonic
     first_is_e = rng.random(n) < 0.5          # its lepton flavour
     second_sl = rng.random(n) < f2            # the other B: other flavour (True) or hadronic
+    cos_theta = np.full((n, 2), np.nan)
     prods = []
     for iq, sign in ((0, -1), (1, +1)):        # sign = charge of the lepton
         is_first = first_is_b if iq == 0 else ~first_is_b
         sl = is_first | second_sl
         is_e = np.where(is_first, first_is_e, ~first_is_e)
         D, a, b = (np.zeros((n, 4)) for _ in range(3))
-        # b -> c l- nubar: |M|^2 ∝ (P.nubar)(p_c.l) (O_R slot); the CP conjugate for B+
         o_l, o_r = (0.0, 1.0) if sign < 0 else (1.0, 0.0)
+        d = {**dec, "o_l_b": o_l, "o_r_b": o_r}
         for mask, ml in ((sl & is_e, M_E), (sl & ~is_e, M_MU)):
             i = np.nonzero(mask)[0]
-            res = three_body_decay(rng, hadrons[iq][i], mB, mD, ml, o_l=o_l, o_r=o_r,
-                                   mw=dec["w_mass_gev"], gw=dec["w_width_gev"])
-            D[i], a[i], b[i] = res
+            D[i], a[i], b[i], wi = _oriented_decay(rng, hadrons[iq][i], mB, mD, ml, d, bias and bias["lepton_direction"])
+            w_imp[i] *= wi
+            if len(i):
+                # cos(theta*) of the lepton in the B rest frame (for the closure test)
+                axis = hadrons[iq][i, 1:] / np.linalg.norm(hadrons[iq][i, 1:], axis=1)[:, None]
+                beta = np.linalg.norm(hadrons[iq][i, 1:], axis=1) / hadrons[iq][i, 0]
+                gamma = hadrons[iq][i, 0] / mB
+                pl_par = np.einsum("ij,ij->i", a[i, 1:], axis)
+                pl_par_rest = gamma * (pl_par - beta * a[i, 0])
+                pl_perp2 = np.einsum("ij,ij->i", a[i, 1:], a[i, 1:]) - pl_par ** 2
+                cos_theta[i, iq] = pl_par_rest / np.sqrt(pl_par_rest ** 2 + np.maximum(pl_perp2, 0.0))
         i = np.nonzero(~sl)[0]
         D[i], a[i], b[i] = three_body_decay(rng, hadrons[iq][i], mB, mD, M_PI, flat=True, mnu=M_PI0)
-        K, pi = two_body_decay(rng, D, mD, M_K, M_PI)
-        prods.append((D, a, b, K, pi, sl, is_e, sign))
+        # c decays: D -> K l nu (forced with probability q_c, e or mu 50/50) | K pi pi0 (phase space).
+        # c -> s l+ nu pairs the charged lepton with the parent: the CP mirror of the B's ME slot.
+        d_sl = rng.random(n) < qc
+        d_is_e = rng.random(n) < 0.5
+        w_c *= np.where(d_sl, 2.0 * brc / max(qc, 1e-300), (1.0 - 2.0 * brc) / max(1.0 - qc, 1e-300))
+        K, x, y = (np.zeros((n, 4)) for _ in range(3))
+        for mask, ml in ((d_sl & d_is_e, M_E), (d_sl & ~d_is_e, M_MU)):
+            j = np.nonzero(mask)[0]
+            K[j], x[j], y[j] = three_body_decay(rng, D[j], mD, M_K, ml, o_l=o_r, o_r=o_l,
+                                                mw=dec["w_mass_gev"], gw=dec["w_width_gev"])
+        j = np.nonzero(~d_sl)[0]
+        K[j], x[j], y[j] = three_body_decay(rng, D[j], mD, M_K, M_PI, flat=True, mnu=M_PI0)
+        prods.append(dict(D=D, a=a, b=b, K=K, x=x, y=y, sl=sl, is_e=is_e, d_sl=d_sl, d_is_e=d_is_e, sign=sign))
 
-    tab = ParticleTable(n, 18)
+    w_br = np.where(second_sl, 2.0 * br * br / max(f2, 1e-300), 4.0 * br * (1.0 - br) / max(1.0 - f2, 1e-300))
+    return {"quarks": quarks, "hadrons": hadrons, "frags": frags, "verts": verts, "prods": prods,
+            "mB": mB, "mD": mD, "weight": w_br * w_c * w_imp, "w_importance": w_imp, "cos_theta": cos_theta,
+            "z": np.stack(zs, axis=1)}
+
+
+def _delta_r(eta1, phi1, eta2, phi2):
+    dphi = np.mod(phi1 - phi2 + np.pi, 2.0 * np.pi) - np.pi
+    return np.sqrt((eta1 - eta2) ** 2 + dphi ** 2)
+
+
+def truth_lepton_classes(kin: Mapping, t: Mapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per event: (number of hard truth leptons, both leptons hard and truth-isolated, any hard lepton).
+
+    Hard: pT > ``keep_pt_min_gev`` and |eta| < ``keep_abs_eta_max``. Truth isolation (a cheap
+    proxy of the detector's, used only to choose keep probabilities): sum pT of the visible
+    particles of the same b system (D products, fragmentation hadrons) above
+    ``proxy_particle_pt_min_gev`` within Delta R < ``proxy_delta_r`` over the lepton pT,
+    below ``proxy_isolation_max``."""
+    n = len(kin["weight"])
+    n_hard = np.zeros(n, dtype=np.int64)
+    iso_all = np.ones(n, dtype=bool)
+    for pr, (f0, f1) in zip(kin["prods"], kin["frags"]):
+        a = pr["a"]
+        ptl, etal, phil = pt_eta_phi(a[:, 1], a[:, 2], a[:, 3])
+        hard = pr["sl"] & (ptl > t["keep_pt_min_gev"]) & (np.abs(etal) < t["keep_abs_eta_max"])
+        n_hard += hard
+        ptc, etac, _ = pt_eta_phi(pr["x"][:, 1], pr["x"][:, 2], pr["x"][:, 3])   # cascade lepton of the D
+        n_hard += pr["d_sl"] & (ptc > t["keep_pt_min_gev"]) & (np.abs(etac) < t["keep_abs_eta_max"])
+        cone = np.zeros(n)
+        for o in (pr["K"], pr["x"], pr["y"], f0, f1):
+            pto, etao, phio = pt_eta_phi(o[:, 1], o[:, 2], o[:, 3])
+            near = (pto > t["proxy_particle_pt_min_gev"]) & (_delta_r(etal, phil, etao, phio) < t["proxy_delta_r"])
+            cone += np.where(near, pto, 0.0)
+        iso_all &= hard & (cone < t["proxy_isolation_max"] * ptl)
+    return n_hard, iso_all & (n_hard == 2), n_hard > 0
+
+
+def _thinning(rng, kin: Mapping, n: int, bias: Mapping | None) -> tuple[np.ndarray, np.ndarray]:
+    """(kept event indices, keep probability of each kept event)."""
+    if bias is None:
+        return np.arange(n), np.ones(n)
+    t = bias["thinning"]
+    n_hard, iso_pair, any_hard = truth_lepton_classes(kin, t)
+    prob = np.where(iso_pair, 1.0, np.where(n_hard == 2, t["keep_fraction_pair"],
+                                            np.where(any_hard, t["keep_fraction_single"], t["keep_fraction_soft"])))
+    keep = rng.random(n) < prob
+    idx = np.nonzero(keep)[0]
+    return idx, prob[idx]
+
+
+def generate_heavy_flavour(rng: np.random.Generator, n: int, cfg: Mapping) -> ak.Array:
+    """b bbar events in the truth record format; ``cfg`` = ``generation.fast`` (defaults filled).
+
+    ``n`` candidate events are generated; with ``heavy_flavour.bias.enabled`` the thinning
+    keeps a subset (weights corrected), so fewer than ``n`` events may be returned."""
+    h = cfg["heavy_flavour"]
+    bias = h["bias"] if h["bias"]["enabled"] else None
+    batch = int(bias["batch_size"]) if bias is not None else n
+    parts = []
+    for start in range(0, n, max(batch, 1)):
+        parts.append(_generate_batch(rng, min(batch, n - start), cfg, bias))
+    return parts[0] if len(parts) == 1 else ak.concatenate(parts)
+
+
+def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mapping | None) -> ak.Array:
+    kin = sample_heavy_flavour_kinematics(rng, n, cfg)
+    idx, prob = _thinning(rng, kin, n, bias)
+    mB, mD = kin["mB"], kin["mD"]
+    m = len(idx)
+    quarks = [q[idx] for q in kin["quarks"]]
+    hadrons = [x[idx] for x in kin["hadrons"]]
+    frags = [(f0[idx], f1[idx]) for f0, f1 in kin["frags"]]
+    verts = [tuple(v[idx] for v in vt) for vt in kin["verts"]]
+
+    tab = ParticleTable(m, 20)
     zero = (0.0, 0.0, 0.0, 0.0)
     tab.set(0, pid=5, status=2, p4=quarks[0], mass=M_B_QUARK, vertex=zero, charge=-1.0 / 3, d1=2, d2=4)
     tab.set(1, pid=-5, status=2, p4=quarks[1], mass=M_B_QUARK, vertex=zero, charge=1.0 / 3, d1=5, d2=7)
-    for iq, (base, dbase, kbase) in enumerate(((2, 8, 14), (5, 11, 16))):
-        D, a, b, K, pi, sl, is_e, sign = prods[iq]
+    for iq, (base, dbase, kbase) in enumerate(((2, 8, 14), (5, 11, 17))):
+        pr = {k: (v[idx] if isinstance(v, np.ndarray) else v) for k, v in kin["prods"][iq].items()}
+        D, a, b, K, x, y, sl, is_e, sign = (pr[k] for k in ("D", "a", "b", "K", "x", "y", "sl", "is_e", "sign"))
+        d_sl, d_is_e = pr["d_sl"], pr["d_is_e"]
         vtx = verts[iq]
         tab.set(base, pid=521 * sign, status=2, p4=hadrons[iq], mass=mB, vertex=zero, charge=float(sign),
                 m1=iq, d1=dbase, d2=dbase + 2)
         tab.set(base + 1, pid=211, status=1, p4=frags[iq][0], mass=M_PI, vertex=zero, charge=1.0, m1=iq)
         tab.set(base + 2, pid=-211, status=1, p4=frags[iq][1], mass=M_PI, vertex=zero, charge=-1.0, m1=iq)
         # B- -> D0 l- nubar | D0 pi- pi0 ;  B+ -> D0bar l+ nu | D0bar pi+ pi0
-        tab.set(dbase, pid=-421 * sign, status=2, p4=D, mass=mD, vertex=vtx, m1=base, d1=kbase, d2=kbase + 1)
+        tab.set(dbase, pid=-421 * sign, status=2, p4=D, mass=mD, vertex=vtx, m1=base, d1=kbase, d2=kbase + 2)
         lpid = np.where(is_e, 11, 13) * (-sign)
         tab.set(dbase + 1, pid=np.where(sl, lpid, 211 * sign), status=1, p4=a,
                 mass=np.where(sl, np.where(is_e, M_E, M_MU), M_PI), vertex=vtx, charge=float(sign), m1=base)
         tab.set(dbase + 2, pid=np.where(sl, np.where(is_e, 12, 14) * sign, 111), status=1, p4=b,
                 mass=np.where(sl, 0.0, M_PI0), vertex=vtx, m1=base)
-        # D0 -> K- pi+ ; D0bar -> K+ pi-
+        # D0 -> K- l+ nu | K- pi+ pi0 ;  D0bar -> K+ l- nubar | K+ pi- pi0
         tab.set(kbase, pid=321 * sign, status=1, p4=K, mass=M_K, vertex=vtx, charge=float(sign), m1=dbase)
-        tab.set(kbase + 1, pid=-211 * sign, status=1, p4=pi, mass=M_PI, vertex=vtx, charge=-float(sign), m1=dbase)
-    both = second_sl
-    weight = np.where(both, 2.0 * br * br / max(f2, 1e-300), 4.0 * br * (1.0 - br) / max(1.0 - f2, 1e-300))
-    return build_events(tab, weight)
+        dl = np.where(d_is_e, 11, 13) * sign
+        tab.set(kbase + 1, pid=np.where(d_sl, dl, -211 * sign), status=1, p4=x,
+                mass=np.where(d_sl, np.where(d_is_e, M_E, M_MU), M_PI), vertex=vtx, charge=-float(sign), m1=dbase)
+        tab.set(kbase + 2, pid=np.where(d_sl, -np.where(d_is_e, 12, 14) * sign, 111), status=1, p4=y,
+                mass=np.where(d_sl, 0.0, M_PI0), vertex=vtx, m1=dbase)
+    return build_events(tab, kin["weight"][idx] / prob)

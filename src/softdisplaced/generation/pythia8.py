@@ -60,6 +60,8 @@ MAX_SEED = 900_000_000
 
 #: Weakly decaying b hadrons whose decay tables are biased for the HF background.
 B_HADRONS = (511, 521, 531, 541, 5122, 5132, 5232, 5332)
+#: Weakly decaying c hadrons (biased with ``hf.charm_forced_fraction`` > 0: b -> c -> l cascades).
+C_HADRONS = (411, 421, 431, 4122, 4132, 4232, 4332)
 
 MEDIATOR_ID = 1000024
 LSP_ID = 1000022
@@ -135,6 +137,11 @@ def pythia_settings(sample: Mapping, settings: Mapping | None, seed: int, slha_p
         else:
             raise ValueError(f"generation.pythia8.hf.process: unknown process {hf['process']!r}")
         cmds += [f"PhaseSpace:pTHatMin = {float(hf['pthat_min_gev'])}"]
+        power = float(hf.get("pthat_bias_power", 0.0))
+        if power > 0:
+            # phase-space bias towards high pTHat; Pythia's event weight (info.weight) compensates it
+            cmds += ["PhaseSpace:bias2Selection = on", f"PhaseSpace:bias2SelectionPow = {power:g}",
+                     f"PhaseSpace:bias2SelectionRef = {max(float(hf['pthat_min_gev']), 1.0):g}"]
         cmds += list(hf.get("extra", []))
     else:
         raise ValueError(f"sample {sample.get('name')}: Pythia 8 cannot generate kind {sample.get('kind')!r} "
@@ -147,7 +154,7 @@ def _is_semileptonic(products) -> bool:
     return any(abs(int(p)) in (11, 13) for p in products)
 
 
-def biased_b_tables(pythia, forced_fraction: float) -> dict[int, dict]:
+def biased_b_tables(pythia, forced_fraction: float, pids=B_HADRONS) -> dict[int, dict]:
     """Bias the b-hadron decay tables of ``pythia`` (before ``init``) towards e/mu semi-leptonic decays.
 
     For each species, with physical semi-leptonic fraction ``f`` (channels with an e or mu
@@ -163,7 +170,7 @@ def biased_b_tables(pythia, forced_fraction: float) -> dict[int, dict]:
         raise ValueError(f"generation.pythia8.hf.forced_fraction must be in (0, 1], got {q}")
     pd = pythia.particleData
     out: dict[int, dict] = {}
-    for pid in B_HADRONS:
+    for pid in pids:
         entry = pd.particleDataEntryPtr(pid)
         n = entry.sizeChannels()
         brs, sl, mode = [], [], []
@@ -181,7 +188,7 @@ def biased_b_tables(pythia, forced_fraction: float) -> dict[int, dict]:
             continue
         f = S_pos / T_pos
         if S_pos <= 0 or S_neg <= 0:
-            raise ValueError(f"b hadron {pid}: no semi-leptonic e/mu channel in Pythia's decay table")
+            raise ValueError(f"hadron {pid}: no semi-leptonic e/mu channel in Pythia's decay table")
         k_sl = q / f
         k_had = (1 - q) / (1 - f) if f < 1 else 0.0
         for i in range(n):
@@ -227,6 +234,9 @@ def make_pythia(sample: Mapping, settings: Mapping | None, seed: int, workdir: s
     b_tables: dict = {}
     if sample.get("kind") == "background" and sample.get("source") == "pythia8":
         b_tables = biased_b_tables(pythia, cfg["hf"]["forced_fraction"])
+        qc = float(cfg["hf"].get("charm_forced_fraction", 0.0))
+        if qc > 0:
+            b_tables.update(biased_b_tables(pythia, qc, C_HADRONS))
     if not pythia.init():
         raise RuntimeError(f"sample {sample.get('name')}: Pythia initialisation failed (commands: {cmds})")
     if slha_path is not None:
@@ -340,6 +350,9 @@ def convert_batch(batch, pythia, b_tables: Mapping | None = None, prune: bool = 
         keep = apid != 90
 
     weights = hf_event_weights(pid, st, m1, d1, counts, b_tables or {}) if b_tables else None
+    wl = batch.info.weights
+    nw = ak.to_numpy(ak.num(wl, axis=1))
+    w_pythia = np.where(nw > 0, ak.to_numpy(ak.fill_none(ak.firsts(wl, axis=1), 1.0)), 1.0).astype(float)
 
     # index remapping: new local index of kept particles
     kept_before = np.cumsum(keep) - keep                    # kept particles before i (global)
@@ -390,10 +403,8 @@ def convert_batch(batch, pythia, b_tables: Mapping | None = None, prune: bool = 
     mcounts = np.bincount(ev_of[sel], minlength=n_ev)
     mediators = ak.unflatten(ak.zip(med), mcounts)
 
-    if weights is None:
-        wl = batch.info.weights
-        nw = ak.to_numpy(ak.num(wl, axis=1))
-        weights = np.where(nw > 0, ak.to_numpy(ak.fill_none(ak.firsts(wl, axis=1), 1.0)), 1.0).astype(float)
+    # Pythia's own event weight (1, or the compensation of a phase-space bias) times the decay-bias weight
+    weights = w_pythia if weights is None else weights * w_pythia
     out = {"particles": particles, "weight": weights.astype(np.float64), "mediators": mediators}
     if cross_section_pb is not None:
         out["cross_section_pb"] = np.full(n_ev, float(cross_section_pb))

@@ -36,12 +36,14 @@ class SampleData:
     m_c: float | None = None
     dm: float | None = None
     source: str = ""
+    gen_weight: np.ndarray | None = None   # (n,) generator weight (importance-sampled HF); None = unit
 
     def __len__(self) -> int:
         return len(self.X)
 
     def subset(self, idx: np.ndarray) -> "SampleData":
-        return dataclasses.replace(self, X=self.X[idx], sr=self.sr[idx], weight=self.weight[idx])
+        gw = None if self.gen_weight is None else self.gen_weight[idx]
+        return dataclasses.replace(self, X=self.X[idx], sr=self.sr[idx], weight=self.weight[idx], gen_weight=gw)
 
 
 def benchmark_of(name: str) -> int | None:
@@ -71,19 +73,20 @@ def read_skim(path: str | Path, kind: str, features: Sequence[str] = FEATURES) -
     from ..skim import read_events
 
     path = Path(path)
-    ev, attrs = read_events(path, list(features), optional=("sr", "weight_d0eff"))
+    ev, attrs = read_events(path, list(features), optional=("sr", "weight_d0eff", "weight_gen"))
     X = np.stack([np.asarray(ev[f], dtype="float64") for f in features], axis=1) \
         if features else np.zeros((0, 0))
     n = len(X)
     sr = np.asarray(ev["sr"], dtype="int8") if "sr" in ev else np.zeros(n, "int8")
     w = np.asarray(ev["weight_d0eff"], dtype="float64") if "weight_d0eff" in ev else np.ones(n)
+    gw = np.asarray(ev["weight_gen"], dtype="float64") if "weight_gen" in ev else None
     name = str(_attr(attrs, "sample", path.stem))
     m_c = _attr(attrs, "m_c")
     dm = _attr(attrs, "dm")
     X = X.reshape(n, len(features))
     return SampleData(name=name, key=metric_key(name), kind=kind, X=X, sr=sr, weight=w,
                       m_c=None if m_c is None else float(m_c), dm=None if dm is None else float(dm),
-                      source=str(path))
+                      source=str(path), gen_weight=gw)
 
 
 def read_skim_features(path: str | Path, features: Sequence[str] = FEATURES) -> tuple[np.ndarray, dict]:

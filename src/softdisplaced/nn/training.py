@@ -11,8 +11,11 @@ Procedure (documented in docs/nn.md):
    k networks are trained; ``subset_mode: average`` averages their outputs (saved as one
    model), ``choose`` keeps the one with the lowest validation loss.  ``class_weight`` keeps all
    events and weights the classes by N / (2 N_class); ``none`` uses all events unweighted.
-   Events carry no other weight in training (the study trained unweighted; the
-   d0-efficiency weights are not used because the NN inputs do not depend on d0).
+   Background events with generator weights (the importance-sampled HF sample) are weighted by
+   them (normalised to mean 1 within the subset) in the fit, and the held-out background
+   quantities (AUC, ROC, HF efficiency at the cut) are weighted too; no other event weight enters
+   (the study trained unweighted; the d0-efficiency weights are not used because the NN inputs do
+   not depend on d0).
 4. Standardisation: mean and standard deviation of the training events (all subsets),
    stored in the model (Normalization layer) and in scaler.json.
 5. Fit with Adam + binary cross-entropy, early stopping on the loss of a seeded validation
@@ -162,8 +165,13 @@ def fit_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, mean, std, ncfg: Mappin
     return model, h, best
 
 
-def train_model(Xs: np.ndarray, Xb: np.ndarray, ncfg: Mapping, seed: int, network: str, tag: str = ""):
-    """Balanced subsets, standardisation, fit; returns (model, info dict, used signal idx, used bkg idx)."""
+def train_model(Xs: np.ndarray, Xb: np.ndarray, ncfg: Mapping, seed: int, network: str, tag: str = "",
+                wb_event: np.ndarray | None = None):
+    """Balanced subsets, standardisation, fit; returns (model, info dict, used signal idx, used bkg idx).
+
+    ``wb_event``: generator weights of the background events (the importance-sampled HF sample);
+    they multiply the background class weight, normalised to mean 1 within each subset, so the
+    network learns the physical background distribution with the balance of the chosen scheme."""
     t = ncfg["training"]
     subsets, (ws, wb) = balanced_subsets(len(Xs), len(Xb), t, rng_for(seed, network, 0, f"nn_balance{tag}"))
     used_s = np.unique(np.concatenate([s for s, _ in subsets]))
@@ -176,7 +184,11 @@ def train_model(Xs: np.ndarray, Xb: np.ndarray, ncfg: Mapping, seed: int, networ
     for i, (si, bi) in enumerate(subsets):
         X = np.concatenate([Xs[si], Xb[bi]])
         y = np.concatenate([np.ones(len(si)), np.zeros(len(bi))])
-        w = np.concatenate([np.full(len(si), ws), np.full(len(bi), wb)])
+        wbi = np.full(len(bi), wb)
+        if wb_event is not None:
+            we = np.asarray(wb_event, float)[bi]
+            wbi = wbi * we / we.mean()
+        w = np.concatenate([np.full(len(si), ws), wbi])
         m, h, b = fit_one(X, y, w, mean, std, ncfg, _seed_int(seed, network, i, f"nn_init{tag}"),
                           name=f"nn{tag.replace('/', '_')}_{i}")
         models.append(m)
@@ -230,16 +242,18 @@ def evaluate_points(model, entries, bkg_test: SampleData, ncfg: Mapping, pnames)
     return out
 
 
-def metrics_from_scores(scored: Mapping, cut: float) -> dict:
+def metrics_from_scores(scored: Mapping, cut: float, w_bkg: np.ndarray | None = None) -> dict:
+    """Per evaluated point: AUC, efficiencies at the cut; background quantities weighted with ``w_bkg``
+    (generator weights of the held-out background) when given."""
     m = {k: {} for k in ("auc", "auc_err", "sig_eff_at_cut", "sig_eff_at_cut_err", "sig_eff_at_cut_interval68",
                          "sig_eff_at_cut_per_sr", "sig_eff_at_cut_per_sr_err", "sig_eff_at_cut_per_sr_weighted",
                          "sig_eff_at_cut_per_sr_weighted_err", "sig_eff_at_cut_weighted",
                          "sig_eff_at_cut_weighted_err", "n_eval_signal", "eval_set", "hf_eff_at_cut_per_point",
                          "hf_eff_at_cut_err_per_point")}
     for key, (s, b, d, eval_set) in scored.items():
-        a = ev.auc(s, b)
+        a = ev.auc(s, b, w_bkg)
         m["auc"][key] = a
-        m["auc_err"][key] = ev.auc_error(a, len(s), len(b))
+        m["auc_err"][key] = ev.auc_error(a, len(s), ev.n_effective(w_bkg, len(b)))
         e = ev.efficiency(s, cut)
         we = ev.efficiency(s, cut, d.weight)
         m["sig_eff_at_cut"][key], m["sig_eff_at_cut_err"][key] = e["eff"], e["err"]
@@ -250,15 +264,15 @@ def metrics_from_scores(scored: Mapping, cut: float) -> dict:
             _sr_effs(s, d, cut)
         m["n_eval_signal"][key] = int(len(s))
         m["eval_set"][key] = eval_set
-        hb = ev.efficiency(b, cut)
+        hb = ev.efficiency(b, cut, w_bkg)
         m["hf_eff_at_cut_per_point"][key], m["hf_eff_at_cut_err_per_point"][key] = hb["eff"], hb["err"]
     return m
 
 
-def roc_rows(scored: Mapping, variant: str) -> list[str]:
+def roc_rows(scored: Mapping, variant: str, w_bkg: np.ndarray | None = None) -> list[str]:
     rows = []
     for key, (s, b, _, _) in scored.items():
-        thr, es, eb = ev.roc_curve(s, b)
+        thr, es, eb = ev.roc_curve(s, b, w_bkg=w_bkg)
         rows += [f"{variant},{key},{t:.3f},{x:.6g},{y:.6g}" for t, x, y in zip(thr, es, eb)]
     return rows
 
@@ -316,12 +330,21 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
     pnames = pcfg["parameters"] if pcfg else []
 
     sig_train = [splits[d.name][0] for d in sig]
+    def gen_w(part):
+        return np.concatenate([ds.gen_weight if ds.gen_weight is not None else np.ones(len(ds)) for ds in part])
+
     bkg_train = SampleData(**{**bkg[0].__dict__, "X": np.concatenate([splits[d.name][0].X for d in bkg]),
                               "sr": np.concatenate([splits[d.name][0].sr for d in bkg]),
-                              "weight": np.concatenate([splits[d.name][0].weight for d in bkg])})
+                              "weight": np.concatenate([splits[d.name][0].weight for d in bkg]),
+                              "gen_weight": gen_w([splits[d.name][0] for d in bkg])})
     bkg_test = SampleData(**{**bkg[0].__dict__, "X": np.concatenate([splits[d.name][1].X for d in bkg]),
                              "sr": np.concatenate([splits[d.name][1].sr for d in bkg]),
-                             "weight": np.concatenate([splits[d.name][1].weight for d in bkg])})
+                             "weight": np.concatenate([splits[d.name][1].weight for d in bkg]),
+                             "gen_weight": gen_w([splits[d.name][1] for d in bkg])})
+    if not np.all(np.isfinite(bkg_train.gen_weight)) or np.any(bkg_train.gen_weight < 0) \
+            or np.any(bkg_test.gen_weight < 0):
+        raise ValueError(f"network {network}: background generator weights must be finite and non-negative")
+    wb_train, wb_test = bkg_train.gen_weight, bkg_test.gen_weight
     Xs = np.concatenate([d.X for d in sig_train])
     Xb = bkg_train.X
     Xb_test_disc = bkg_test.X
@@ -337,7 +360,7 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
     dev = device_info()
     log.info("network %s: %d signal / %d background training events before balancing, device %s",
              network, len(Xs), len(Xb), dev["device"])
-    model, info, used_s, used_b = train_model(Xs, Xb, ncfg, seed, network)
+    model, info, used_s, used_b = train_model(Xs, Xb, ncfg, seed, network, wb_event=wb_train)
 
     # scores for the over-training check and the discriminant plot
     s_train, b_train = predict(model, Xs[used_s]), predict(model, Xb[used_b])
@@ -345,8 +368,8 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
 
     entries = [(d.key, splits[d.name][1], "held_out") for d in sig] + [(d.key, d, "all") for d in evs]
     scored = evaluate_points(model, entries, bkg_test, ncfg, pnames)
-    metrics = metrics_from_scores(scored, cut)
-    hb = ev.efficiency(b_test if not pnames else _nominal_bkg(model, bkg_test, pcfg, sig, pnames), cut)
+    metrics = metrics_from_scores(scored, cut, wb_test)
+    hb = ev.efficiency(b_test if not pnames else _nominal_bkg(model, bkg_test, pcfg, sig, pnames), cut, wb_test)
     feature_names = list(ncfg["features"]) + list(pnames)
     metrics.update({
         "network": network,
@@ -357,6 +380,8 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
         "hf_eff_at_cut_interval68": hb["interval68"],
         "hf_n_test": hb["n"],
         "hf_n_pass": hb["n_pass"],
+        "hf_n_eff_test": ev.n_effective(wb_test, len(wb_test)),
+        "background_weighted": bool(np.ptp(np.concatenate([wb_train, wb_test])) > 0),
         "n_train": int(len(used_s) + len(used_b)),
         "n_train_per_class": {"signal": int(len(used_s)), "background": int(len(used_b))},
         "n_test": int(len(sig_test_all) + len(bkg_test)),
@@ -369,7 +394,7 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
         "config_hash": config_hash({"seed": seed, "nn": nn_cfg}),
         "package_versions": package_versions(("tensorflow-cpu", "tensorflow", "keras", "numpy", "h5py")),
     })
-    rows = roc_rows(scored, "nominal")
+    rows = roc_rows(scored, "nominal", wb_test)
 
     comparison = None
     if pnames and pcfg.get("compare_single", True):
@@ -431,10 +456,11 @@ def _compare_single(sig, splits, bkg_train, bkg_test, entries, ncfg, seed, netwo
         raise ConfigError(f"nn.networks.{network}.parameterised.reference: {ref!r} is not a training signal")
     d = match[0]
     scfg = dict(ncfg, parameterised=None)
-    model, _, _, _ = train_model(splits[d.name][0].X, bkg_train.X, scfg, seed, network, tag="/single")
+    model, _, _, _ = train_model(splits[d.name][0].X, bkg_train.X, scfg, seed, network, tag="/single",
+                                 wb_event=bkg_train.gen_weight)
     cscored = evaluate_points(model, entries, bkg_test, scfg, [])
-    cm = metrics_from_scores(cscored, cut)
+    cm = metrics_from_scores(cscored, cut, bkg_test.gen_weight)
     comp = {"single_reference": d.key, "auc_single": cm["auc"], "auc_single_err": cm["auc_err"],
             "auc_parameterised": dict(metrics["auc"]), "sig_eff_at_cut_single": cm["sig_eff_at_cut"],
-            "hf_eff_at_cut_single": ev.efficiency(next(iter(cscored.values()))[1], cut)["eff"]}
-    return comp, roc_rows(cscored, "single"), cscored
+            "hf_eff_at_cut_single": ev.efficiency(next(iter(cscored.values()))[1], cut, bkg_test.gen_weight)["eff"]}
+    return comp, roc_rows(cscored, "single", bkg_test.gen_weight), cscored

@@ -26,6 +26,22 @@ def _config_line(ctx: ReportContext, art: Artifact) -> str:
     return f"*Configuration:* hash `{ctx.config_hash}`" + (f"; {vals}" if vals else "")
 
 
+def _generators_and_fidelity(ctx: ReportContext) -> list[str]:
+    """Which generator fed the tables and figures (sample metadata ``source``), and a pointer to the
+    fidelity section of the validation report (results/validation/fidelity.md) with its count of
+    differences above the threshold."""
+    gens = {k: ctx.get(f"samples.{k}.generator", "fast") for k in ("signal", "mass_scan", "hf")}
+    lines = [f"Generators: signal `{gens['signal']}`, mass scan `{gens['mass_scan']}`, heavy flavour `{gens['hf']}`; "
+             f"tables and figures show source `{ctx.source or 'fast'}`; HF background normalisation "
+             f"`{ctx.get('background.method', 'published_table')}` (results/background/transfer_factors.csv).", ""]
+    fid = ctx.results / "validation" / "fidelity.md"
+    if fid.is_file():
+        n = sum(1 for line in fid.read_text().splitlines() if line.startswith("- ") and "Why:" in line)
+        lines += [f"Fidelity against the study (yields, cutflow, NN, kappa): [{_rel(fid, ctx.outdir)}]"
+                  f"({_rel(fid, ctx.outdir)}), {n} difference(s) above the threshold, each explained there.", ""]
+    return lines
+
+
 def render_report(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Sequence[tuple[str, str]] = ()) -> str:
     out_dir = ctx.outdir
     tables = [a for a in artifacts if a.kind == "table"]
@@ -39,6 +55,7 @@ def render_report(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Se
         f"Luminosity of the yields: {ctx.lumi_fb:g} fb^-1; projections: "
         f"{', '.join(f'{l:g}' for l in ctx.projection_lumis_fb)} fb^-1; network `{ctx.network}`, cut NN >= {ctx.nn_cut:g}.",
         "",
+    ] + _generators_and_fidelity(ctx) + [
         "## Tables",
         "",
     ]
