@@ -147,7 +147,7 @@ def test_threshold_scan_and_analysis_choice_are_configuration(default_config):
     names = list(build_analyses(cfg))
     assert names[:7] == ["soft_emu", "soft_emu_loose", "soft_emu_nn_background", "cms_exo_16_022", "cms_8tev_emu",
                          "cms_exo_18_003", "cms_exo_18_003_2016"]   # CMS-EXO-18-003 with the 2016 thresholds
-    assert names[6:] == ["soft_emu_pt25", "soft_emu_pt30", "soft_emu_pt35", "soft_emu_pt42_40"]
+    assert names[7:] == ["soft_emu_pt25", "soft_emu_pt30", "soft_emu_pt35", "soft_emu_pt42_40"]
     cfg["analyses"]["threshold_scan"]["thresholds"].append([27.5, 22])
     a = build_analyses(cfg)
     assert threshold_scan_name("soft_emu", [27.5, 22]) == "soft_emu_pt27p5_22"
