@@ -168,10 +168,11 @@ def limit_inputs(S, E, xsec_rel, entries: Sequence[Mapping]) -> "st.LimitInputs"
                                 n_obs=np.broadcast_to(obs, S.shape))
 
 
-def _mu95(cfg: Mapping, inp, seed: int) -> dict:
-    cls_cfg = cfg.get("limits", {}).get("cls", {})
-    return st.mu95(inp, method=cls_cfg.get("method", "auto"), asymptotic_min_b=float(cls_cfg.get("asymptotic_min_b", 1.0)),
-                   cl=float(cls_cfg.get("cl", 0.95)), n_toys=int(cls_cfg.get("n_toys", 5000)), seed=seed)
+def _mu95(cfg: Mapping, inp, seed: int, n_toys: int | None = None) -> dict:
+    """CLs limits with limits.cls; the chargino curves pass their own toy count (recast.n_toys)."""
+    cls_cfg = cfg["limits"]["cls"]
+    return st.mu95(inp, method=cls_cfg["method"], asymptotic_min_b=float(cls_cfg["asymptotic_min_b"]),
+                   cl=float(cls_cfg["cl"]), n_toys=int(n_toys or cls_cfg["n_toys"]), seed=seed)
 
 
 def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_cm, seed: int = 0) -> list[dict]:
@@ -186,7 +187,7 @@ def recast_ctau(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, grid_c
         S, E = c["S"], c["E"]
         if not np.any(S > 0):
             continue
-        lim = _mu95(cfg, limit_inputs(S, E, c["xsec_rel"], [entry]), seed)
+        lim = _mu95(cfg, limit_inputs(S, E, c["xsec_rel"], [entry]), seed, int(cfg["recast"]["n_toys"]))
         r95_obs = st.r95(S, np.broadcast_to(b, S.shape), np.broadcast_to(obs, S.shape))
         r95_exp = st.r95(S, np.broadcast_to(b, S.shape))
         for i, ct in enumerate(grid):
@@ -216,7 +217,8 @@ def recast_ctau_combined(cfg: Mapping, model: str, members: Sequence[str], skims
         E = np.concatenate([c[key]["E"] for c in counts], axis=1)
         if not np.any(S > 0):
             continue
-        lim = _mu95(cfg, limit_inputs(S, E, counts[0][key]["xsec_rel"], entries), seed)
+        lim = _mu95(cfg, limit_inputs(S, E, counts[0][key]["xsec_rel"], entries), seed,
+                    int(cfg["recast"]["n_toys"]))
         r95_obs = st.r95(S, np.broadcast_to(b, S.shape), np.broadcast_to(obs, S.shape))
         r95_exp = st.r95(S, np.broadcast_to(b, S.shape))
         src, m_c, dm = key

@@ -65,6 +65,7 @@ B_FLOOR = 1e-12
 #: (b = (400, 60, 0.5) with a 10 % prior, against s+b toys); degenerate cases (b = 1e4, 10 %) give ~1.
 #: Realistic projections: 10-40 at the +2 sigma edge of the shortest lifetimes, hundreds elsewhere
 MIN_EFFECTIVE_TOYS = 10
+MU_FLOAT32_MAX = 1e30  # signal strengths above this are evaluated as CLs+b = 0 in the float32 toy kernel
 #: s+b toys: signal counts below this come from a per-toy table of Poisson thresholds (larger: exact quantile)
 SIGNAL_COUNT_TABLE = 32
 
@@ -606,9 +607,13 @@ def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chu
                 n_sb = n_t[None] + signal_counts(mu[:, None, None] * s_t)
                 clsb = np.mean(_q_lep(mu, sc, b_nom, n_sb)[0] >= thr[:, None], axis=1)
             else:
-                mu32 = mu.astype(np.float32)
+                # mu beyond float32's range (the bisection's open upper bracket): the signal is then
+                # infinitely larger than any toy count, CLs+b = 0 exactly (points with no signal never get here)
+                huge = ~(mu < MU_FLOAT32_MAX)
+                mu32 = np.where(huge, 0.0, mu).astype(np.float32)
                 logr = -(mu32[:, None] * s_tot_t) + np.sum(n_t32 * np.log1p(mu32[:, None, None] * ratio_t), 2)
                 x = ind_b * np.exp(logr)
+                x[huge] = 0.0
                 clsb = np.mean(x, axis=1)
                 if diagnose:     # Kish effective number of toys behind the estimate of CLs+b
                     with np.errstate(divide="ignore", invalid="ignore"):
