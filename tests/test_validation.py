@@ -49,11 +49,11 @@ def _source(label, rng, jet_shift=0.0, n=3000):
 def test_explanations_are_data_driven():
     rng = np.random.default_rng(3)
     a, b = _source("fast", rng, jet_shift=0.3), _source("study", rng)
-    rows = V.compare_sources({"fast": a, "study": b}, V.VALIDATION_DEFAULTS["variables"], 1)
+    rows = V.compare_sources({"fast": a, "study": b}, V.validation_settings({})["variables"], 1)
     ks = {r["variable"]: r["ks"] for r in rows}
     assert ks["HtJet"] > 0.25 and ks["YUserObj"] > 0.35 and ks["dRLL"] < 0.1
     row = next(r for r in rows if r["variable"] == "HtJet")
-    text = V.explain(row, rows, V.VALIDATION_DEFAULTS)
+    text = V.explain(row, rows, V.validation_settings({}))
     za, zb = np.mean(a.values["HtJet"] == 0), np.mean(b.values["HtJet"] == 0)
     assert abs(za - 0.8) < 0.03 and abs(zb - 0.5) < 0.03
     assert f"fraction of events at exactly 0: {za:.2f} vs {zb:.2f}" in text
@@ -61,9 +61,9 @@ def test_explanations_are_data_driven():
     # a variable whose partners all agree is reported as specific
     c = _source("pythia8", rng)
     c.values["Sphericity"] = c.values["Sphericity"] * 1.5
-    rows2 = V.compare_sources({"pythia8": c, "study": b}, V.VALIDATION_DEFAULTS["variables"], 1)
+    rows2 = V.compare_sources({"pythia8": c, "study": b}, V.validation_settings({})["variables"], 1)
     row2 = next(r for r in rows2 if r["variable"] == "Sphericity")
-    text2 = V.explain(row2, rows2, V.VALIDATION_DEFAULTS)
+    text2 = V.explain(row2, rows2, V.validation_settings({}))
     assert "width ratio pythia8/study = 1.5" in text2
     assert "specific to Sphericity" in text2
 
@@ -81,7 +81,7 @@ def _write_skim(path, values, sr, n_processed, weight_d0=None):
 
 
 def _study_as_skim(reference_dir, stem, path):
-    src = V.load_study(reference_dir / "authors_ntuples" / f"{stem}.root", V.VALIDATION_DEFAULTS, 2e6)
+    src = V.load_study(reference_dir / "authors_ntuples" / f"{stem}.root", V.validation_settings({}), 2e6)
     _write_skim(path, src.values, src.sr, 2_000_000, weight_d0=src.eff_weight)
     return src
 
@@ -100,7 +100,7 @@ def test_validation_report_on_the_study_ntuples(reference_dir, tmp_path):
                                study_dir=reference_dir / "authors_ntuples", benchmarks=[4])
     rows = [r for r in summary["comparisons"]]
     fs = {r["variable"]: r for r in rows if (r["a"], r["b"]) == ("fast", "study")}
-    assert set(fs) == set(V.VALIDATION_DEFAULTS["variables"]) | {"sr"}
+    assert set(fs) == set(V.validation_settings({})["variables"]) | {"sr"}
     assert all(r["ks"] == 0.0 and r["wasserstein"] == 0.0 for r in fs.values())
     ps = {r["variable"]: r for r in rows if (r["a"], r["b"]) == ("pythia8", "study")}
     assert ps["d0_e"]["ks"] > 0.2 and ps["d0_mu"]["ks"] > 0.2 and ps["sr"]["ks"] > 0.2

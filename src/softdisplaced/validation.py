@@ -32,7 +32,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "VALIDATION_DEFAULTS", "STUDY_FILES", "Source", "weighted_ks", "wasserstein", "compare_variable",
+    "validation_settings", "STUDY_FILES", "Source", "weighted_ks", "wasserstein", "compare_variable",
     "load_skim", "load_study", "compare_sources", "sr_fractions", "efficiencies", "explain",
     "run_validation", "markdown_table",
 ]
@@ -42,25 +42,6 @@ log = logging.getLogger(__name__)
 FEATURES = ["YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
             "Sphericity", "alphaT", "Spherocity"]
 
-VALIDATION_DEFAULTS: dict = {
-    "analysis": "soft_emu",
-    "pythia8_benchmarks": [],
-    "pythia8_events": 20000,
-    "pythia8_chunks": 1,
-    "variables": FEATURES + ["d0_e", "d0_mu"],
-    "study_names": {"d0_e": "D0El", "d0_mu": "D0Mu"},
-    "abs_variables": ["d0_e", "d0_mu"],
-    "study_weight": "F",
-    "ks_threshold": 0.1,
-    "bins": 40,
-    "ingredients": {
-        "jets": ["HtJet", "YDelpObj", "YUserObj", "dPhiLepMETSelObj"],
-        "met": ["YDelpObj", "MtLeadLepMET"],
-        "lepton_kinematics": ["dRLL", "MtLeadLepMET", "Sphericity", "alphaT", "Spherocity", "YUserObj",
-                              "dPhiLepMETSelObj"],
-        "displacement": ["d0_e", "d0_mu"],
-    },
-}
 
 #: benchmark id -> study file stem (../shared/reference/README.md)
 STUDY_FILES = {1: "BP_324_20_DM", 2: "BP_200_20_DM", 3: "BP_200_20_02", 4: "BP_200_20_2",
@@ -70,9 +51,10 @@ SR_LABELS = (1, 2, 3)
 
 
 def validation_settings(settings: Mapping | None) -> dict:
-    out = json.loads(json.dumps(VALIDATION_DEFAULTS))
-    out.update((settings or {}).get("validation") or {})
-    return out
+    """The ``validation`` section with the schema's defaults filled in (the schema is their one source)."""
+    from .config import with_defaults
+
+    return with_defaults({"validation": (settings or {}).get("validation") or {}})["validation"]
 
 
 @dataclass

@@ -22,11 +22,6 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-MODEL_DEFAULTS = {
-    "hidden_units": [18, 18],
-    "activation": "relu",
-    "dropout": 0.2,
-}
 
 
 def _keras():
@@ -69,8 +64,9 @@ def build_model(n_inputs: int, model_cfg: Mapping | None = None, learning_rate: 
                 name: str = "nn"):
     """Compiled Keras model; ``mean``/``std`` (training-set statistics) fix the input standardisation."""
     keras = _keras()
-    cfg = dict(MODEL_DEFAULTS)
-    cfg.update(model_cfg or {})
+    from ..config import with_defaults
+
+    cfg = {**with_defaults({"nn": {}})["nn"]["model"], **(model_cfg or {})}   # defaults: the schema
     mean = np.zeros(n_inputs) if mean is None else np.asarray(mean, dtype="float64")
     std = np.ones(n_inputs) if std is None else np.asarray(std, dtype="float64")
     if mean.shape != (n_inputs,) or std.shape != (n_inputs,):

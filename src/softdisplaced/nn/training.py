@@ -36,7 +36,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import atomic
-from ..config import ConfigError, config_hash
+from ..config import ConfigError, config_hash, with_defaults
 from ..provenance import package_versions
 from ..samples import rng_for
 from . import FEATURES
@@ -44,22 +44,10 @@ from . import evaluation as ev
 from . import mlp
 from . import parameterised as par
 from .data import SampleData, benchmark_of, load_study, read_skim, study_input_files
-from .model import MODEL_DEFAULTS, build_model, device_info, ensemble, predict, set_determinism
+from .model import build_model, device_info, ensemble, predict, set_determinism
 
 log = logging.getLogger(__name__)
 
-TRAINING_DEFAULTS = {
-    "epochs": 40,
-    "batch_size": 128,
-    "learning_rate": 1.0e-3,
-    "patience": 5,
-    "validation_fraction": 0.2,
-    "test_fraction": 0.2,
-    "balance": "downsample",
-    "n_signal_subsets": 1,
-    "subset_mode": "average",
-    "max_train_per_class": None,
-}
 
 
 # ------------------------------------------------------------------ configuration
@@ -70,8 +58,9 @@ def resolve_network(nn_cfg: Mapping, network: str) -> dict:
         raise ConfigError(f"nn.networks: no network '{network}' (configured: {sorted(nets)})")
     ncfg = copy.deepcopy(nets[network])
     ncfg["name"] = network
-    ncfg["training"] = {**TRAINING_DEFAULTS, **(nn_cfg.get("training") or {}), **(ncfg.get("training") or {})}
-    ncfg["model"] = {**MODEL_DEFAULTS, **(nn_cfg.get("model") or {}), **(ncfg.get("model") or {})}
+    schema_nn = with_defaults({"nn": {}})["nn"]   # the schema is the one source of the defaults
+    ncfg["training"] = {**schema_nn["training"], **(nn_cfg.get("training") or {}), **(ncfg.get("training") or {})}
+    ncfg["model"] = {**schema_nn["model"], **(nn_cfg.get("model") or {}), **(ncfg.get("model") or {})}
     ncfg.setdefault("input", "skims")
     ncfg["features"] = list(nn_cfg.get("features") or FEATURES)
     ncfg["cut"] = float(nn_cfg.get("cut", 0.9))
