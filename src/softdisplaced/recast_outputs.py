@@ -1,5 +1,8 @@
-"""Outputs of the long-lived top-squark recast: the excluded-mass figure (CMS-paper style), the HEPData
-table and the recast-validation note (results/validation/RECAST.md)."""
+"""Figures and tables of the recasts: R95 versus c*tau of a chargino recast (``softdisplaced recast``), and
+for the long-lived top-squark recast the excluded-mass figure (CMS-paper style), the HEPData table and the
+recast-validation note (results/validation/RECAST.md). The other physics figures (HF fit, exclusion versus
+c*tau, the (m_c, c*tau) plane) are drawn once, by the report (softdisplaced.report.figures); all share
+softdisplaced.report.style."""
 
 from __future__ import annotations
 
@@ -118,3 +121,31 @@ def write_validation(rows, cfg, outdir, command: str, samples_note: str) -> list
     write_csv(out / "RECAST.csv", rows, VALIDATION_COLUMNS)
     write_text(out / "RECAST.md", validation_markdown(rows, cfg, command, samples_note))
     return [str(out / "RECAST.csv"), str(out / "RECAST.md")]
+
+
+def recast_r95(rows: Sequence[Mapping], stem, name: str, lumi: float, com: float = 13) -> list[str]:
+    """R95 (observed counts) versus c*tau for every (m_c, dm) of ``rows`` (recast.RECAST_CTAU_COLUMNS)."""
+    if not rows:
+        return []
+    import matplotlib.pyplot as plt
+
+    from .report.style import LEGEND_FONTSIZE, figure_style, label, legend_room, save_pdf_png
+
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(10, 10), layout="constrained")
+        label(ax, com=com, lumi=lumi)
+        groups = defaultdict(list)
+        for r in rows:
+            groups[(r["m_c"], r["dm"])].append(r)
+        for (m_c, dm), rs in sorted(groups.items()):
+            rs = sorted(rs, key=lambda r: r["ctau_cm"])
+            ax.plot([r["ctau_cm"] for r in rs], [r["r95"] for r in rs],
+                    label=f"$m_{{\\chi^\\pm}}$ = {m_c:g} GeV, $\\Delta m$ = {dm:g} GeV")
+        ax.axhline(1, color="gray", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$c\tau$ [cm]")
+        ax.set_ylabel("$R_{95}$ (observed counts; excluded above 1)")
+        legend_room(ax, 0.3)
+        ax.legend(fontsize=LEGEND_FONTSIZE - 2, ncol=2, title=f"recast of {name}", title_fontsize=LEGEND_FONTSIZE - 2)
+        return save_pdf_png(fig, stem)

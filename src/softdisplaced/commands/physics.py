@@ -310,7 +310,7 @@ def run_projections(args):
 
 # ----------------------------------------------------------------------- recast
 def run_recast(args):
-    from .. import plots_physics
+    from .. import recast_outputs
     from .. import recast as rc
 
     cfg = settings_from_args(args)
@@ -331,7 +331,7 @@ def run_recast(args):
             if crow:
                 write_csv(out / f"{name}_ctau.csv", crow, rc.RECAST_CTAU_COLUMNS)
                 if not args.no_plots:
-                    plots_physics.recast_r95(crow, out / f"{name}_r95_ctau", name, float(entry["lumi_fb"]),
+                    recast_outputs.recast_r95(crow, out / f"{name}_r95_ctau", name, float(entry["lumi_fb"]),
                                              float(entry.get("sqrt_s_tev", 13)))
     if args.skims:                              # recast.combined: several recasts in one model
         for model, members in rc.combined_models(cfg, list(rcfg.get("analyses") or {})).items():
