@@ -38,6 +38,9 @@ unlock: $(STAMP)
 run: $(STAMP) unlock
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile workflow/profiles/default \
 		--configfile $(CONFIG) --cores $(CORES) $(SNAKEMAKE_ARGS)
+	@$(BIN)/softdisplaced workflow-times --rules-dir results/benchmarks/rules --log-dir .snakemake/log \
+		--output results/benchmarks/workflow.json > /dev/null && \
+		echo "Run times: results/benchmarks/workflow.json"
 	@echo "Done. Results are in results/; start with results/paper/REPORT.md"
 
 test: $(STAMP)
