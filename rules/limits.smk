@@ -95,7 +95,7 @@ rule projections:
         bound=lambda w, input: f"--bound-8tev {input.bound_8tev}" if input.bound_8tev else "",
     benchmark:
         "results/benchmarks/rules/projections.tsv"
-    threads: 2
+    threads: 1  # one process (numpy); 2 would keep it waiting for an idle pair of cores
     resources:
         mem_mb=4000,
         runtime=30,

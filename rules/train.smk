@@ -72,7 +72,9 @@ rule train:
         outdir=lambda w: f"results/nn/{w.network}",
     benchmark:
         "results/benchmarks/rules/train/{network}.tsv"
-    threads: 2
+    # TensorFlow sizes its own thread pools; declaring 1 lets a training share a 2-core machine with the
+    # other jobs (with 2 it waited for both cores to be idle); the Slurm profile asks for 2 (set-threads)
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=120,
