@@ -88,9 +88,8 @@ def separated_groups(px, py, pz, e, r: float, tags=None):
     rows = np.arange(m)
     y_lo, y_hi = np.full((m, n), np.inf), np.full((m, n), -np.inf)
     p_lo, p_hi = np.full((m, n), np.inf), np.full((m, n), -np.inf)
-    p4 = np.stack([px, py, pz, e], axis=2)                    # (m, N, 4)
-    if tags is not None:
-        p4 = np.concatenate([p4, np.asarray(tags, dtype=np.float64).reshape(m, n, -1)], axis=2)
+    extra = () if tags is None else np.moveaxis(np.asarray(tags, dtype=np.float64).reshape(m, n, -1), 2, 0)
+    p4 = np.stack([px, py, pz, e, *extra], axis=2)            # (m, N, 4 + k)
     jets = np.zeros((m * n, p4.shape[2]))
     for i in range(n):
         a = label[:, i]
@@ -132,7 +131,7 @@ def cluster(px, py, pz, e, counts, jet_cfg: Mapping, tags=None):
     counts = np.asarray(counts, dtype=np.int64)
     n_events = len(counts)
     if tags is not None:
-        tags = np.asarray(tags, dtype=np.int64)
+        tags = np.asarray(tags, dtype=np.float64)   # summed with the momenta (exact below 2^53)
         tags = tags[:, None] if tags.ndim == 1 else tags
     k = 0 if tags is None else tags.shape[1]
     pt_min, r = float(jet_cfg["pt_min_gev"]), float(jet_cfg["r"])
@@ -198,7 +197,7 @@ def _fastjet(px, py, pz, e, offsets, events, jet_cfg, tags=None):
         local = ak.to_numpy(ak.flatten(per_jet)).astype(np.int64)
         ev_of_const = np.repeat(np.repeat(np.arange(len(events)), jc), n_const)
         jet_of_const = np.repeat(np.arange(len(n_const)), n_const)
-        sums = np.zeros((len(n_const), tags.shape[1]))
-        np.add.at(sums, jet_of_const, tags[idx[sub_off[ev_of_const] + local]])
-        p4 = np.concatenate([p4, sums], axis=1)
+        t = tags[idx[sub_off[ev_of_const] + local]]
+        sums = [np.bincount(jet_of_const, weights=t[:, i], minlength=len(n_const)) for i in range(t.shape[1])]
+        p4 = np.column_stack([p4, *sums])
     return np.repeat(events, jc), p4
