@@ -136,6 +136,24 @@ def test_jets_met_and_ht():
     assert reco["ScalarHT"].HT[1, 0] == 0.0
 
 
+def test_jet_constituent_counts():
+    """Jet.NNeutrals / NCharged: the photons / charged hadrons of each jet above the 0.5 GeV
+    threshold (the study card's photon PTMin); a soft photon (0.4 GeV) and a photon outside the
+    jet (Delta R > R) do not count; a pi0 counts as neutral."""
+    jet1 = [particle(211, 15.0, 1.0, 2.0), particle(-211, 10.0, 1.1, 2.05), particle(22, 5.0, 0.95, 1.95),
+            particle(22, 0.4, 1.0, 2.1), particle(111, 2.0, 1.05, 2.0, mass=0.135)]
+    jet2 = [particle(211, 25.0, -1.0, -1.0)]
+    far = particle(22, 3.0, -1.0, 0.5)
+    reco = simulate(events([*jet1, *jet2, far]), PERFECT, np.random.default_rng(1))
+    jet = reco["Jet"][0]
+    assert ak.to_list(jet.NNeutrals) == [2, 0] and ak.to_list(jet.NCharged) == [2, 1]
+    assert jet.NNeutrals.type.content == ak.types.NumpyType("int32")
+    # a higher threshold drops the 2 GeV pi0
+    reco = simulate(events([*jet1, *jet2, far]), {**PERFECT, "jets": {"constituent_pt_min_gev": 3.0}},
+                    np.random.default_rng(1))
+    assert ak.to_list(reco["Jet"][0].NNeutrals) == [1, 0]
+
+
 def test_non_isolated_lepton_is_a_jet_input():
     mu = particle(13, 22.0, 0.0, 0.0)
     ev = events([mu, particle(211, 10.0, 0.05, 0.05)])

@@ -8,9 +8,9 @@ from softdisplaced.generation import generate_chunk
 from softdisplaced.samples import rng_for
 
 
-def _fastjet_only(px, py, pz, e, counts, cfg):
+def _fastjet_only(px, py, pz, e, counts, cfg, tags=None):
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    jev, p4 = jets._fastjet(px, py, pz, e, offsets, np.arange(len(counts)), cfg)
+    jev, p4 = jets._fastjet(px, py, pz, e, offsets, np.arange(len(counts)), cfg, tags)
     return np.bincount(jev, minlength=len(counts)), p4
 
 
@@ -20,20 +20,27 @@ def _sorted(jc, p4):
     return p4[np.lexsort((-pt, ev))]
 
 
-def _assert_same_as_fastjet(px, py, pz, e, counts, cfg):
-    """Compare, and check that both the short-cut and fastjet handled some of the events."""
+def _assert_same_as_fastjet(px, py, pz, e, counts, cfg, tags=None):
+    """Compare (momenta, and the constituent tag sums when ``tags`` is given), and check that
+    both the short-cut and fastjet handled some of the events."""
     to_fastjet = []
     original = jets._fastjet
-    jets._fastjet = lambda *a: (to_fastjet.append(len(a[-2])), original(*a))[1]
+    jets._fastjet = lambda *a: (to_fastjet.append(len(a[5])), original(*a))[1]
     try:
-        jc, jpx, jpy, jpz, je = jets.cluster(px, py, pz, e, counts, cfg)
+        jc, jpx, jpy, jpz, je, *sums = jets.cluster(px, py, pz, e, counts, cfg, tags)
     finally:
         jets._fastjet = original
     assert 0 < sum(to_fastjet) < len(counts)
-    jc_ref, p4_ref = _fastjet_only(px, py, pz, e, counts, cfg)
+    jc_ref, p4_ref = _fastjet_only(px, py, pz, e, counts, cfg,
+                                   None if tags is None else np.asarray(tags).reshape(len(px), -1))
     np.testing.assert_array_equal(jc, jc_ref)
-    np.testing.assert_allclose(_sorted(jc, np.stack([jpx, jpy, jpz, je], axis=1)), _sorted(jc_ref, p4_ref),
-                               rtol=1e-12, atol=1e-9)
+    ours = np.stack([jpx, jpy, jpz, je], axis=1)
+    if tags is not None:
+        assert sums[0].dtype == np.int64
+        ours = np.concatenate([ours, sums[0]], axis=1)
+    ours, ref = _sorted(jc, ours), _sorted(jc_ref, p4_ref)
+    np.testing.assert_allclose(ours[:, :4], ref[:, :4], rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(ours[:, 4:], ref[:, 4:])
     return jc
 
 
@@ -65,6 +72,29 @@ def test_short_cuts_equal_fastjet_on_random_events(algorithm, r):
     assert jc.sum() > 1000
 
 
+@pytest.mark.parametrize("algorithm", ["antikt", "kt"])
+def test_constituent_counts_equal_in_short_cut_and_fastjet(algorithm):
+    """Per-jet counts of tagged constituents (the detector's NNeutrals / NCharged) are the same
+    whichever path clusters the event, and they are the constituents: the counts of all jets of
+    an event never exceed the event's tagged inputs, and the two kinds add up to the total."""
+    px, py, pz, e, counts = _random_events(4000, seed=11)
+    rng = np.random.default_rng(5)
+    neutral = rng.random(len(px)) < 0.4
+    tags = np.stack([neutral, ~neutral, np.ones(len(px), dtype=bool)], axis=1).astype(np.int64)
+    cfg = {"algorithm": algorithm, "r": 0.5, "pt_min_gev": 10.0}
+    jc = _assert_same_as_fastjet(px, py, pz, e, counts, cfg, tags)
+    jc, *_, sums = jets.cluster(px, py, pz, e, counts, cfg, tags)
+    jev = np.repeat(np.arange(len(counts)), jc)
+    np.testing.assert_array_equal(sums[:, 0] + sums[:, 1], sums[:, 2])
+    per_event = np.stack([np.bincount(jev, weights=sums[:, i], minlength=len(counts)) for i in range(3)], axis=1)
+    ev = np.repeat(np.arange(len(counts)), counts)
+    inputs = np.stack([np.bincount(ev, weights=tags[:, i], minlength=len(counts)) for i in range(3)], axis=1)
+    assert np.all(per_event <= inputs)
+    assert 0 < sums[:, 0].sum() < sums[:, 2].sum()
+    # one-dimensional tags give a single column
+    assert jets.cluster(px, py, pz, e, counts, cfg, neutral.astype(int))[5].shape == (jc.sum(), 1)
+
+
 @pytest.mark.parametrize("sample", [
     {"name": "bp1", "kind": "signal", "source": "fast", "m_c": 324.0, "dm": 20.0, "ctau_cm": 2.0},
     {"name": "hf", "kind": "background", "source": "fast"},
@@ -75,16 +105,16 @@ def test_short_cuts_equal_fastjet_on_generated_events(sample):
     captured = {}
     original = jets.cluster
 
-    def capture(px, py, pz, e, counts, cfg):
-        captured.update(args=(px, py, pz, e, counts), cfg=cfg)
-        return original(px, py, pz, e, counts, cfg)
+    def capture(px, py, pz, e, counts, cfg, tags=None):
+        captured.update(args=(px, py, pz, e, counts), cfg=cfg, tags=tags)
+        return original(px, py, pz, e, counts, cfg, tags)
 
     jets.cluster = capture
     try:
         detector.simulate(truth, {}, rng_for(3, sample["name"], 0, "detector"))
     finally:
         jets.cluster = original
-    assert _assert_same_as_fastjet(*captured["args"], captured["cfg"]).sum() > 100
+    assert _assert_same_as_fastjet(*captured["args"], captured["cfg"], captured["tags"]).sum() > 100
 
 
 def _event(*particles):

@@ -7,7 +7,7 @@ collections as awkward arrays::
 
     {"Electron": var * {PT, Eta, Phi, T, Charge, D0, DZ, IsolationVar, Particle},
      "Muon":     (same),
-     "Jet":      var * {PT, Eta, Phi, Mass},
+     "Jet":      var * {PT, Eta, Phi, Mass, NNeutrals, NCharged},
      "MissingET": var * {MET, Eta, Phi}   (one entry per event),
      "ScalarHT":  var * {HT}              (one entry per event)}
 
@@ -154,18 +154,19 @@ def order_in_events(ev, pt):
     return order
 
 
-def _cluster_jets(vis_idx, ev, px, py, pz, e, n_events, jcfg):
+def _cluster_jets(vis_idx, ev, px, py, pz, e, n_events, jcfg, tags):
     """Jets of the particles ``vis_idx`` per event (:func:`softdisplaced.jets.cluster`), |eta| cut
-    applied, sorted by event then pT; returns (counts, pt, eta, phi, mass)."""
+    applied, sorted by event then pT; returns (counts, pt, eta, phi, mass, constituent tag sums)."""
     counts = np.bincount(ev[vis_idx], minlength=n_events)
-    jc, jpx, jpy, jpz, je = jets.cluster(px[vis_idx], py[vis_idx], pz[vis_idx], e[vis_idx], counts, jcfg)
+    jc, jpx, jpy, jpz, je, sums = jets.cluster(px[vis_idx], py[vis_idx], pz[vis_idx], e[vis_idx], counts, jcfg,
+                                               tags[vis_idx])
     jpt, jeta, jphi = pt_eta_phi(jpx, jpy, jpz)
     jm = np.sqrt(np.maximum(je * je - jpx * jpx - jpy * jpy - jpz * jpz, 0.0))
     jev = np.repeat(np.arange(n_events), jc)
     keep = np.abs(jeta) < jcfg["eta_max"]
-    jev, jpt, jeta, jphi, jm = jev[keep], jpt[keep], jeta[keep], jphi[keep], jm[keep]
+    jev, jpt, jeta, jphi, jm, sums = jev[keep], jpt[keep], jeta[keep], jphi[keep], jm[keep], sums[keep]
     order = order_in_events(jev, jpt)  # by event, then pT descending
-    return np.bincount(jev, minlength=n_events), jpt[order], jeta[order], jphi[order], jm[order]
+    return np.bincount(jev, minlength=n_events), jpt[order], jeta[order], jphi[order], jm[order], sums[order]
 
 
 def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Generator) -> dict[str, ak.Array]:
@@ -264,10 +265,15 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
             Particle=local[sel_o].astype(np.int32))
 
     # ------------------------------------------------------------ jets, MET, HT
-    jc, jpt, jeta, jphi, jm = _cluster_jets(np.nonzero(visible & ~isolated)[0], ev, px, py, pz, e,
-                                            n_events, cfg["jets"])
+    # constituent counts (Delphes Jet.NNeutrals / NCharged): neutral = photons, pi0 (its two
+    # collinear photons) and neutral hadrons, counted above the energy-flow threshold
+    above = pt > cfg["jets"]["constituent_pt_min_gev"]
+    tags = np.stack([neutral & above, ~neutral & above], axis=1)
+    jc, jpt, jeta, jphi, jm, nconst = _cluster_jets(np.nonzero(visible & ~isolated)[0], ev, px, py, pz, e,
+                                                    n_events, cfg["jets"], tags)
     out["Jet"] = _unflatten(jc, PT=jpt.astype(np.float32), Eta=jeta.astype(np.float32),
-                            Phi=jphi.astype(np.float32), Mass=jm.astype(np.float32))
+                            Phi=jphi.astype(np.float32), Mass=jm.astype(np.float32),
+                            NNeutrals=nconst[:, 0].astype(np.int32), NCharged=nconst[:, 1].astype(np.int32))
     vis_ev = ev[visible]
     mx = -np.bincount(vis_ev, weights=px[visible], minlength=n_events)
     my = -np.bincount(vis_ev, weights=py[visible], minlength=n_events)

@@ -4,7 +4,12 @@
 (flat arrays grouped by event, ``counts`` per event) with a generalised-kT
 algorithm (anti-kT, kT or Cambridge/Aachen, radius R, E-scheme) and returns the
 inclusive jets above ``pt_min_gev`` as flat ``(px, py, pz, e)`` arrays with
-their counts per event, in no particular order within an event.
+their counts per event, in no particular order within an event. With ``tags``
+(an integer array, one row of counts per particle), it also returns, per jet, the
+sum of the tags of its constituents (exact in both paths: the group members in the
+short-cut, fastjet's ``constituent_index`` otherwise); the detector counts the
+neutral and charged constituents of each jet this way (Delphes ``Jet.NNeutrals``,
+``Jet.NCharged``).
 
 The clustering is fastjet's (``fastjet.ClusterSequence`` on the whole chunk).
 Two classes of events have a result that does not depend on the clustering
@@ -58,12 +63,13 @@ def _wrap(dphi):
     return dphi - (2.0 * np.pi) * np.round(dphi * (0.5 / np.pi))
 
 
-def separated_groups(px, py, pz, e, r: float):
+def separated_groups(px, py, pz, e, r: float, tags=None):
     """Events of equal multiplicity N given as ``(m, N)`` arrays: returns ``(ok, jets, is_jet)``.
 
     ``ok`` (m,) marks the events whose particles form separated groups (module
-    docstring); ``jets`` (m, N, 4) holds the (px, py, pz, e) sum of each group in the
-    slot of its first particle and zeros elsewhere; ``is_jet`` (m, N) marks those slots."""
+    docstring); ``jets`` (m, N, 4 + k) holds the (px, py, pz, e) sum of each group, followed
+    by the sums of the ``k`` columns of ``tags`` (m, N, k) when given, in the slot of its first
+    particle and zeros elsewhere; ``is_jet`` (m, N) marks those slots."""
     m, n = px.shape
     r2 = r * r
     y = fastjet_rapidity(px, py, pz, e)
@@ -82,8 +88,9 @@ def separated_groups(px, py, pz, e, r: float):
     rows = np.arange(m)
     y_lo, y_hi = np.full((m, n), np.inf), np.full((m, n), -np.inf)
     p_lo, p_hi = np.full((m, n), np.inf), np.full((m, n), -np.inf)
-    p4 = np.stack([px, py, pz, e], axis=2)                    # (m, N, 4)
-    jets = np.zeros((m * n, 4))
+    extra = () if tags is None else np.moveaxis(np.asarray(tags, dtype=np.float64).reshape(m, n, -1), 2, 0)
+    p4 = np.stack([px, py, pz, e, *extra], axis=2)            # (m, N, 4 + k)
+    jets = np.zeros((m * n, p4.shape[2]))
     for i in range(n):
         a = label[:, i]
         flat = rows * n + a
@@ -93,7 +100,7 @@ def separated_groups(px, py, pz, e, r: float):
         p_lo[rows, a] = np.minimum(p_lo[rows, a], rel)
         p_hi[rows, a] = np.maximum(p_hi[rows, a], rel)
         jets[flat] += p4[:, i]
-    jets = jets.reshape(m, n, 4)
+    jets = jets.reshape(m, n, p4.shape[2])
     with np.errstate(invalid="ignore"):
         diag2 = np.where(anchor, (y_hi - y_lo) ** 2 + (p_hi - p_lo) ** 2, 0.0)
         narrow = np.all(diag2 < r2 * (1.0 - _MARGIN), axis=1)
@@ -114,13 +121,19 @@ def separated_groups(px, py, pz, e, r: float):
     return ok, jets, anchor
 
 
-def cluster(px, py, pz, e, counts, jet_cfg: Mapping):
-    """Inclusive jets (pT >= ``pt_min_gev``) of each event; returns ``(jet_counts, jpx, jpy, jpz, je)``.
+def cluster(px, py, pz, e, counts, jet_cfg: Mapping, tags=None):
+    """Inclusive jets (pT >= ``pt_min_gev``) of each event; returns ``(jet_counts, jpx, jpy, jpz, je)``,
+    and with ``tags`` a sixth entry: the (n_jets, k) int64 sums of the constituents' tags.
 
     ``px, py, pz, e``: flat float64 arrays of the clustering inputs grouped by event;
-    ``counts``: inputs per event; ``jet_cfg``: ``{algorithm, r, pt_min_gev}``."""
+    ``counts``: inputs per event; ``jet_cfg``: ``{algorithm, r, pt_min_gev}``;
+    ``tags``: optional (n_inputs,) or (n_inputs, k) non-negative integer counts per input."""
     counts = np.asarray(counts, dtype=np.int64)
     n_events = len(counts)
+    if tags is not None:
+        tags = np.asarray(tags, dtype=np.float64)   # summed with the momenta (exact below 2^53)
+        tags = tags[:, None] if tags.ndim == 1 else tags
+    k = 0 if tags is None else tags.shape[1]
     pt_min, r = float(jet_cfg["pt_min_gev"]), float(jet_cfg["r"])
     offsets = np.zeros(n_events + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
@@ -134,26 +147,28 @@ def cluster(px, py, pz, e, counts, jet_cfg: Mapping):
         if len(evs) == 0:
             continue
         idx = offsets[evs][:, None] + np.arange(n)[None, :]
-        ok, jets, is_jet = separated_groups(px[idx], py[idx], pz[idx], e[idx], r)
+        ok, jets, is_jet = separated_groups(px[idx], py[idx], pz[idx], e[idx], r,
+                                            None if tags is None else tags[idx])
         jpt2 = jets[:, :, 0] ** 2 + jets[:, :, 1] ** 2
         keep = is_jet & ok[:, None] & (jpt2 >= pt_min * pt_min)
         pieces.append((np.broadcast_to(evs[:, None], keep.shape)[keep], jets[keep]))
         done[evs[ok]] = True
     rest = np.nonzero(need & ~done)[0]
     if len(rest):
-        pieces.append(_fastjet(px, py, pz, e, offsets, rest, jet_cfg))
+        pieces.append(_fastjet(px, py, pz, e, offsets, rest, jet_cfg, tags))
     if not pieces:
-        z = np.zeros(0)
-        return np.zeros(n_events, dtype=np.int64), z, z, z, z
+        pieces.append((np.zeros(0, dtype=np.int64), np.zeros((0, 4 + k))))
     jev = np.concatenate([p[0] for p in pieces])
     p4 = np.concatenate([p[1] for p in pieces])
     order = np.argsort(jev, kind="stable")
     jev, p4 = jev[order], p4[order]
-    return np.bincount(jev, minlength=n_events), p4[:, 0], p4[:, 1], p4[:, 2], p4[:, 3]
+    out = (np.bincount(jev, minlength=n_events), p4[:, 0], p4[:, 1], p4[:, 2], p4[:, 3])
+    # tag sums are integers below 2^53: exact in float64
+    return out if tags is None else out + (np.rint(p4[:, 4:]).astype(np.int64),)
 
 
-def _fastjet(px, py, pz, e, offsets, events, jet_cfg):
-    """fastjet on the given events; returns (event index per jet, (k, 4) jets)."""
+def _fastjet(px, py, pz, e, offsets, events, jet_cfg, tags=None):
+    """fastjet on the given events; returns (event index per jet, (n_jets, 4 + k) jets and tag sums)."""
     import awkward as ak
     import fastjet
 
@@ -166,8 +181,23 @@ def _fastjet(px, py, pz, e, offsets, events, jet_cfg):
         ["px", "py", "pz", "E"], parameters={"__record__": "Momentum4D"})
     arr = ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(sub_off), content))
     jdef = fastjet.JetDefinition(getattr(fastjet, ALGORITHMS[jet_cfg["algorithm"]]), float(jet_cfg["r"]))
-    jets = fastjet.ClusterSequence(arr, jdef).inclusive_jets(min_pt=float(jet_cfg["pt_min_gev"]))
+    seq = fastjet.ClusterSequence(arr, jdef)
+    min_pt = float(jet_cfg["pt_min_gev"])
+    jets = seq.inclusive_jets(min_pt=min_pt)
     jc = ak.to_numpy(ak.num(jets))
     flat = ak.flatten(jets)
     p4 = np.stack([ak.to_numpy(flat[f]).astype(np.float64) for f in ("px", "py", "pz", "E")], axis=1)
+    if tags is not None:
+        # constituents of the same jets, in the same order (indices within the event's inputs)
+        const = seq.constituent_index(min_pt=min_pt)
+        if not np.array_equal(ak.to_numpy(ak.num(const)), jc):
+            raise RuntimeError("fastjet: constituent_index and inclusive_jets disagree on the jets per event")
+        per_jet = ak.flatten(const)
+        n_const = ak.to_numpy(ak.num(per_jet))
+        local = ak.to_numpy(ak.flatten(per_jet)).astype(np.int64)
+        ev_of_const = np.repeat(np.repeat(np.arange(len(events)), jc), n_const)
+        jet_of_const = np.repeat(np.arange(len(n_const)), n_const)
+        t = tags[idx[sub_off[ev_of_const] + local]]
+        sums = [np.bincount(jet_of_const, weights=t[:, i], minlength=len(n_const)) for i in range(t.shape[1])]
+        p4 = np.column_stack([p4, *sums])
     return np.repeat(events, jc), p4

@@ -5,7 +5,9 @@ Per event (vectorised over the chunk; docs/generator.md):
 1. b and bbar with pT from dN/dpT ∝ pT^-n above pT-hat_min, independent Gaussian
    rapidities, back to back in phi up to a Gaussian acoplanarity;
 2. Peterson fragmentation: B hadron with 3-momentum z p_b; the rest (1 - z) p_b
-   goes to two charged pions with Gaussian kT around the b direction;
+   goes to a pion pair with Gaussian kT around the b direction: pi+ pi-, or pi0 pi0 with
+   probability ``fragment_neutral_fraction`` (1/3, the isospin-0 pair: the neutral content
+   of real b jets, which the Jet.NNeutrals count and the study's jet definition see);
 3. B decay length: proper c*t ~ Exp(c*tau_B = 0.455 mm), vertex (p_B / m_B) c*t;
 4. one B (chosen at random: b or bbar) is forced to B -> D l nu with l = e or mu
    (50/50), using the V-A matrix element of b -> c l nu; the other B is forced
@@ -192,7 +194,7 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
     quarks = [_quark(pt, y[:, 0], phi1, M_B_QUARK), _quark(pt, y[:, 1], phi2, M_B_QUARK)]
 
     # 2.-3. fragmentation and B flight
-    hadrons, frags, verts, zs = [], [], [], []
+    hadrons, frags, verts, zs, frag_neutral = [], [], [], [], []
     eps = h["peterson_epsilon"]
     for q in quarks:
         if bias is None:
@@ -213,7 +215,10 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
         r = rng.uniform(0.2, 0.8, n)
         kt = rng.normal(0.0, h["fragment_kt_gev"], (n, 2))
         kperp = kt[:, :1] * e1 + kt[:, 1:] * e2
-        frags.append((four_vector(r[:, None] * rest + kperp, M_PI), four_vector((1 - r)[:, None] * rest - kperp, M_PI)))
+        neutral = rng.random(n) < h["fragment_neutral_fraction"]
+        m_frag = np.where(neutral, M_PI0, M_PI)
+        frags.append((four_vector(r[:, None] * rest + kperp, m_frag), four_vector((1 - r)[:, None] * rest - kperp, m_frag)))
+        frag_neutral.append(neutral)
         if bias is None:
             ct = rng.exponential(ctau, n)
         else:
@@ -270,7 +275,8 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
         prods.append(dict(D=D, a=a, b=b, K=K, x=x, y=y, sl=sl, is_e=is_e, d_sl=d_sl, d_is_e=d_is_e, sign=sign))
 
     w_br = np.where(second_sl, 2.0 * br * br / max(f2, 1e-300), 4.0 * br * (1.0 - br) / max(1.0 - f2, 1e-300))
-    return {"quarks": quarks, "hadrons": hadrons, "frags": frags, "verts": verts, "prods": prods,
+    return {"quarks": quarks, "hadrons": hadrons, "frags": frags, "frag_neutral": frag_neutral,
+            "verts": verts, "prods": prods,
             "mB": mB, "mD": mD, "weight": w_br * w_c * w_imp, "w_importance": w_imp, "cos_theta": cos_theta,
             "z": np.stack(zs, axis=1)}
 
@@ -342,6 +348,7 @@ def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mappin
     quarks = [q[idx] for q in kin["quarks"]]
     hadrons = [x[idx] for x in kin["hadrons"]]
     frags = [(f0[idx], f1[idx]) for f0, f1 in kin["frags"]]
+    frag_neutral = [x[idx] for x in kin["frag_neutral"]]
     verts = [tuple(v[idx] for v in vt) for vt in kin["verts"]]
 
     tab = ParticleTable(m, 20)
@@ -355,8 +362,10 @@ def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mappin
         vtx = verts[iq]
         tab.set(base, pid=521 * sign, status=2, p4=hadrons[iq], mass=mB, vertex=zero, charge=float(sign),
                 m1=iq, d1=dbase, d2=dbase + 2)
-        tab.set(base + 1, pid=211, status=1, p4=frags[iq][0], mass=M_PI, vertex=zero, charge=1.0, m1=iq)
-        tab.set(base + 2, pid=-211, status=1, p4=frags[iq][1], mass=M_PI, vertex=zero, charge=-1.0, m1=iq)
+        neu = frag_neutral[iq]
+        for slot, q in ((base + 1, 1.0), (base + 2, -1.0)):
+            tab.set(slot, pid=np.where(neu, 111, int(211 * q)), status=1, p4=frags[iq][slot - base - 1],
+                    mass=np.where(neu, M_PI0, M_PI), vertex=zero, charge=np.where(neu, 0.0, q), m1=iq)
         # B- -> D0 l- nubar | D0 pi- pi0 ;  B+ -> D0bar l+ nu | D0bar pi+ pi0
         tab.set(dbase, pid=-421 * sign, status=2, p4=D, mass=mD, vertex=vtx, m1=base, d1=kbase, d2=kbase + 2)
         lpid = np.where(is_e, 11, 13) * (-sign)

@@ -1,0 +1,63 @@
+"""The study's jet definition on fast-generator events: with ``photon_veto`` (jets holding a
+card photon removed, Jet.NNeutrals == 0 kept) HtJet is 0 in most events, as in the study's
+ntuples (0.933-0.940 of its NN events; issue 11), because real jets, and the fast generator's
+ISR and b jets, contain photons."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from softdisplaced import detector
+from softdisplaced.features import compute_features
+from softdisplaced.generation import generate_chunk
+from softdisplaced.samples import rng_for
+
+BP1 = {"name": "bp1", "kind": "signal", "source": "fast", "m_c": 324.0, "dm": 20.0, "ctau_cm": 2.0}
+HF = {"name": "hf", "kind": "background", "source": "fast"}
+STUDY_JETS = {"pt_min": 20.0, "abs_eta_max": 2.5}
+
+
+def _ht_jet(sample, n, generation=None):
+    """HtJet without and with the photon veto, for the events with at least one analysis jet."""
+    settings = {"seed": 3, "generation": generation or {}, "detector": {}}
+    truth = generate_chunk(sample, settings, rng_for(3, sample["name"], 0), n)
+    jets = detector.simulate(truth, {}, rng_for(3, sample["name"], 0, "detector"))["Jet"]
+    m = len(jets)
+    # HtJet depends on the jets alone; the lepton pair and MET are placeholders
+    inp = {k: ak.Array(np.full(m, v)) for k, v in (("pt_y", 30.0), ("eta_y", 0.0), ("phi_y", 0.0), ("pt_x", 25.0),
+                                                     ("eta_x", 0.5), ("phi_x", 2.0), ("met", 20.0),
+                                                     ("met_phi", 1.0), ("ht", 100.0))}
+    empty = ak.unflatten(np.zeros(0), np.zeros(m, dtype=np.int64))
+    for pre in ("ele", "mu"):
+        inp.update({f"{pre}_{f}": empty for f in ("pt", "eta", "phi", "d0")})
+    for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("nneutrals", "NNeutrals")):
+        inp[f"jet_{key}"] = ak.values_astype(jets[field], np.float64)
+    phys = compute_features(inp, {"jets": {**STUDY_JETS, "photon_veto": False}})["HtJet"]
+    study = compute_features(inp, {"jets": {**STUDY_JETS, "photon_veto": True}})["HtJet"]
+    has_jet = phys > 0
+    assert has_jet.sum() > 1000
+    return phys[has_jet], study[has_jet]
+
+
+def test_photon_veto_empties_most_signal_jet_sums():
+    """bp1: the ISR jet always holds a photon fragment; a jet survives only without any neutral above
+    0.5 GeV (a UE-only or FSR-free jet). Measured 0.89 of the events with a jet (20k events);
+    the study's 0.933-0.940 of all NN events, of which ~58 % have no jet at all here, corresponds
+    to ~0.85 of those with one. Bound 0.8: the study's level minus the fast generator's
+    crude jet content (3 ISR fragments), far above binomial noise (0.004)."""
+    phys, study = _ht_jet(BP1, 10_000)
+    assert np.all(study <= phys)
+    assert np.mean(study == 0) > 0.8
+
+
+def test_neutral_b_fragmentation_raises_the_vetoed_fraction():
+    """HF: the b jets hold pi0 from B -> D pi pi0, D -> K pi pi0 and, with probability 1/3, the
+    pi0 pi0 fragmentation pair. The same random stream with a charged-only pair (fraction 0)
+    leaves more photon-free jets; with the isospin fraction the veto empties about half of
+    the jet sums (0.55 measured on 20k events; bound 0.45)."""
+    phys, study = _ht_jet(HF, 20_000)
+    phys0, study0 = _ht_jet(HF, 20_000, {"fast": {"heavy_flavour": {"fragment_neutral_fraction": 0.0}}})
+    np.testing.assert_array_equal(phys, phys0)  # the fragments' momenta do not depend on their charge
+    assert np.mean(study == 0) > 0.45
+    assert np.mean(study == 0) > np.mean(study0 == 0) + 0.05
