@@ -119,7 +119,10 @@ def test_cli_generate_hf_with_configfile(tmp_path, repo_root):
                "--chunk", "1", "--output", str(out), "--n-events", "1000"])
     assert rc == 0
     w = np.concatenate(_arrays(out)["Event/Event.Weight"])
-    assert len(w) == 1000 and len(np.unique(w)) == 2  # e-mu and single-lepton events
+    # 1000 candidates, thinned by truth class (docs/generator.md): the kept events carry importance
+    # weights (forced decays, biased fragmentation and lepton direction, 1/keep probability)
+    assert 0 < len(w) < 1000
+    assert np.all(np.isfinite(w)) and np.all(w > 0) and len(np.unique(w)) > 10
 
 
 def test_cli_unknown_sample_fails(tmp_path, repo_root, capsys):
