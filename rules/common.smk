@@ -20,7 +20,7 @@ SIGNALS = signal_samples(SAMPLES)  # physics signal samples (not the Pythia 8 va
 
 
 def _analyses():
-    from softdisplaced.analyses import build_analyses
+    from softdisplaced.processing.analyses import build_analyses
 
     return build_analyses(config)
 

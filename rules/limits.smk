@@ -9,7 +9,7 @@ HAS_8TEV = "cms_8tev_emu" in RECASTS and bool(signal_samples(SAMPLES, sqrt_s_tev
 
 def recast_skim_analyses(names):
     """Skim analyses of the recasts ``names`` (every era of each)."""
-    from softdisplaced.recast import eras
+    from softdisplaced.inference.recast import eras
 
     ras = config["recast"].get("analyses", {})
     return sorted({a for n in names for a, _ in eras(n, ras[n])} & set(ANALYSES))

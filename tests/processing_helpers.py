@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from softdisplaced.analyses import build_analyses
-from softdisplaced.skim import process_files, read_skim
+from softdisplaced.processing.analyses import build_analyses
+from softdisplaced.processing.skim import process_files, read_skim
 
 
 def run_analyses(cfg, files, tmp_path, names=("soft_emu",), processing=None, sample=None, chunk=0, tag="p"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from softdisplaced import background as bg
+from softdisplaced.inference import background as bg
 
 PUB = {"electron": {"a1": 13.65, "b1": -0.23, "a2": 8.62, "b2": -0.10},
        "muon": {"a1": 13.50, "b1": -0.22, "a2": 8.73, "b2": -0.10}}

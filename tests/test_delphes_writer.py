@@ -13,8 +13,8 @@ import uproot
 
 from softdisplaced.cli import main
 from softdisplaced.commands.generate import generate_file
-from softdisplaced.detector import simulate
-from softdisplaced.delphes_writer import write
+from softdisplaced.generation.detector import simulate
+from softdisplaced.generation.delphes_writer import write
 from softdisplaced.generation import backend_for, generate_chunk
 from softdisplaced.samples import build_samples, rng_for
 

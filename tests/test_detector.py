@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from softdisplaced.config import ConfigError
-from softdisplaced.detector import binned_efficiency, detector_settings, simulate
+from softdisplaced.generation.detector import binned_efficiency, detector_settings, simulate
 
 FIELDS = ("pid", "status", "px", "py", "pz", "e", "mass", "x", "y", "z", "t", "m1", "m2", "d1", "d2", "charge")
 PERFECT = {  # efficiency 1 and no smearing, to test the geometry alone

@@ -28,7 +28,7 @@ from delphes_factory import simple_emu_event, write_delphes
 from processing_helpers import run_analyses
 from workflow_utils import BIN, env, make_workdir, planned_jobs, snakemake
 
-from softdisplaced import executors
+from softdisplaced.processing import executors
 from softdisplaced.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +156,7 @@ def test_non_finite_events_dropped_in_a_named_cutflow_step(default_config, tmp_p
         if col.dtype.kind == "f" and name != "mediator_ct_mm":
             assert np.isfinite(col).all(), name
     # the report and provenance show the step
-    from softdisplaced.skim import input_losses, input_losses_markdown
+    from softdisplaced.processing.skim import input_losses, input_losses_markdown
 
     partial = tmp_path / "drop" / "soft_emu" / "0.h5"
     assert input_losses(partial)["non_finite_dropped"] == 3
@@ -166,7 +166,7 @@ def test_non_finite_events_dropped_in_a_named_cutflow_step(default_config, tmp_p
 def test_sum_gen_weights_must_be_positive_and_finite(default_config):
     """Before: only sum_gen_weights <= 0 was refused; NaN went through to NaN yields."""
     from softdisplaced.samples import build_samples
-    from softdisplaced.yields import normalisation
+    from softdisplaced.inference.yields import normalisation
 
     spec = build_samples(default_config)["bp1"]
     assert normalisation(default_config, spec, 1000.0)[0] > 0
@@ -245,7 +245,7 @@ def test_truncated_file_is_partly_processed(default_config, tmp_path):
 def test_processor_exception_is_never_a_bad_file(default_config, tmp_path, monkeypatch, error):
     """Before: ValueError and KeyError were in coffea's skip list: a bug in our code that raised them
     for one file dropped that file as "bad" and the job succeeded."""
-    from softdisplaced.processor import SoftDisplacedProcessor
+    from softdisplaced.processing.processor import SoftDisplacedProcessor
 
     original = SoftDisplacedProcessor._analysis
 
@@ -271,8 +271,8 @@ def test_only_read_failures_count_as_bad_files():
 def test_sample_emptied_by_skipping_stops_naming_sample_and_files(default_config, tmp_path):
     """Before: the merge wrote an empty skim; the workflow failed much later in `recast` with
     "object 'mediator_ct_mm' doesn't exist", naming no file."""
-    from softdisplaced.analyses import build_analyses
-    from softdisplaced.skim import merge_partials
+    from softdisplaced.processing.analyses import build_analyses
+    from softdisplaced.processing.skim import merge_partials
 
     bad = _corrupted(tmp_path)
     _, outs = run_analyses(default_config, [bad], tmp_path, processing={"skip_bad_files": True})
@@ -286,10 +286,10 @@ def test_sample_emptied_by_skipping_stops_naming_sample_and_files(default_config
 
 def test_skipped_files_reach_yields_report_and_provenance(default_config, tmp_path):
     """Before: skipped files appeared only in a skim attribute."""
-    from softdisplaced.analyses import build_analyses
+    from softdisplaced.processing.analyses import build_analyses
     from softdisplaced.report.provenance import build_provenance
-    from softdisplaced.skim import input_losses_markdown, merge_partials
-    from softdisplaced.yields import fast_rows
+    from softdisplaced.processing.skim import input_losses_markdown, merge_partials
+    from softdisplaced.inference.yields import fast_rows
 
     good = write_delphes(tmp_path / "good.root", _events(100))
     bad = _corrupted(tmp_path)
@@ -311,7 +311,7 @@ def test_skipped_files_reach_yields_report_and_provenance(default_config, tmp_pa
 # ----------------------------------------------- 5. configuration accepted then ignored
 def test_threshold_pair_flows_to_background_and_yields(tmp_path):
     """Before: a new pair [27, 27] built an analysis that no background row, yield or table used."""
-    from softdisplaced.background import background_table, published_fit_factors
+    from softdisplaced.inference.background import background_table, published_fit_factors
 
     cfg = load_config(REPO / "config/config.yaml",
                       overrides={"analyses": {"threshold_scan": {"thresholds": [[27, 27], [42, 40]]}}})

@@ -8,7 +8,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from softdisplaced.features import FEATURES, compute_features
+from softdisplaced.processing.features import FEATURES, compute_features
 
 
 def _inputs(events):

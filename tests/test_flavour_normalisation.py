@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from softdisplaced import yields as y
-from softdisplaced.analyses import build_analyses
+from softdisplaced.inference import yields as y
+from softdisplaced.processing.analyses import build_analyses
 from softdisplaced.commands.generate import generate_file
-from softdisplaced.delphes_writer import read_metadata
+from softdisplaced.generation.delphes_writer import read_metadata
 from softdisplaced.samples import build_samples
-from softdisplaced.skim import process_files, read_skim
+from softdisplaced.processing.skim import process_files, read_skim
 
 
 def _skim(cfg, mode, n, tmp_path: Path):

@@ -27,7 +27,7 @@ def test_malloc_tuning_applies_on_glibc_and_can_be_switched_off():
     import subprocess
     import sys
 
-    code = "from softdisplaced.allocator import tune; print(tune(), tune())"
+    code = "from softdisplaced.generation.allocator import tune; print(tune(), tune())"
     env = dict(os.environ, SOFTDISPLACED_MALLOC_TUNING="0")
     off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert off.stdout.split() == ["False", "False"]

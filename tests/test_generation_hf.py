@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from softdisplaced.detector import simulate
+from softdisplaced.generation.detector import simulate
 from softdisplaced.generation import fast_settings, generate_chunk
 from softdisplaced.generation.heavyflavour import (direction_density, generate_heavy_flavour, peterson_density,
                                                    sample_heavy_flavour_kinematics, truth_lepton_classes)

@@ -109,7 +109,7 @@ def test_isolation_pass_rates_near_the_study():
     """(220, 20), default configuration (the study's card cones and threshold, FSR, underlying event):
     per-lepton pass rates of Iso(e) < 0.12 / Iso(mu) < 0.15 for reconstructed leptons with pT > 15 GeV,
     |eta| < 2.4 within 0.015 of the study's ~0.94 (e) / ~0.95 (mu) (statistical error ~0.003)."""
-    from softdisplaced import detector
+    from softdisplaced.generation import detector
 
     s = {"name": "iso", "kind": "signal", "source": "fast", "m_c": 220.0, "dm": 20.0, "ctau_cm": 1.0}
     ev = generate_chunk(s, {"generation": {}}, rng_for(5, "iso", 0), 60_000)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from softdisplaced import detector
-from softdisplaced.features import compute_features
+from softdisplaced.generation import detector
+from softdisplaced.processing.features import compute_features
 from softdisplaced.generation import generate_chunk
 from softdisplaced.samples import rng_for
 

@@ -1,9 +1,9 @@
-"""Jet clustering: the exact short-cuts of softdisplaced.jets give fastjet's jets on every event."""
+"""Jet clustering: the exact short-cuts of softdisplaced.generation.jets give fastjet's jets on every event."""
 
 import numpy as np
 import pytest
 
-from softdisplaced import detector, jets
+from softdisplaced.generation import detector, jets
 from softdisplaced.generation import generate_chunk
 from softdisplaced.samples import rng_for
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from softdisplaced.detector import order_in_events
+from softdisplaced.generation.detector import order_in_events
 from softdisplaced.generation.kinematics import (_dalitz_energies, _me_max, _me_weight, boost, cos_sin, cosh_sinh,
                                                  four_vector, isotropic_directions, orthonormal_basis, pt_eta_phi)
 from softdisplaced.generation.record import ParticleTable, build_events

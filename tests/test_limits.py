@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 from skim_factory import toy_mediator_events, write_scores, write_skim
 
-from softdisplaced import limits as lm
-from softdisplaced import yields as y
+from softdisplaced.inference import limits as lm
+from softdisplaced.inference import yields as y
 
 
 def test_excluded_interval_by_interpolation_in_log_ctau():
@@ -171,7 +171,7 @@ def test_toy_cls_curve_continuous_where_the_toy_estimator_switches():
     weights degenerate. Both estimate the same hybrid CLs, so the step between neighbours may differ from the
     smooth (asymptotic) step by the toy error only: sigma(ln mu95) ~ sqrt((1 - p) / (p T)) / |d ln CLs / d ln mu|
     with p = CLs+b ~ 0.05 CLb and |d ln CLs / d ln mu| >= 2 near a 95 % limit (3 for a pure count)."""
-    from softdisplaced import statistics as st
+    from softdisplaced.inference import statistics as st
 
     grid = np.geomspace(0.01, 100, 25)
     s = _smooth_curve(grid)

@@ -30,9 +30,9 @@ def test_processor_reads_exactly_the_preloaded_branches(default_config, tmp_path
     import uproot
     from coffea.nanoevents import DelphesSchema, NanoEventsFactory
 
-    from softdisplaced.analyses import build_analyses
-    from softdisplaced.executors import TREE, preload_branches
-    from softdisplaced.processor import SoftDisplacedProcessor
+    from softdisplaced.processing.analyses import build_analyses
+    from softdisplaced.processing.executors import TREE, preload_branches
+    from softdisplaced.processing.processor import SoftDisplacedProcessor
 
     evs = [simple_emu_event(number=i, jets=[jet(40.0, 0.5, 1.0)], mediators_ctau=[1.0, 2.0]) for i in range(5)]
     f = write_delphes(tmp_path / "a.root", evs, truth=truth)

@@ -9,7 +9,7 @@ import pytest
 
 from delphes_factory import jet, lepton, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
-from softdisplaced.processor import GPUUnavailableError, gpu_available, resolve_gpu
+from softdisplaced.processing.processor import GPUUnavailableError, gpu_available, resolve_gpu
 
 HAVE_GPU = gpu_available()[0]
 
@@ -41,7 +41,7 @@ def test_gpu_on_without_gpu_fails_clearly(default_config, tmp_path):
 
 @pytest.mark.skipif(HAVE_GPU, reason="a GPU is present")
 def test_gpu_auto_falls_back_to_cpu_with_a_log_line(default_config, tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="softdisplaced.processor"):
+    with caplog.at_level(logging.INFO, logger="softdisplaced.processing.processor"):
         assert resolve_gpu("auto") is False
     assert "NN features on the CPU" in caplog.text
     f = _file(tmp_path)

@@ -9,9 +9,9 @@ import pytest
 
 from delphes_factory import jet, lepton, make_event, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
-from softdisplaced.analyses import build_analyses, threshold_scan_name
+from softdisplaced.processing.analyses import build_analyses, threshold_scan_name
 from softdisplaced.config import ConfigError
-from softdisplaced.efficiency import load_tables
+from softdisplaced.processing.efficiency import load_tables
 
 
 def _cutflow_events():

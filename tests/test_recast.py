@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from skim_factory import toy_mediator_events, write_skim
 
-from softdisplaced import recast as rc
-from softdisplaced import statistics as st
+from softdisplaced.inference import recast as rc
+from softdisplaced.inference import statistics as st
 
 
 def test_region_inputs_quadrature_and_symmetrised_errors(default_config):

@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 from skim_factory import toy_mediator_events
 
-from softdisplaced import limits as lm
-from softdisplaced import reweighting as rw
+from softdisplaced.inference import limits as lm
+from softdisplaced.inference import reweighting as rw
 
 N_GEN = 300_000
 TRACKER = dict(r_min_mm=0.3, r_max_mm=8.0, sr_edges_mm=(0.8, 2.0))

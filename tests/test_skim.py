@@ -10,8 +10,8 @@ import numpy as np
 
 from delphes_factory import jet, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
-from softdisplaced.analyses import build_analyses
-from softdisplaced.skim import merge_partials, read_skim
+from softdisplaced.processing.analyses import build_analyses
+from softdisplaced.processing.skim import merge_partials, read_skim
 
 FEATURES = ["YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj", "Sphericity", "alphaT",
             "Spherocity"]

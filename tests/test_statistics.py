@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from softdisplaced import statistics as st
+from softdisplaced.inference import statistics as st
 
 
 def test_q_and_r95_hand_computed():

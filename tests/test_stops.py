@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from softdisplaced import recast as rc
+from softdisplaced.inference import recast as rc
 from softdisplaced.generation import slha as slha_mod
 from softdisplaced.generation import stops
 from softdisplaced.samples import build_samples, stop_cross_section_fb
@@ -80,10 +80,10 @@ def test_pythia_stop_events_carry_the_stop_proper_time(stop_config):
 def test_generate_process_and_recast_a_tiny_stop_sample(tmp_path, stop_config):
     """A few hundred Pythia 8 stop events through the detector, the processor and the stop recast."""
     pytest.importorskip("pythia8mc")
-    from softdisplaced.analyses import build_analyses
+    from softdisplaced.processing.analyses import build_analyses
     from softdisplaced.commands.generate import generate_file
-    from softdisplaced.delphes_writer import MEDIATOR_PIDS
-    from softdisplaced.skim import process_files, read_events
+    from softdisplaced.generation.delphes_writer import MEDIATOR_PIDS
+    from softdisplaced.processing.skim import process_files, read_events
 
     cfg = stop_config
     cfg["limits"]["cls"]["method"] = "asymptotic"
@@ -132,8 +132,8 @@ def test_excluded_mass_interpolation_and_flags():
 
 
 def test_mass_limit_figure_hepdata_table_and_validation_note(tmp_path, stop_config):
-    from softdisplaced import recast_outputs as ro
-    from softdisplaced.yields import write_csv
+    from softdisplaced.inference import recast_outputs as ro
+    from softdisplaced.inference.yields import write_csv
 
     lim = [dict(analysis=a, m_stop=m, ctau_cm=ct, mu95_obs=mu, mu95_exp=mu * 1.2, mu95_exp_m1=mu * 0.8,
                 mu95_exp_p1=mu * 1.6) for a in ("cms_exo_16_022", "cms_exo_18_003") for ct in (0.1, 1.0, 10.0)
@@ -189,9 +189,9 @@ def test_report_and_hepdata_include_the_stop_recast(tmp_path):
     import yaml
     from report_factory import SETTINGS, make_results
 
-    from softdisplaced import recast_outputs as ro
+    from softdisplaced.inference import recast_outputs as ro
     from softdisplaced.report import build_report
-    from softdisplaced.yields import write_csv
+    from softdisplaced.inference.yields import write_csv
 
     settings = json.loads(json.dumps(SETTINGS))
     settings["report"] = {"png_dpi": 40}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from softdisplaced import validation as V
+from softdisplaced.validation import generators as V
 
 h5py = pytest.importorskip("h5py")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skim_factory import write_scores, write_skim
 
-from softdisplaced import yields as y
+from softdisplaced.inference import yields as y
 
 
 def _cfg(default_config, **limits):
@@ -126,7 +126,7 @@ def test_study_ntuples_yields(reference_dir, default_config):
 def test_study_ntuple_weights_F_are_the_spec_extrapolated_tables(reference_dir):
     import yaml
 
-    from softdisplaced import study_ntuples as sn
+    from softdisplaced.validation import study_ntuples as sn
 
     pub = yaml.safe_load((reference_dir / "published.yaml").read_text())["displaced_lepton_efficiency_vs_d0"]
     edges = np.array(pub["bin_edges_mm"], float)

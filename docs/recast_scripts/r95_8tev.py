@@ -9,9 +9,9 @@ import numpy as np
 from softdisplaced.config import load_config
 from softdisplaced.samples import build_samples
 from softdisplaced.commands.generate import generate_file
-from softdisplaced.analyses import build_analyses
-from softdisplaced.skim import process_files
-from softdisplaced import recast as rc
+from softdisplaced.processing.analyses import build_analyses
+from softdisplaced.processing.skim import process_files
+from softdisplaced.inference import recast as rc
 import softdisplaced, h5py
 repo = Path(softdisplaced.__file__).parents[2]
 names, out, n = sys.argv[1].split(","), Path(sys.argv[2]), int(sys.argv[3])

@@ -7,8 +7,8 @@ from pathlib import Path
 from softdisplaced.config import load_config
 from softdisplaced.samples import build_samples
 from softdisplaced.commands.generate import generate_file
-from softdisplaced.analyses import build_analyses
-from softdisplaced.skim import process_files
+from softdisplaced.processing.analyses import build_analyses
+from softdisplaced.processing.skim import process_files
 
 n = int(sys.argv[1]); masses = [float(m) for m in sys.argv[2].split(",")]; out = Path(sys.argv[3])
 cfg = load_config('config/config.yaml', overrides=yaml.safe_load(open('config/recast_stop.yaml')))

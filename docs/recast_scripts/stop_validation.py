@@ -1,7 +1,7 @@
 """Validation ratios of the stop recast from skims under OUTDIR/skims: python stop_validation.py OUTDIR [ctau0 list]."""
 import json, sys, glob, copy, numpy as np
-from softdisplaced import recast as rc
-from softdisplaced.reweighting import ctau_grid
+from softdisplaced.inference import recast as rc
+from softdisplaced.inference.reweighting import ctau_grid
 from softdisplaced.config import load_config
 import yaml
 cfg = load_config('config/config.yaml', overrides=yaml.safe_load(open('config/recast_stop.yaml')))

@@ -126,7 +126,7 @@ def _semantic_checks(cfg: dict, source: str) -> None:
     if unknown:
         raise ConfigError(f"{source}: key 'samples.signal.benchmarks': unknown benchmark id(s) {unknown} "
                           f"(benchmarks: {ids})")
-    from .analyses import complete_background_thresholds
+    from softdisplaced.processing.analyses import complete_background_thresholds
 
     complete_background_thresholds(cfg, source)
 

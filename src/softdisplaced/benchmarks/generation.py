@@ -3,7 +3,7 @@ simulation and the Delphes writer, measured in the same (single) process.
 
 Rates use the process CPU time (one core: numpy and fastjet run single-threaded
 here) and, for reference, the wall time. The process uses the malloc settings of
-the ``generate`` command (:mod:`softdisplaced.allocator`). Result:
+the ``generate`` command (:mod:`softdisplaced.generation.allocator`). Result:
 ``<outdir>/generation.json``.
 """
 
@@ -39,7 +39,7 @@ def measure(sample: dict, n_events: int, repeats: int = 5, seed: int = 1) -> dic
     Rates use the minimum over the repeats of each stage (the timeit convention: on a
     shared machine the larger values measure interference, not the code); the medians
     and the warm-up chunk (the first-touch memory cost of a fresh process) are reported too."""
-    from .. import delphes_writer, detector
+    from softdisplaced.generation import delphes_writer, detector
     from ..generation import generate_chunk
     from ..samples import rng_for
 
@@ -73,7 +73,7 @@ def measure(sample: dict, n_events: int, repeats: int = 5, seed: int = 1) -> dic
 
 
 def run(outdir="results/benchmarks", n_events: int = 100_000, repeats: int = 5) -> dict:
-    from ..allocator import tune
+    from softdisplaced.generation.allocator import tune
 
     malloc_tuned = tune()  # as the generate command does
     out = {"benchmark": "generation",

@@ -23,7 +23,7 @@ NAME = "limits"
 
 
 def _toy_signal(cfg, grid, masses, n_gen=50_000, seed=1):
-    from .. import limits as lm
+    from softdisplaced.inference import limits as lm
     from ..samples import cross_section_fb
 
     rng = np.random.default_rng(seed)
@@ -50,7 +50,7 @@ def _toy_signal(cfg, grid, masses, n_gen=50_000, seed=1):
 
 
 def _published_background(cfg, f_nn=0.01):
-    from .. import background as bg
+    from softdisplaced.inference import background as bg
 
     bcfg = dict(cfg["background"], method="published_fit")
     tf = bg.published_fit_factors(bcfg)
@@ -63,10 +63,10 @@ def _published_background(cfg, f_nn=0.01):
 
 
 def run(outdir: str | Path = "results/benchmarks", configfile: str | Path | None = None) -> dict:
-    from .. import limits as lm
-    from .. import statistics as st
-    from ..reweighting import ctau_grid
-    from ..yields import read_background_csv
+    from softdisplaced.inference import limits as lm
+    from softdisplaced.inference import statistics as st
+    from softdisplaced.inference.reweighting import ctau_grid
+    from softdisplaced.inference.yields import read_background_csv
 
     cfg = load_config(configfile or REPO_ROOT / "config" / "config.yaml")
     lcfg = cfg["limits"]

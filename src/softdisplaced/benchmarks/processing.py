@@ -101,10 +101,10 @@ def write_random_delphes(path, n, seed):
 def run(outdir="results/benchmarks") -> dict:
     import uproot
 
-    from ..analyses import build_analyses
+    from softdisplaced.processing.analyses import build_analyses
     from ..config import REPO_ROOT, load_config
-    from ..executors import preload_branches
-    from ..skim import process_files, run_processor
+    from softdisplaced.processing.executors import preload_branches
+    from softdisplaced.processing.skim import process_files, run_processor
 
     cfg = load_config(REPO_ROOT / "config" / "config.yaml")
     analyses = build_analyses(cfg, only_enabled=False)

@@ -46,7 +46,8 @@ def resolve_sample(settings: dict, name: str) -> dict:
 
 def generate_file(settings: dict, sample: dict, chunk: int, output: str, n_events: int | None = None) -> dict:
     """Generate, simulate and write one chunk; returns counts and timings."""
-    from .. import delphes_writer, detector, generation
+    from softdisplaced.generation import delphes_writer, detector
+    from softdisplaced import generation
     from ..samples import rng_for
 
     if "seed" not in settings:
@@ -77,9 +78,9 @@ def generate_file(settings: dict, sample: dict, chunk: int, output: str, n_event
 
 
 def run(args):
-    from ..allocator import tune
+    from softdisplaced.generation.allocator import tune
 
-    tune()  # fewer page faults while building and writing the chunk (see softdisplaced.allocator)
+    tune()  # fewer page faults while building and writing the chunk (see softdisplaced.generation.allocator)
     settings = settings_from_args(args)
     sample = resolve_sample(settings, args.sample)
     try:

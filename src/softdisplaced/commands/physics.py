@@ -86,13 +86,13 @@ def _nn_cut(cfg) -> float:
 
 
 def _write_csv(path, rows, columns):
-    from ..yields import write_csv
+    from softdisplaced.inference.yields import write_csv
 
     write_csv(path, rows, columns)
 
 
 def _md(rows, columns) -> str:
-    from ..yields import _fmt
+    from softdisplaced.inference.yields import _fmt
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
@@ -118,14 +118,14 @@ def _read_csv(path):
 
 
 def _grid(cfg):
-    from ..reweighting import ctau_grid
+    from softdisplaced.inference.reweighting import ctau_grid
 
     return ctau_grid(cfg.get("limits", {}).get("ctau_grid_cm", {"min": 0.01, "max": 1000.0, "n_points": 41}))
 
 
 # ------------------------------------------------------------------ background
 def run_background(args):
-    from .. import background as bg
+    from softdisplaced.inference import background as bg
 
     cfg = settings_from_args(args)
     bcfg = cfg.get("background", {})
@@ -186,7 +186,7 @@ def _kappa_alternatives(bcfg, primary, args) -> dict:
     """The project's own transfer factors shown beside ``background.method`` (background.kappa_spread_sources):
     ``own_fit`` (the HF sample of --hf-spectra), ``own_fit_pythia8`` (--hf-spectra-pythia8, when given),
     ``published_fit``, ``published_table``; the primary method itself is skipped."""
-    from .. import background as bg
+    from softdisplaced.inference import background as bg
 
     out = {}
     for src in bcfg.get("kappa_spread_sources", []):
@@ -209,7 +209,7 @@ def _kappa_alternatives(bcfg, primary, args) -> dict:
 
 # ---------------------------------------------------------------------- yields
 def run_yields(args):
-    from .. import yields as y
+    from softdisplaced.inference import yields as y
 
     cfg = settings_from_args(args)
     lumis = [float(x) for x in cfg.get("limits", {}).get("yield_lumis_fb", [140])]
@@ -237,7 +237,7 @@ def run_yields(args):
 
 # --------------------------------------------------------------- lifetime scan
 def run_lifetime_scan(args):
-    from .. import limits as lm
+    from softdisplaced.inference import limits as lm
 
     cfg = settings_from_args(args)
     grid = _grid(cfg)
@@ -258,7 +258,7 @@ def run_lifetime_scan(args):
         log.warning("%d of %d (point, SR) entries have fewer than limits.min_effective_events effective events",
                     low, len(rows))
     lm_cols = lm.SIGNAL_COLUMNS
-    from ..yields import write_csv
+    from softdisplaced.inference.yields import write_csv
 
     write_csv(args.out, rows, lm_cols)
     print(f"lifetime-scan: {len(rows)} rows on {len(grid)} c*tau points -> {args.out}")
@@ -267,7 +267,7 @@ def run_lifetime_scan(args):
 
 # ----------------------------------------------------------------- projections
 def run_projections(args):
-    from .. import limits as lm
+    from softdisplaced.inference import limits as lm
 
     cfg = settings_from_args(args)
     lcfg = cfg.get("limits", {})
@@ -275,14 +275,14 @@ def run_projections(args):
     sig = _read_csv(args.signal)
     for r in sig:
         r["sr"] = str(r["sr"])
-    from ..yields import read_background_csv
+    from softdisplaced.inference.yields import read_background_csv
 
     bkg = read_background_csv(args.background)
     t0 = time.perf_counter()
     rows = lm.scan(sig, bkg, lumis, cfg, seed=int(cfg.get("seed", 0)))
     dt = time.perf_counter() - t0
     out = Path(args.outdir)
-    from ..yields import write_csv
+    from softdisplaced.inference.yields import write_csv
 
     # the recast's R95 vs c*tau (e.g. the 8 TeV search) joins the table as its own analysis (contract:
     # analysis = nn | cut_based | <recast name>); it does not enter the intervals of the projections
@@ -310,14 +310,14 @@ def run_projections(args):
 
 # ----------------------------------------------------------------------- recast
 def run_recast(args):
-    from .. import recast_outputs
-    from .. import recast as rc
+    from softdisplaced.inference import recast_outputs
+    from softdisplaced.inference import recast as rc
 
     cfg = settings_from_args(args)
     rcfg = cfg.get("recast", {})
     out = Path(args.outdir)
     grid = _grid(cfg)
-    from ..yields import write_csv
+    from softdisplaced.inference.yields import write_csv
 
     summary = {}
     for name, entry in (rcfg.get("analyses") or {}).items():

@@ -1,4 +1,4 @@
-"""``softdisplaced process`` and ``softdisplaced merge`` (thin wrappers over softdisplaced.skim).
+"""``softdisplaced process`` and ``softdisplaced merge`` (thin wrappers over softdisplaced.processing.skim).
 
 process: events file(s) of one chunk -> one partial skim per analysis::
 
@@ -61,13 +61,13 @@ def _analyses(settings, names):
         spec = dict(settings["analysis"])
         pool = {spec.pop("name", names[0]): spec}
     else:  # a full configuration (--configfile)
-        from ..analyses import build_analyses
+        from softdisplaced.processing.analyses import build_analyses
 
         pool = build_analyses(settings, only_enabled=False)
     missing = [n for n in names if n not in pool]
     if missing:
         raise ConfigError(f"settings: analysis {missing} not defined (have: {', '.join(pool)})")
-    from ..analyses import normalise_spec
+    from softdisplaced.processing.analyses import normalise_spec
 
     return {n: normalise_spec(n, {k: v for k, v in pool[n].items() if k != "name"}) for n in names}
 
@@ -96,7 +96,7 @@ def _sections(settings):
 
 
 def run_process(args):
-    from ..skim import process_files
+    from softdisplaced.processing.skim import process_files
 
     settings = settings_from_args(args)
     analyses = _analyses(settings, args.analysis)
@@ -124,7 +124,7 @@ def _partials(directory, analysis, sample):
 
 def run_merge(args):
     from ..provenance import package_versions
-    from ..skim import merge_partials
+    from softdisplaced.processing.skim import merge_partials
 
     settings = settings_from_args(args)
     analyses = _analyses(settings, args.analysis)

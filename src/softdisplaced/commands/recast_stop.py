@@ -38,10 +38,10 @@ def register(sub):
 
 
 def run(args):
-    from .. import recast as rc
-    from .. import recast_outputs as ro
-    from ..reweighting import ctau_grid
-    from ..yields import write_csv
+    from softdisplaced.inference import recast as rc
+    from softdisplaced.inference import recast_outputs as ro
+    from softdisplaced.inference.reweighting import ctau_grid
+    from softdisplaced.inference.yields import write_csv
 
     t0 = time.perf_counter()
     cfg = settings_from_args(args)
@@ -85,8 +85,8 @@ def run(args):
 def _sample_events(cfg, skims) -> list[tuple]:
     """(name, m_stop, c*tau_0, generated events) of the stop samples among ``skims``."""
     from ..samples import build_samples
-    from ..skim import read_events
-    from ..yields import skim_key
+    from softdisplaced.processing.skim import read_events
+    from softdisplaced.inference.yields import skim_key
 
     specs = build_samples(cfg)
     out = {}

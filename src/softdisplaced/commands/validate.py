@@ -51,7 +51,7 @@ def register(sub):
 
 
 def run(args):
-    from ..validation import run_validation
+    from softdisplaced.validation.generators import run_validation
 
     settings = settings_from_args(args)
     study = args.study_dir

@@ -2,8 +2,8 @@
 
 Every backend implements ``generate_chunk(sample, settings, rng, n_events) -> ak.Array``
 returning the truth event record of docs/contracts.md; ``softdisplaced generate``
-passes it through :func:`softdisplaced.detector.simulate` and
-:func:`softdisplaced.delphes_writer.write`.
+passes it through :func:`softdisplaced.generation.detector.simulate` and
+:func:`softdisplaced.generation.delphes_writer.write`.
 
 * ``source: fast``   -> :func:`generate_chunk` of this package (signal / heavy flavour);
 * ``source: pythia8`` -> ``softdisplaced.generation.pythia8.generate_chunk``;
@@ -43,7 +43,7 @@ def signal_decay_mode(sample: Mapping, settings: Mapping) -> str:
     """The chargino decay mode a generator backend uses for ``sample``: ``democratic`` or ``emu``
     (forced e-mu) for generated signal, "" where the events decide (background, LHE / HepMC input).
     It is stored in the event file and the skims, and sets the yields' flavour factor
-    (:func:`softdisplaced.yields.flavour_factor`)."""
+    (:func:`softdisplaced.inference.yields.flavour_factor`)."""
     if sample.get("kind") != "signal":
         return ""
     gen = settings.get("generation") or {}

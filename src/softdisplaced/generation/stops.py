@@ -15,7 +15,7 @@ at ``vProd + tau * p / m`` of the R-hadron, handing its momentum back to a stop
 (status -106) that decays at once (``tau = 0``) into b + lepton. The mediators of
 the truth record (status 22) are therefore the stop R-hadrons (see :func:`stop_mediators`): their ``tau`` is the
 stop's proper decay length (exponential with mean ``c*tau_0``, checked in
-``tests/test_stops.py``), so :mod:`softdisplaced.reweighting` applies unchanged and
+``tests/test_stops.py``), so :mod:`softdisplaced.inference.reweighting` applies unchanged and
 one sample per mass serves every c*tau. ``delphes_writer`` recovers the same ``c*t``
 from the R-hadron's momentum and its daughter stop's production vertex.
 

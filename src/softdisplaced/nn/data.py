@@ -70,7 +70,7 @@ def _attr(attrs, key, default=None):
 
 def read_skim(path: str | Path, kind: str, features: Sequence[str] = FEATURES) -> SampleData:
     """Features, SR and weights of one skim ``results/skims/<analysis>/<sample>.h5``."""
-    from ..skim import read_events
+    from softdisplaced.processing.skim import read_events
 
     path = Path(path)
     ev, attrs = read_events(path, list(features), optional=("sr", "weight_d0eff", "weight_gen"))

@@ -217,8 +217,8 @@ def numeric(df: pd.DataFrame, cols: Sequence[str], path: Path) -> pd.DataFrame:
 
 def read_skim(path: Path, datasets: Sequence[str], what: str) -> dict:
     """Datasets of group ``events`` of a skim (plus ``weight_gen`` when present) and its attributes under
-    '_attrs', read by softdisplaced.skim.read_events (the one skim reader); errors name the file."""
-    from ..skim import read_events
+    '_attrs', read by softdisplaced.processing.skim.read_events (the one skim reader); errors name the file."""
+    from softdisplaced.processing.skim import read_events
 
     require_file(path, what)
     try:

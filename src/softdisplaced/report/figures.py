@@ -24,7 +24,7 @@ import mplhep as hep  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .. import background as bg  # noqa: E402
+from softdisplaced.inference import background as bg
 from ..atomic import atomic_path, write_json  # noqa: E402
 from .common import (  # noqa: E402
     Artifact, ReportContext, artifact_sidecar, benchmark_label, benchmark_order, numeric, optional_file,
@@ -297,7 +297,7 @@ def _lifetime_samples(ctx: ReportContext) -> list[str]:
 def _sr_d0_edges(ctx: ReportContext, analysis: str) -> dict[str, list[float]]:
     """Lower |d0| edges (mm) of the e-mu signal regions of ``analysis``: {"electron": [...], "muon": [...]}
     (d0_y: electron, d0_x: muon; analyses section of the configuration)."""
-    from ..analyses import build_analyses
+    from softdisplaced.processing.analyses import build_analyses
 
     regions = (build_analyses(ctx.settings).get(analysis) or {}).get("signal_regions", {}).get("regions", {})
     edges = {"electron": set(), "muon": set()}
@@ -493,8 +493,8 @@ def fig_nn(ctx: ReportContext) -> Artifact:
 # ---------------------------------------------------------------- Figure 8
 def signal_weights(ctx: ReportContext, d: Mapping, spec: Mapping | None, lumi: float, path) -> np.ndarray:
     """sigma x L x B(ll) x w_flav x w_d0eff x w_gen / N_gen, N_gen = sum_gen_weights (or n_events_processed),
-    w_flav the flavour factor of the skim's recorded decay mode (:func:`softdisplaced.yields.flavour_weights`)."""
-    from ..yields import flavour_weights
+    w_flav the flavour factor of the skim's recorded decay mode (:func:`softdisplaced.inference.yields.flavour_weights`)."""
+    from softdisplaced.inference.yields import flavour_weights
 
     attrs = d["_attrs"]
     spec = spec or {}

@@ -153,7 +153,7 @@ def build_submission(ctx: ReportContext, artifacts: Sequence[Artifact]):
         log.warning("%s not found: HEPData submission without the mass-reach table", mr)
     stop = ctx.path("recast_stop", "mass_limits.csv")
     if stop.is_file():                     # the long-lived top-squark recast (config/recast_stop.yaml)
-        from ..recast_outputs import hepdata_table
+        from softdisplaced.inference.recast_outputs import hepdata_table
 
         sub.add_table(hepdata_table(stop))
         inputs.append(stop)

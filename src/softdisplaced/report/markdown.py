@@ -100,7 +100,7 @@ def render_report(ctx: ReportContext, artifacts: Sequence[Artifact], skipped: Se
 def _input_losses(ctx: ReportContext) -> list[str]:
     """Skipped input files and events dropped for non-finite inputs (skims of the report's analysis)."""
     from ..samples import build_samples, signal_samples
-    from ..skim import input_losses_markdown
+    from softdisplaced.processing.skim import input_losses_markdown
 
     skims = {n: ctx.skim(ctx.analysis, n) for n in signal_samples(build_samples(ctx.settings)) + ["hf"]}
     return input_losses_markdown({n: p for n, p in skims.items() if p.exists()}, ctx.analysis)

@@ -98,7 +98,7 @@ def expand_inputs(paths: Iterable[str | os.PathLike], suffixes: tuple[str, ...] 
 
 def _input_losses(files) -> dict:
     """Skim -> its skipped input files and events dropped for non-finite inputs (skims with any)."""
-    from ..skim import input_losses
+    from softdisplaced.processing.skim import input_losses
 
     out = {}
     for f in files:

@@ -37,7 +37,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
         df.to_csv(tmp, index=False)
     return Path(path)
 
-#: How B(ll) and the lepton flavours enter every signal yield (softdisplaced.yields.flavour_factor).
+#: How B(ll) and the lepton flavours enter every signal yield (softdisplaced.inference.yields.flavour_factor).
 FLAVOUR_NOTE = ("B(ll) = (B_e + B_mu)^2 with e and mu democratic; the flavour factor follows each sample's "
                 "recorded decay mode (1 democratic, 1/2 for forced e-mu samples)")
 

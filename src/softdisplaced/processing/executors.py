@@ -42,7 +42,7 @@ from coffea import processor
 from coffea.nanoevents import DelphesSchema
 from coffea.processor.executor import FileMeta
 
-from .processor import FLAT_BRANCHES, JET_FIELDS, LEPTON_FIELDS, PARTICLE_FIELDS
+from softdisplaced.processing.processor import FLAT_BRANCHES, JET_FIELDS, LEPTON_FIELDS, PARTICLE_FIELDS
 
 __all__ = ["make_executor", "check_file", "required_branches", "preload_branches", "run", "BadFileError",
            "FileInfo", "ReadFailure", "is_read_failure"]

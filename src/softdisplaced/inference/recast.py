@@ -7,10 +7,10 @@ counts and background estimates. Background uncertainties: a number, or
 components added in quadrature, or asymmetric errors symmetrised (mean).
 
 Signal of a recast: each channel (``channel``: emu, ee, mumu) takes its own events
-from the skims (:func:`softdisplaced.yields.lifetime_entry`, with the per-event flavour factor); searches with data-taking periods of different thresholds
+from the skims (:func:`softdisplaced.inference.yields.lifetime_entry`, with the per-event flavour factor); searches with data-taking periods of different thresholds
 (``eras``: skim analysis + luminosity each) sum L_era x efficiency_era. The
 efficiency at any c*tau comes from the exact lifetime reweighting of
-:func:`softdisplaced.limits.pooled_efficiency`. A recast at ``sqrt_s_tev = 8``
+:func:`softdisplaced.inference.limits.pooled_efficiency`. A recast at ``sqrt_s_tev = 8``
 uses only samples generated at 8 TeV, normalised with the 8 TeV cross sections.
 """
 
@@ -22,9 +22,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import statistics as st
-from .limits import EXCLUSION_COLUMNS, pooled_efficiency
-from .samples import build_samples, cross_section_fb
+from softdisplaced.inference import statistics as st
+from softdisplaced.inference.limits import EXCLUSION_COLUMNS, pooled_efficiency
+from softdisplaced.samples import build_samples, cross_section_fb
 
 S95_COLUMNS = ("analysis", "region", "lumi_fb", "observed", "background", "background_err", "s95_obs", "s95_exp",
                "s95_exp_m1", "s95_exp_p1", "method")
@@ -92,12 +92,12 @@ def signal_groups(cfg: Mapping, name: str, entry: Mapping, skims: Sequence, mode
     """Skimmed signal events of a recast, per model point and era: ``{key: {era: [sample dicts]}}``.
 
     key: (source, m_c, dm) for charginos, m_stop for stops. Each sample dict is
-    :func:`softdisplaced.yields.lifetime_entry` of the skim (the events of the recast's channel, weight =
+    :func:`softdisplaced.inference.yields.lifetime_entry` of the skim (the events of the recast's channel, weight =
     w_gen x flavour factor x, when ``d0_efficiency``, the displaced-lepton efficiency weight) plus the
     cross section (fb) and its error.
     """
-    from .samples import stop_cross_section_fb
-    from .yields import lifetime_entry, skim_key
+    from softdisplaced.samples import stop_cross_section_fb
+    from softdisplaced.inference.yields import lifetime_entry, skim_key
 
     samples = build_samples(cfg)
     era_of = {a: a for a, _ in eras(name, entry)}

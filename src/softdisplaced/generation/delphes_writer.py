@@ -25,10 +25,10 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from .atomic import atomic_path
-from .detector import C_MM_PER_S
-from .generation.kinematics import pt_eta_phi
-from .generation.stops import STOP_RHADRON_IDS
+from softdisplaced.atomic import atomic_path
+from softdisplaced.generation.detector import C_MM_PER_S
+from softdisplaced.generation.kinematics import pt_eta_phi
+from softdisplaced.generation.stops import STOP_RHADRON_IDS
 
 import contextlib
 import datetime
@@ -134,7 +134,7 @@ def write(path: str | os.PathLike, reco: Mapping[str, ak.Array], truth: ak.Array
           compression: str = "lz4", basket_events: int = 100_000, metadata: Mapping[str, str] | None = None) -> str:
     """Write one Delphes-format file atomically; returns the path.
 
-    ``reco``: the collections of :func:`softdisplaced.detector.simulate`; ``truth``:
+    ``reco``: the collections of :func:`softdisplaced.generation.detector.simulate`; ``truth``:
     the generator events (``particles``, ``weight``), or None (no Particle branch,
     unit weights); ``metadata``: strings stored as TObjString ``softdisplaced_<key>``
     (read back with :func:`read_metadata`)."""

@@ -24,11 +24,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import study_ntuples
-from .analyses import CHANNEL_CODES  # the skims' ``channel`` column
-from .nn.scoring import read_scores
-from .samples import build_samples, cross_section_fb
-from .skim import input_losses
+from softdisplaced.validation import study_ntuples
+from softdisplaced.processing.analyses import CHANNEL_CODES
+from softdisplaced.nn.scoring import read_scores
+from softdisplaced.samples import build_samples, cross_section_fb
+from softdisplaced.processing.skim import input_losses
 
 SR_LABELS = {1: "I", 2: "II", 3: "III"}
 YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err",
@@ -39,7 +39,7 @@ YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "y
 # -------------------------------------------------------------------------- skims
 def read_skim(path, columns: Iterable[str] | None = None) -> tuple[dict, dict]:
     """(events, attrs) of a contract skim; ``columns`` restricts what is read."""
-    from .skim import read_events
+    from softdisplaced.processing.skim import read_events
 
     ev, attrs = read_events(path, columns)
     for k in ("n_events_processed", "sum_gen_weights"):
@@ -117,7 +117,7 @@ def flavour_weights(attrs: Mapping, events: Mapping, path="skim") -> np.ndarray:
 def signal_weights(path, columns: Iterable[str] = (), d0_efficiency: bool = True) -> tuple[np.ndarray, dict, dict]:
     """``(w, events, attrs)`` of a signal skim: w = w_gen x w_d0eff x flavour factor per event (w_d0eff
     left out with ``d0_efficiency=False``); ``events`` holds ``sr``, ``channel`` where present, and ``columns``."""
-    from .skim import read_events
+    from softdisplaced.processing.skim import read_events
 
     ev, attrs = read_events(path, ["sr", "weight_gen", "weight_d0eff", *columns], optional=("channel",))
     for k in ("n_events_processed", "sum_gen_weights"):
@@ -244,7 +244,7 @@ def read_background_csv(path) -> list[dict]:
 
 # ---------------------------------------------------------------------- output
 def write_csv(path, rows: Sequence[Mapping], columns: Sequence[str]) -> None:
-    from .atomic import atomic_path
+    from softdisplaced.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:

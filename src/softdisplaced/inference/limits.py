@@ -18,9 +18,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import statistics as st
-from .reweighting import effective_sample_size, interpolate_in_ctau
-from .samples import build_samples, cross_section_fb
+from softdisplaced.inference import statistics as st
+from softdisplaced.inference.reweighting import effective_sample_size, interpolate_in_ctau
+from softdisplaced.samples import build_samples, cross_section_fb
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def pooled_efficiency(samples: Sequence[Mapping], grid_cm, srs=SRS) -> dict:
 def signal_vs_ctau(cfg: Mapping, skims: Sequence, scores: Sequence, cut: float | None, grid_cm,
                    source: str = "fast") -> list[dict]:
     """Rows of SIGNAL_COLUMNS for each scan label (limits.scan_analyses) and (m_c, dm) group of skims."""
-    from .yields import lifetime_entry, match_scores, skim_key
+    from softdisplaced.inference.yields import lifetime_entry, match_scores, skim_key
 
     lcfg = cfg.get("limits", {})
     labels = lcfg.get("scan_analyses", {"nn": "soft_emu", "cut_based": "soft_emu"})
@@ -112,7 +112,7 @@ def signal_vs_ctau_study(cfg: Mapping, grid_cm, metrics_path=None, directory=Non
     """The study's events: efficiencies at the generated lifetimes, interpolated in (log c*tau, log yield)."""
     import json
 
-    from . import study_ntuples
+    from softdisplaced.validation import study_ntuples
 
     lcfg = cfg.get("limits", {})
     weight = lcfg.get("study_ntuples_weight", "F")

@@ -52,7 +52,7 @@ SR_LABELS = (1, 2, 3)
 
 def validation_settings(settings: Mapping | None) -> dict:
     """The ``validation`` section with the schema's defaults filled in (the schema is their one source)."""
-    from .config import with_defaults
+    from softdisplaced.config import with_defaults
 
     return with_defaults({"validation": (settings or {}).get("validation") or {}})["validation"]
 
@@ -154,10 +154,10 @@ def compare_variable(x1, x2, w1=None, w2=None) -> dict:
 
 def load_skim(path: str | os.PathLike, label: str, vcfg: Mapping) -> Source:
     """An HDF5 skim (docs/contracts.md) as a :class:`Source`."""
-    from .skim import read_events
+    from softdisplaced.processing.skim import read_events
 
     path = Path(path)
-    from .yields import flavour_weights
+    from softdisplaced.inference.yields import flavour_weights
 
     g, attrs = read_events(path, ["sr"], optional=[*vcfg["variables"], "weight_gen", "weight_d0eff", "channel"])
     values = {}
@@ -339,7 +339,7 @@ def _write_csv(path, rows: Sequence[Mapping]):
     import csv
     import io
 
-    from .atomic import write_text
+    from softdisplaced.atomic import write_text
 
     if not rows:
         write_text(path, "")
@@ -409,11 +409,11 @@ def overlay_plots(benchmark, sources: Mapping[str, Source], variables: Sequence[
     for extra in axes[len(vs) + 1:]:
         extra.axis("off")
     axes[0].legend(loc="best")
-    from .report.style import default_label
+    from softdisplaced.report.style import default_label
 
     fig.suptitle(f"{default_label()}: generators compared, benchmark {benchmark}")
     fig.tight_layout()
-    from .atomic import atomic_path
+    from softdisplaced.atomic import atomic_path
 
     out = []
     for ext in ("pdf", "png"):
@@ -444,8 +444,8 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     (transfer_factors.csv), ``cutflows`` (benchmark -> source -> skim cutflow .json): the fidelity
     section of the report (``fidelity.csv``, ``fidelity.md``; :func:`fidelity_section`).
     """
-    from .atomic import jsonable, write_json, write_text
-    from .provenance import record
+    from softdisplaced.atomic import jsonable, write_json, write_text
+    from softdisplaced.provenance import record
 
     vcfg = validation_settings(settings)
     outdir = Path(outdir)
@@ -537,7 +537,7 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
 # ------------------------------------------------------------------ fidelity (issue 11)
 def fidelity_settings(settings: Mapping | None) -> dict:
     """``validation.fidelity`` with the schema defaults (explanation texts per known cause included)."""
-    from .generation.defaults import with_defaults
+    from softdisplaced.generation.defaults import with_defaults
 
     user = ((settings or {}).get("validation") or {}).get("fidelity") or {}
     out = with_defaults(user, "validation", "fidelity")

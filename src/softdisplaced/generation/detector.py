@@ -13,7 +13,7 @@ collections as awkward arrays::
 
 Everything is computed on the flattened particle arrays of the whole chunk
 (no Python loop over events). Jets are clustered with the ``fastjet`` package
-(awkward interface) by :func:`softdisplaced.jets.cluster`, except for the events
+(awkward interface) by :func:`softdisplaced.generation.jets.cluster`, except for the events
 whose result is fixed without clustering (exact short-cuts, proven there and
 tested against fastjet: too little pT for any jet, or particles in groups that
 are each narrower than R and mutually farther apart than R).
@@ -45,10 +45,10 @@ from typing import Mapping
 import awkward as ak
 import numpy as np
 
-from .config import ConfigError
-from . import jets
-from .generation.defaults import with_defaults
-from .generation.kinematics import pt_eta_phi
+from softdisplaced.config import ConfigError
+from softdisplaced.generation import jets
+from softdisplaced.generation.defaults import with_defaults
+from softdisplaced.generation.kinematics import pt_eta_phi
 
 __all__ = ["simulate", "detector_settings", "binned_efficiency", "relative_resolution",
            "impact_parameters", "C_MM_PER_S"]
@@ -155,7 +155,7 @@ def order_in_events(ev, pt):
 
 
 def _cluster_jets(vis_idx, ev, px, py, pz, e, n_events, jcfg, tags):
-    """Jets of the particles ``vis_idx`` per event (:func:`softdisplaced.jets.cluster`), |eta| cut
+    """Jets of the particles ``vis_idx`` per event (:func:`softdisplaced.generation.jets.cluster`), |eta| cut
     applied, sorted by event then pT; returns (counts, pt, eta, phi, mass, constituent tag sums)."""
     counts = np.bincount(ev[vis_idx], minlength=n_events)
     jc, jpx, jpy, jpz, je, sums = jets.cluster(px[vis_idx], py[vis_idx], pz[vis_idx], e[vis_idx], counts, jcfg,

@@ -3,7 +3,7 @@
 Every analysis of the workflow (the study's soft e-mu selection, its loose
 variant, the CMS searches used for recasting, the pT-threshold scan) is a
 plain dict built from the ``analyses`` section of the configuration; the
-processor (``softdisplaced.processor``) interprets it.  No analysis is a code
+processor (``softdisplaced.processing.processor``) interprets it.  No analysis is a code
 fork: adding a threshold to ``analyses.threshold_scan.thresholds`` or a new
 entry to ``analyses.definitions`` needs no code change.
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 from typing import Mapping
 
-from .config import ConfigError
+from softdisplaced.config import ConfigError
 
 __all__ = ["build_analyses", "normalise_spec", "threshold_scan_name", "selected_analyses",
            "analysis_sample_pairs", "complete_background_thresholds", "CHANNELS", "FEATURES"]
@@ -153,7 +153,7 @@ def build_analyses(cfg: Mapping, only_enabled: bool = True) -> dict[str, dict]:
 def complete_background_thresholds(cfg: dict, source: str = "configuration") -> dict:
     """Give every threshold-scan analysis its background threshold, in place (at validation).
 
-    The HF background (``softdisplaced.background``) has transfer factors at symmetric thresholds
+    The HF background (``softdisplaced.inference.background``) has transfer factors at symmetric thresholds
     [t, t] and at the CMS reference (``background.reference_threshold_gev``, threshold 42 = kappa 1),
     so a pair [t, t] gets ``background.analysis_threshold_gev[<name>] = t`` and the reference pair
     gets 42; the transfer factors are then computed at t too.  Any other pair is refused, as is an

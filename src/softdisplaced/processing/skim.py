@@ -18,9 +18,9 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
-from .analyses import CHANNEL_CODES
-from .atomic import atomic_path, write_json, write_text
-from .features import FEATURES
+from softdisplaced.processing.analyses import CHANNEL_CODES
+from softdisplaced.atomic import atomic_path, write_json, write_text
+from softdisplaced.processing.features import FEATURES
 
 __all__ = ["LAYOUT_VERSION", "assemble", "write_skim", "read_skim", "merge_partials", "make_hists",
            "lepton_suffixes", "cutflow_markdown", "EVENT_COLUMNS", "input_losses", "input_losses_markdown"]
@@ -30,7 +30,7 @@ _LEPTON_VARS = ("pt", "eta", "phi", "d0")
 EVENT_COLUMNS_TAIL = ("sr", "weight_d0eff", "weight_gen", "event_number", "chunk")
 EVENT_COLUMNS = FEATURES  # (for documentation; the lepton columns depend on the analysis)
 _DTYPES = {"sr": np.int8, "channel": np.int8, "event_number": np.int64, "chunk": np.int32}
-NON_FINITE_STEP = "finite_inputs"  # cutflow step of processing.non_finite = drop (softdisplaced.processor)
+NON_FINITE_STEP = "finite_inputs"  # cutflow step of processing.non_finite = drop (softdisplaced.processing.processor)
 SPECTRA = ("electron_pt", "electron_weight", "muon_pt", "muon_weight")
 
 # default histogram binning: [bins, lo, hi]
@@ -87,7 +87,7 @@ def assemble(records: Iterable[Mapping], analysis: str, spec: Mapping, non_finit
     if recs:
         names = recs[0]["analyses"][analysis]["cutflow"]["names"]
     else:
-        from .processor import cut_names
+        from softdisplaced.processing.processor import cut_names
 
         names = cut_names(spec, non_finite)
     raw = np.zeros(len(names), dtype=np.int64)
@@ -412,8 +412,8 @@ def run_processor(inputs: Sequence, *, analyses: Mapping[str, Mapping], efficien
                   processing: Mapping, dataset: str = "sample", chunk: int = 0) -> tuple[list, list]:
     """The coffea processor over the event files ``inputs`` (file ``i`` = workflow chunk ``chunk + i``):
     ``(records, skipped files)`` of ``executors.run``, before any skim is assembled or written."""
-    from . import executors
-    from .processor import SoftDisplacedProcessor, resolve_gpu
+    from softdisplaced.processing import executors
+    from softdisplaced.processing.processor import SoftDisplacedProcessor, resolve_gpu
 
     files = [str(Path(f).resolve()) for f in inputs]
     proc = SoftDisplacedProcessor(analyses, efficiency, spectra=processing.get("spectra"),
@@ -433,8 +433,8 @@ def process_files(inputs: Sequence, outputs: Sequence, *, analyses: Mapping[str,
 
     File ``i`` of ``inputs`` gets the workflow chunk number ``chunk + i``.
     """
-    from .delphes_writer import read_metadata
-    from .provenance import file_sha256, package_versions as _versions
+    from softdisplaced.generation.delphes_writer import read_metadata
+    from softdisplaced.provenance import file_sha256, package_versions as _versions
 
     if len(outputs) != len(analyses):
         raise ValueError(f"process: {len(analyses)} analyses ({', '.join(analyses)}) but {len(outputs)} outputs")

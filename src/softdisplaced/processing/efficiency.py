@@ -26,7 +26,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .config import REPO_ROOT
+from softdisplaced.config import REPO_ROOT
 
 __all__ = ["EfficiencyTable", "load_tables", "d0_weight", "resolve_path"]
 

@@ -4,13 +4,13 @@ One pass over a chunk evaluates every configured analysis (the file is read
 once; in coffea's virtual mode only the branches used are read, exactly those
 of ``executors.preload_branches``).  Object and event selection run on the CPU
 with numpy on the flat branch contents (after the object selection, on the
-events with a lepton pair only); the NN features (``softdisplaced.features``)
+events with a lepton pair only); the NN features (``softdisplaced.processing.features``)
 run on the CPU or, with ``processing.gpu``, on a CUDA GPU (cupy, via
 ``ak.to_backend(..., "cuda")``).
 
 ``process()`` returns ``{"records": [record]}``: coffea adds lists by
 concatenation, so the output holds one record per work item, which
-``softdisplaced.skim`` sorts by (file index, first entry) and concatenates;
+``softdisplaced.processing.skim`` sorts by (file index, first entry) and concatenates;
 the result therefore does not depend on the executor or on the order in which
 work items finish.
 
@@ -39,11 +39,11 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from . import delphes_writer
-from .analyses import CHANNEL_CODES  # the skim's channel codes, re-exported
-from .efficiency import d0_weight, load_tables
-from .features import FEATURES, compute_features
-from .skim import NON_FINITE_STEP
+from softdisplaced.generation import delphes_writer
+from softdisplaced.processing.analyses import CHANNEL_CODES
+from softdisplaced.processing.efficiency import d0_weight, load_tables
+from softdisplaced.processing.features import FEATURES, compute_features
+from softdisplaced.processing.skim import NON_FINITE_STEP
 
 __all__ = ["SoftDisplacedProcessor", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
            "MEDIATOR_PID", "NON_FINITE_STEP", "cut_names"]
@@ -64,7 +64,7 @@ FLAT_BRANCHES = {"weight": ("Event", "Weight", np.float64), "number": ("Event", 
                  "ht": ("ScalarHT", "HT", np.float64)}  # Chunk attribute: (collection, field, dtype)
 
 try:  # keep ConfigError semantics for the CLI (exit code 2, clear message)
-    from .config import ConfigError as _Base
+    from softdisplaced.config import ConfigError as _Base
 except ImportError:  # pragma: no cover
     _Base = ValueError
 

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .atomic import write_text
+from softdisplaced.atomic import write_text
 
 LABELS = {"cms_exo_16_022": r"CMS-PAS-EXO-16-022 e$\mu$ (2.6 fb$^{-1}$)",
           "cms_exo_18_003": r"CMS-EXO-18-003 ee + e$\mu$ + $\mu\mu$ (113-118 fb$^{-1}$)",
@@ -31,7 +31,7 @@ def mass_limit_figure(rows: Sequence[Mapping], stem, models: Sequence[str] | Non
     study, not CMS)."""
     import matplotlib.pyplot as plt
 
-    from .report.style import LEGEND_FONTSIZE, figure_style, label, save_pdf_png
+    from softdisplaced.report.style import LEGEND_FONTSIZE, figure_style, label, save_pdf_png
 
     by = defaultdict(list)
     for r in rows:
@@ -114,8 +114,8 @@ def validation_markdown(rows: Sequence[Mapping], cfg: Mapping, command: str, sam
 
 
 def write_validation(rows, cfg, outdir, command: str, samples_note: str) -> list[str]:
-    from .recast import VALIDATION_COLUMNS
-    from .yields import write_csv
+    from softdisplaced.inference.recast import VALIDATION_COLUMNS
+    from softdisplaced.inference.yields import write_csv
 
     out = Path(outdir)
     write_csv(out / "RECAST.csv", rows, VALIDATION_COLUMNS)
@@ -129,7 +129,7 @@ def recast_r95(rows: Sequence[Mapping], stem, name: str, lumi: float, com: float
         return []
     import matplotlib.pyplot as plt
 
-    from .report.style import LEGEND_FONTSIZE, figure_style, label, legend_room, save_pdf_png
+    from softdisplaced.report.style import LEGEND_FONTSIZE, figure_style, label, legend_room, save_pdf_png
 
     with figure_style():
         fig, ax = plt.subplots(figsize=(10, 10), layout="constrained")

@@ -333,8 +333,8 @@ def transfer_factors(bcfg: Mapping, hf_spectra_path=None) -> TransferFactors:
 # ----------------------------------------------------------------------- backgrounds
 def nn_fraction_from_scores(skim_path, score_path, cut: float) -> tuple[float, float]:
     """Weighted fraction of HF skim events with score >= cut and its binomial error (effective counts)."""
-    from .nn.scoring import read_scores
-    from .skim import read_events
+    from softdisplaced.nn.scoring import read_scores
+    from softdisplaced.processing.skim import read_events
 
     ev, _ = read_events(skim_path, ["weight_gen", "weight_d0eff"])
     w = np.asarray(ev["weight_gen"], float) * np.asarray(ev["weight_d0eff"], float)

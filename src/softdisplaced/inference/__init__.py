@@ -1,0 +1,1 @@
+"""Stages 4-5, inference: heavy-flavour background and transfer factors, signal yields, exact lifetime reweighting, statistics (R95, CLs with pyhf), limits versus c*tau and mass, and recasts of CMS searches (rules/yields.smk, rules/limits.smk)."""

@@ -1,0 +1,1 @@
+"""Validation of the workflow's events against external references: the study's own ntuples and the generators compared (rules/validate.smk)."""
