@@ -51,8 +51,9 @@ def test_dry_run_lists_generate_jobs(tmp_path):
     assert jobs["process"] == 9 and jobs["merge"] == 9
     for rule in ("train", "evaluate", "background", "yields", "lifetime_scan", "projections", "recast", "report"):
         assert jobs.get(rule, 0) >= 1, rule
-    # scoring: one job for the signals of the one skim-input network, one for its background (not one per sample)
-    assert jobs["evaluate"] == 1 and jobs["evaluate_background"] == 1
+    # scoring: per skim-input network (bp1_vs_hf and its study-jets twin bp1_vs_hf_study_jets), one job for the
+    # signals and one for its background (not one per sample)
+    assert jobs["evaluate"] == 2 and jobs["evaluate_background"] == 2
 
 
 def test_user_delphes_file_enters_at_processing(tmp_path):
@@ -186,7 +187,7 @@ def test_adding_a_benchmark_adds_only_its_chain(tiny_run):
     assert jobs["generate"] == 2 and jobs["process"] == 2 and jobs["merge"] == 2
     assert "train" not in jobs and "background" not in jobs
     # the scores (one evaluate job per skim-based network, NumPy: seconds), and the rules that combine benchmarks
-    assert jobs["evaluate"] == 1
+    assert jobs["evaluate"] == 2
     assert {"yields", "lifetime_scan", "projections", "recast", "report"} <= set(jobs)
 
 

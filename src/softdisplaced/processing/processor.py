@@ -42,7 +42,7 @@ from coffea import processor
 from softdisplaced.generation import delphes_writer
 from softdisplaced.processing.analyses import CHANNEL_CODES
 from softdisplaced.processing.efficiency import d0_weight, load_tables
-from softdisplaced.processing.features import FEATURES, compute_features
+from softdisplaced.processing.features import SKIM_FEATURES, STUDY_HTJET, compute_features
 from softdisplaced.processing.skim import NON_FINITE_STEP
 
 __all__ = ["SoftDisplacedProcessor", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
@@ -330,9 +330,11 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
                      mediator_ct=_mediator_ct(events.Particle) if truth else None)
 
     def _jet_extra(self, events) -> tuple:
-        """Jet.NNeutrals for the study's jet definition (features: objects.jets.photon_veto), when the files have it."""
+        """Jet.NNeutrals for the study's jet definition (features: objects.jets.photon_veto or the feature
+        HtJet_photon_veto), when the files have it (else compute_features names the missing branch)."""
         specs = [self.objects] + [a.get("objects") or {} for a in self.analyses.values()]
-        want = any(((o or {}).get("jets") or {}).get("photon_veto") for o in specs)
+        want = (any(((o or {}).get("jets") or {}).get("photon_veto") for o in specs)
+                or any(STUDY_HTJET in a.get("features", SKIM_FEATURES) for a in self.analyses.values()))
         return ("NNeutrals",) if want and "NNeutrals" in events.Jet.fields else ()
 
     def _spectra(self, ev: Chunk) -> dict:
@@ -517,7 +519,7 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         return {"columns": cols, "cutflow": cutflow}
 
     def _features(self, spec, rows, cols, ev: Chunk):
-        names = [f for f in FEATURES if f in spec.get("features", FEATURES)]
+        names = [f for f in SKIM_FEATURES if f in spec.get("features", SKIM_FEATURES)]
         if not names:
             return {}
         inputs = {k: cols[k] for k in ("pt_y", "eta_y", "phi_y", "pt_x", "eta_x", "phi_x")}
