@@ -421,7 +421,8 @@ def run_processor(inputs: Sequence, *, analyses: Mapping[str, Mapping], efficien
                                   gpu=resolve_gpu(processing.get("gpu", "off")),
                                   non_finite=processing.get("non_finite", "error"))
     records, skipped, _ = executors.run(files, proc, processing, dataset=dataset,
-                                        needs_isolation=proc.needs_isolation())
+                                        needs_isolation=proc.needs_isolation(),
+                                        jet_neutrals=proc.needs_jet_neutrals())
     return records, skipped
 
 
