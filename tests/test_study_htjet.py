@@ -11,6 +11,7 @@ import pytest
 
 from delphes_factory import jet, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
+from softdisplaced.processing.executors import BadFileError
 from softdisplaced.processing.features import STUDY_HTJET
 
 # (pt, eta, nneutrals) of the jets of each event; object cuts pT > 20 GeV, |eta| < 2.5
@@ -50,9 +51,10 @@ def test_skim_carries_both_htjet_definitions(default_config, tmp_path):
 
 
 def test_study_htjet_needs_the_neutral_constituents(default_config, tmp_path):
-    """A file without Jet.NNeutrals cannot give the study's jets: a clear error, not a silent zero."""
+    """A file without Jet.NNeutrals cannot give the study's jets: an error naming the file and the branch,
+    not a silent zero; without the study's column in analyses.features the branch is not needed."""
     f = write_delphes(tmp_path / "no_nneutrals.root", _events(), drop=["Jet/Jet.NNeutrals"])
-    with pytest.raises(Exception, match="Jet.NNeutrals"):
+    with pytest.raises(BadFileError, match=r"no_nneutrals\.root.*lacks the branch\(es\) Jet/Jet\.NNeutrals"):
         run_analyses(default_config, [f], tmp_path)
     cfg = copy.deepcopy(default_config)
     cfg["analyses"]["features"] = [x for x in cfg["analyses"]["features"] if x != STUDY_HTJET]
