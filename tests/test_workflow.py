@@ -111,6 +111,14 @@ def test_end_to_end_produces_every_artifact(tiny_run):
     assert {"nn", "cut_based", "cms_8tev_emu"} <= {r["analysis"] for r in ex}
     metrics = json.loads((res / "nn" / "bp1_vs_hf" / "metrics.json").read_text())
     assert metrics["cut"] == 0.9 and metrics["input"] == "skims" and 0.5 < metrics["auc"]["1"] <= 1.0
+    # issue 11: the twin network on the study's HtJet (HtJet_photon_veto, a skim column beside HtJet)
+    twin = json.loads((res / "nn" / "bp1_vs_hf_study_jets" / "metrics.json").read_text())
+    assert "HtJet_photon_veto" in twin["features"] and "HtJet" not in twin["features"]
+    assert 0.5 < twin["auc"]["1"] <= 1.0
+    if (res / "nn" / "study_ntuples" / "metrics.json").exists():
+        fidelity = (res / "validation" / "fidelity.md").read_text()
+        assert "| bp1_vs_hf | all jets (HtJet) | auc |" in fidelity
+        assert "| bp1_vs_hf_study_jets | study's jets (HtJet_photon_veto) | auc |" in fidelity
     prov = json.loads((res / "provenance.json").read_text())
     assert prov["config_hash"] and prov["package_versions"]["snakemake"]
     assert any(k.endswith(".h5") for k in prov["input_checksums"])
@@ -119,6 +127,7 @@ def test_end_to_end_produces_every_artifact(tiny_run):
                     "skipped_files"):
             assert key in f.attrs, key
         assert f.attrs["n_events_processed"] == 20000
+        assert f["events"]["HtJet_photon_veto"].shape == f["events"]["HtJet"].shape
 
 
 def test_nothing_to_do_after_a_complete_run(tiny_run):
