@@ -23,12 +23,14 @@ def _pairs(d):
 
 
 def fidelity_inputs(wildcards=None):
-    """Inputs of the fidelity section: yields, the two networks' metrics, transfer factors, cutflows."""
+    """Inputs of the fidelity section: yields, the networks' metrics (validation.fidelity.nn_networks, one per
+    HtJet definition, against the study-ntuple network), transfer factors, cutflows."""
     ana = config.get("validation", {}).get("analysis", "soft_emu")
-    net = config["background"].get("nn_network", "bp1_vs_hf")
+    nets = [n for n in config.get("validation", {}).get("fidelity", {}).get("nn_networks", []) if n in SKIM_NETWORKS]
     out = {"yields": "results/yields/yields.csv", "transfer_factors": "results/background/transfer_factors.csv"}
-    if net in NETWORKS and STUDY_NET is not None:
-        out.update(nn_metrics=f"results/nn/{net}/metrics.json", study_nn_metrics=f"results/nn/{STUDY_NET}/metrics.json")
+    if nets and STUDY_NET is not None:
+        out.update(nn_metrics=" ".join(f"results/nn/{n}/metrics.json" for n in nets),
+                   study_nn_metrics=f"results/nn/{STUDY_NET}/metrics.json")
     cutflows = {}
     for spec in SAMPLES.values():
         if spec.get("benchmark") is not None and spec["source"] in ("fast", "pythia8"):
@@ -46,7 +48,7 @@ rule validate:
     input:
         fast=lambda w: list(validation_inputs()[0].values()),
         pythia8=lambda w: list(validation_inputs()[1].values()),
-        fidelity=lambda w: list(fidelity_inputs()[0].values()) + list(fidelity_inputs()[1].values()),
+        fidelity=lambda w: [p for v in fidelity_inputs()[0].values() for p in v.split()] + list(fidelity_inputs()[1].values()),
     output:
         report="results/validation/REPORT.md",
         table="results/validation/comparison.csv",

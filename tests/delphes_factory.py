@@ -23,10 +23,10 @@ import numpy as np
 import uproot
 
 LEPTON_FIELDS = ("PT", "Eta", "Phi", "T", "Charge", "D0", "DZ", "IsolationVar", "Particle")
-JET_FIELDS = ("PT", "Eta", "Phi", "Mass")
+JET_FIELDS = ("PT", "Eta", "Phi", "Mass", "NNeutrals")
 PARTICLE_FIELDS = ("PID", "Status", "M1", "M2", "D1", "D2", "PT", "Eta", "Phi", "Mass", "Charge",
                    "X", "Y", "Z", "T", "Px", "Py", "Pz", "E", "CtauProper")
-INT_FIELDS = {"Charge", "Particle", "PID", "Status", "M1", "M2", "D1", "D2"}
+INT_FIELDS = {"Charge", "Particle", "PID", "Status", "M1", "M2", "D1", "D2", "NNeutrals"}
 
 
 def lepton(pt, eta, phi, charge=-1, d0=0.5, iso=0.0, dz=0.0, t=0.0, particle=-1) -> dict:
@@ -34,8 +34,9 @@ def lepton(pt, eta, phi, charge=-1, d0=0.5, iso=0.0, dz=0.0, t=0.0, particle=-1)
     return dict(PT=pt, Eta=eta, Phi=phi, T=t, Charge=charge, D0=d0, DZ=dz, IsolationVar=iso, Particle=particle)
 
 
-def jet(pt, eta, phi, mass=5.0) -> dict:
-    return dict(PT=pt, Eta=eta, Phi=phi, Mass=mass)
+def jet(pt, eta, phi, mass=5.0, nneutrals=0) -> dict:
+    """One jet; ``nneutrals``: its neutral constituents (Delphes Jet.NNeutrals; > 0 = the study's card drops it)."""
+    return dict(PT=pt, Eta=eta, Phi=phi, Mass=mass, NNeutrals=nneutrals)
 
 
 def particle(pid, status=1, pt=10.0, eta=0.0, phi=0.0, mass=0.0, ctau=0.0, charge=0,

@@ -10,7 +10,8 @@ import numpy as np
 from softdisplaced.nn import FEATURES
 
 
-def write_skim(path, sample, X, sr=None, m_c=None, dm=None, weight=None, weight_gen=None):
+def write_skim(path, sample, X, sr=None, m_c=None, dm=None, weight=None, weight_gen=None, extra=None):
+    """A skim with the nine features ``X`` (columns in FEATURES order) and ``extra``: {name: column}."""
     X = np.asarray(X, dtype="float64").reshape(-1, len(FEATURES))
     n = len(X)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -18,6 +19,8 @@ def write_skim(path, sample, X, sr=None, m_c=None, dm=None, weight=None, weight_
         ev = fh.create_group("events")
         for i, f in enumerate(FEATURES):
             ev.create_dataset(f, data=X[:, i], compression="gzip")
+        for name, col in (extra or {}).items():
+            ev.create_dataset(name, data=np.asarray(col, "float64"))
         ev.create_dataset("sr", data=np.zeros(n, "int8") if sr is None else np.asarray(sr, "int8"))
         ev.create_dataset("weight_d0eff", data=np.ones(n) if weight is None else weight)
         if weight_gen is not None:

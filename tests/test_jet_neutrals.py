@@ -9,7 +9,7 @@ import awkward as ak
 import numpy as np
 
 from softdisplaced.generation import detector
-from softdisplaced.processing.features import compute_features
+from softdisplaced.processing.features import SKIM_FEATURES, STUDY_HTJET, compute_features
 from softdisplaced.generation import generate_chunk
 from softdisplaced.samples import rng_for
 
@@ -33,8 +33,11 @@ def _ht_jet(sample, n, generation=None):
         inp.update({f"{pre}_{f}": empty for f in ("pt", "eta", "phi", "d0")})
     for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("nneutrals", "NNeutrals")):
         inp[f"jet_{key}"] = ak.values_astype(jets[field], np.float64)
-    phys = compute_features(inp, {"jets": {**STUDY_JETS, "photon_veto": False}})["HtJet"]
+    both = compute_features(inp, {"jets": {**STUDY_JETS, "photon_veto": False}}, SKIM_FEATURES)
+    phys = both["HtJet"]
     study = compute_features(inp, {"jets": {**STUDY_JETS, "photon_veto": True}})["HtJet"]
+    # the default read's study-compatible column is the HtJet of the global switch photon_veto
+    np.testing.assert_array_equal(both[STUDY_HTJET], study)
     has_jet = phys > 0
     assert has_jet.sum() > 1000
     return phys[has_jet], study[has_jet]

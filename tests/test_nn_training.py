@@ -222,3 +222,43 @@ def test_generator_weights_of_the_background_define_its_distribution(tmp_path):
     assert m["background_weighted"] is True
     assert m["hf_n_eff_test"] < 0.6 * m["n_test_per_class"]["background"]
     assert abs(m["auc"]["1"] - 0.5) < 0.1, m["auc"]
+
+
+def test_network_feature_override_trains_and_scores_its_own_columns(tmp_path):
+    """nn.networks.<name>.features replaces nn.features for that network only (issue 11: the study's
+    HtJet in place of the physical one): with classes the nine features cannot tell apart and a separating
+    HtJet_photon_veto, the plain network gives AUC 0.5 and the override network the column's AUC
+    (Phi(2.5 / sqrt 2) = 0.96); its mlp.json names its inputs and the NumPy scorer reads those columns."""
+    import h5py
+
+    from softdisplaced.nn import FEATURES, mlp
+    from softdisplaced.nn.scoring import evaluate
+    from softdisplaced.processing.features import STUDY_HTJET
+
+    rng = np.random.default_rng(5)
+    d = tmp_path / "soft_emu_loose"
+    n = 2000
+    write_skim(d / "bp1.h5", "bp1", gauss(rng, n), m_c=324, dm=20, extra={STUDY_HTJET: rng.normal(2.5, 1.0, n)})
+    write_skim(d / "hf.h5", "hf", gauss(rng, n), extra={STUDY_HTJET: rng.normal(0.0, 1.0, n)})
+    study = [STUDY_HTJET if f == "HtJet" else f for f in FEATURES]
+    net = {"input": "skims", "signal": ["bp1"], "background": ["hf"]}
+    s = settings({"phys": net, "study": {**net, "features": study}})
+    m_phys = train(s, "phys", tmp_path / "phys", skims_dir=tmp_path, make_plots=False)
+    m_study = train(s, "study", tmp_path / "study", skims_dir=tmp_path, make_plots=False)
+    assert m_phys["features"] == list(FEATURES) and m_study["features"] == study
+    assert abs(m_phys["auc"]["1"] - 0.5) < 0.05
+    assert m_study["auc"]["1"] > 0.9
+    assert json.loads((tmp_path / "study" / "mlp.json").read_text())["features"] == study
+
+    evaluate(s, "study", tmp_path / "study", d / "bp1.h5", tmp_path / "scores.h5")
+    with h5py.File(d / "bp1.h5") as fh:
+        X = np.stack([fh["events"][f][...] for f in study], axis=1)
+    with h5py.File(tmp_path / "scores.h5") as fh:
+        score = fh["score"][...]
+    np.testing.assert_array_equal(score, mlp.load(tmp_path / "study" / "mlp.json").predict(X))
+    # an mlp.json whose inputs differ from its model_info.json (two trainings mixed up) is refused
+    info_path = tmp_path / "study" / "model_info.json"
+    info = json.loads(info_path.read_text())
+    info_path.write_text(json.dumps({**info, "features": list(FEATURES)}))
+    with pytest.raises(ValueError, match="differ from the features"):
+        evaluate(s, "study", tmp_path / "study", d / "bp1.h5", tmp_path / "scores2.h5")

@@ -45,4 +45,4 @@ def test_processor_reads_exactly_the_preloaded_branches(default_config, tmp_path
         events = NanoEventsFactory.from_root(file=fh, treepath=TREE, schemaclass=DelphesSchema, mode="virtual",
                                              access_log=log).events()
         proc.process(events)
-    assert {a.branch for a in log} == set(preload_branches(isolation, truth))
+    assert {a.branch for a in log} == set(preload_branches(isolation, truth, proc.needs_jet_neutrals()))

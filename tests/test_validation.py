@@ -225,3 +225,32 @@ def test_validation_report_has_the_fidelity_section(tmp_path):
     assert "hf eff at cut" in text and "kappa emu (own_fit" in text and "published_table" not in text
     assert "auc (" in text        # AUC 0.99 vs 0.92: ratio 1.08 < 10 %, but the difference 0.07 > 0.03
     assert len([s for s in summary["fidelity_explanations"] if s.startswith("yield pre nn (fast")]) == 4
+
+
+def test_fidelity_section_shows_both_htjet_networks(tmp_path):
+    """Issue 11: the NN rows of the physical-HtJet network and of its study-jets twin, each labelled by its
+    HtJet definition, against the one study-ntuple network; only the difference above the AUC tolerance
+    (0.998 vs 0.924) gets a sentence, the study-compatible network's (0.937) does not."""
+    from softdisplaced.nn import FEATURES
+    from softdisplaced.processing.features import STUDY_HTJET
+
+    study_feats = [STUDY_HTJET if f == "HtJet" else f for f in FEATURES]
+    paths = []
+    for name, feats, auc in (("bp1_vs_hf", list(FEATURES), 0.998), ("bp1_vs_hf_study_jets", study_feats, 0.937)):
+        p = tmp_path / f"{name}.json"
+        p.write_text(json.dumps({"network": name, "input": "skims", "features": feats, "auc": {"1": auc, "2": auc},
+                                 "sig_eff_at_cut": {"1": 0.5, "2": 0.5}, "hf_eff_at_cut": 0.01}))
+        paths.append(p)
+    st = tmp_path / "study.json"
+    st.write_text(json.dumps({"network": "study_ntuples", "input": "study_ntuples", "features": list(FEATURES),
+                              "auc": {"1": 0.924, "2": 0.93}, "sig_eff_at_cut": {"1": 0.5, "2": 0.5},
+                              "hf_eff_at_cut": 0.01}))
+    out = tmp_path / "val"
+    summary = V.run_validation({}, out, plots=False, fidelity_inputs={"nn_metrics": paths, "study_nn_metrics": st})
+    md = (out / "fidelity.md").read_text()
+    for name, label in (("bp1_vs_hf", "all jets (HtJet)"), ("bp1_vs_hf_study_jets", f"study's jets ({STUDY_HTJET})")):
+        # AUC and signal efficiency for both benchmarks and the HF efficiency: 5 rows per network
+        assert md.count(f"| {name} | {label} |") == 5
+    assert "| bp1_vs_hf_study_jets | study's jets (HtJet_photon_veto) | auc | 1 | 0.937 | 0.924 |" in md
+    auc = [s for s in summary["fidelity_explanations"] if s.startswith("auc (")]
+    assert len(auc) == 2 and all("network bp1_vs_hf," in s for s in auc)

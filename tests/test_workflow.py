@@ -51,8 +51,9 @@ def test_dry_run_lists_generate_jobs(tmp_path):
     assert jobs["process"] == 9 and jobs["merge"] == 9
     for rule in ("train", "evaluate", "background", "yields", "lifetime_scan", "projections", "recast", "report"):
         assert jobs.get(rule, 0) >= 1, rule
-    # scoring: one job for the signals of the one skim-input network, one for its background (not one per sample)
-    assert jobs["evaluate"] == 1 and jobs["evaluate_background"] == 1
+    # scoring: per skim-input network (bp1_vs_hf and its study-jets twin bp1_vs_hf_study_jets), one job for the
+    # signals and one for its background (not one per sample)
+    assert jobs["evaluate"] == 2 and jobs["evaluate_background"] == 2
 
 
 def test_user_delphes_file_enters_at_processing(tmp_path):
@@ -110,6 +111,14 @@ def test_end_to_end_produces_every_artifact(tiny_run):
     assert {"nn", "cut_based", "cms_8tev_emu"} <= {r["analysis"] for r in ex}
     metrics = json.loads((res / "nn" / "bp1_vs_hf" / "metrics.json").read_text())
     assert metrics["cut"] == 0.9 and metrics["input"] == "skims" and 0.5 < metrics["auc"]["1"] <= 1.0
+    # issue 11: the twin network on the study's HtJet (HtJet_photon_veto, a skim column beside HtJet)
+    twin = json.loads((res / "nn" / "bp1_vs_hf_study_jets" / "metrics.json").read_text())
+    assert "HtJet_photon_veto" in twin["features"] and "HtJet" not in twin["features"]
+    assert set(twin["auc"]) == set(metrics["auc"]) and twin["network"] == "bp1_vs_hf_study_jets"
+    if (res / "nn" / "study_ntuples" / "metrics.json").exists():
+        fidelity = (res / "validation" / "fidelity.md").read_text()
+        assert "| bp1_vs_hf | all jets (HtJet) | auc |" in fidelity
+        assert "| bp1_vs_hf_study_jets | study's jets (HtJet_photon_veto) | auc |" in fidelity
     prov = json.loads((res / "provenance.json").read_text())
     assert prov["config_hash"] and prov["package_versions"]["snakemake"]
     assert any(k.endswith(".h5") for k in prov["input_checksums"])
@@ -118,6 +127,7 @@ def test_end_to_end_produces_every_artifact(tiny_run):
                     "skipped_files"):
             assert key in f.attrs, key
         assert f.attrs["n_events_processed"] == 20000
+        assert f["events"]["HtJet_photon_veto"].shape == f["events"]["HtJet"].shape
 
 
 def test_nothing_to_do_after_a_complete_run(tiny_run):
@@ -186,7 +196,7 @@ def test_adding_a_benchmark_adds_only_its_chain(tiny_run):
     assert jobs["generate"] == 2 and jobs["process"] == 2 and jobs["merge"] == 2
     assert "train" not in jobs and "background" not in jobs
     # the scores (one evaluate job per skim-based network, NumPy: seconds), and the rules that combine benchmarks
-    assert jobs["evaluate"] == 1
+    assert jobs["evaluate"] == 2
     assert {"yields", "lifetime_scan", "projections", "recast", "report"} <= set(jobs)
 
 

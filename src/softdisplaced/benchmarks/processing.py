@@ -69,7 +69,8 @@ def write_random_delphes(path, n, seed):
         "Jet": _collection(rng, n, 2.5, {"PT": lambda k: (rng.exponential(30, k) + 15).astype(f32),
                                          "Eta": lambda k: rng.uniform(-4, 4, k).astype(f32),
                                          "Phi": lambda k: rng.uniform(-np.pi, np.pi, k).astype(f32),
-                                         "Mass": lambda k: rng.uniform(0, 10, k).astype(f32)}),
+                                         "Mass": lambda k: rng.uniform(0, 10, k).astype(f32),
+                                         "NNeutrals": lambda k: rng.integers(0, 4, k).astype(np.int32)}),
         "MissingET": ak.zip({"MET": ak.unflatten(rng.exponential(30, n).astype(f32), ones),
                              "Eta": ak.unflatten(np.zeros(n, f32), ones),
                              "Phi": ak.unflatten(rng.uniform(-np.pi, np.pi, n).astype(f32), ones)}),
@@ -104,6 +105,7 @@ def run(outdir="results/benchmarks") -> dict:
     from softdisplaced.processing.analyses import build_analyses
     from ..config import REPO_ROOT, load_config
     from softdisplaced.processing.executors import preload_branches
+    from softdisplaced.processing.processor import needs_jet_neutrals
     from softdisplaced.processing.skim import process_files, run_processor
 
     cfg = load_config(REPO_ROOT / "config" / "config.yaml")
@@ -117,7 +119,8 @@ def run(outdir="results/benchmarks") -> dict:
         # exactly the branches the processor reads for soft_emu (incl. the counts branches
         # Electron_size, ... that DelphesSchema takes the offsets from)
         branches = preload_branches(needs_isolation=bool(analyses["soft_emu"]["isolation"]),
-                                    has_truth=True)
+                                    has_truth=True,
+                                    jet_neutrals=needs_jet_neutrals({"soft_emu": analyses["soft_emu"]}))
 
         def raw():
             for f in files:

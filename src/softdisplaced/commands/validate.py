@@ -42,7 +42,8 @@ def register(sub):
     p.add_argument("--benchmarks", nargs="*", type=int, default=None, help="restrict to these benchmark ids")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--yields", help="results/yields/yields.csv (fidelity: project / study-ntuple yields)")
-    p.add_argument("--nn-metrics", help="metrics.json of the network trained on the skims (fidelity)")
+    p.add_argument("--nn-metrics", nargs="*", default=[],
+                   help="metrics.json of the networks trained on the skims (fidelity; e.g. one per HtJet definition)")
     p.add_argument("--study-nn-metrics", help="metrics.json of the study-ntuple network (fidelity)")
     p.add_argument("--transfer-factors", help="results/background/transfer_factors.csv (fidelity: kappa)")
     p.add_argument("--cutflows", nargs="*", default=[], metavar="ID:SOURCE=JSON",

@@ -3,12 +3,14 @@
 ``softdisplaced train`` writes ``results/nn/<network>/mlp.json`` next to ``model.keras``:
 the exact float32 weights of the Keras model, in the order the layers are applied::
 
-    {"format": "softdisplaced-mlp/1", "n_inputs": 9, "combine": "average",
+    {"format": "softdisplaced-mlp/1", "n_inputs": 9, "features": ["YDelpObj", ...], "combine": "average",
      "members": [[{"type": "standardise", "mean": [...], "variance": [...]},
                   {"type": "dense", "activation": "relu", "kernel": [[...]], "bias": [...]},
                   ...,
                   {"type": "dense", "activation": "sigmoid", "kernel": [[...]], "bias": [...]}]]}
 
+``features``: the names of the inputs, in order (the network's features, then its parameters),
+checked against the columns the scorer reads (absent in files of earlier versions).
 One member per network of a signal-subset ensemble (``subset_mode: average``; the output
 is the mean of the members' outputs, as keras.layers.Average), one for a single network.
 Dropout layers are the identity at inference and are not stored.  ``standardise`` is
@@ -64,9 +66,9 @@ def _member_layers(model) -> list[dict]:
     return out
 
 
-def export(model) -> dict:
+def export(model, features=None) -> dict:
     """The arrays of a model built by :func:`softdisplaced.nn.model.build_model` (or an
-    :func:`~softdisplaced.nn.model.ensemble` of such models)."""
+    :func:`~softdisplaced.nn.model.ensemble` of such models); ``features``: the input names, in order."""
     subs = [layer for layer in model.layers if type(layer).__name__ in ("Sequential", "Functional")]
     if subs:
         kinds = {type(layer).__name__ for layer in model.layers} - {"Sequential", "Functional", "InputLayer"}
@@ -76,13 +78,19 @@ def export(model) -> dict:
     else:
         members = [_member_layers(model)]
     n_inputs = int(model.inputs[0].shape[-1])
-    return {"format": FORMAT, "n_inputs": n_inputs, "combine": "average", "members": members}
+    out = {"format": FORMAT, "n_inputs": n_inputs, "combine": "average", "members": members}
+    if features is not None:
+        features = [str(f) for f in features]
+        if len(features) != n_inputs:
+            raise ValueError(f"model {model.name}: {n_inputs} inputs, but {len(features)} feature names {features}")
+        out["features"] = features
+    return out
 
 
-def write(model, path: str | Path) -> None:
+def write(model, path: str | Path, features=None) -> None:
     from .. import atomic
 
-    atomic.write_json(path, export(model))
+    atomic.write_json(path, export(model, features))
 
 
 # ------------------------------------------------------------- evaluate (NumPy)
@@ -93,6 +101,9 @@ class MLP:
         if spec.get("format") != FORMAT:
             raise ValueError(f"{source}: format {spec.get('format')!r}, expected {FORMAT!r}")
         self.n_inputs = int(spec["n_inputs"])
+        self.features = list(spec["features"]) if spec.get("features") is not None else None
+        if self.features is not None and len(self.features) != self.n_inputs:
+            raise ValueError(f"{source}: {self.n_inputs} inputs, but {len(self.features)} feature names")
         self.source = source
         self.members = []
         for member in spec["members"]:

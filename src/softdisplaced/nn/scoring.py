@@ -79,9 +79,13 @@ def evaluate(settings: Mapping, network: str, model_dir: str | Path, skim: str |
              sample: str | None = None, loaded: tuple[mlp.MLP, dict] | None = None) -> dict:
     """Score one skim into ``output``; ``loaded`` (from :func:`load_network`) avoids re-reading the model."""
     model, info = loaded or load_network(network, model_dir)
+    pnames = info.get("parameters") or []
+    columns = list(info["features"]) + list(pnames)
+    if model.features is not None and model.features != columns:
+        raise ValueError(f"{model.source}: the network's inputs {model.features} differ from the features "
+                         f"{columns} of its model_info.json (files of two different trainings)")
     X, attrs = read_skim_features(skim, info["features"])
     sample = sample or attrs["sample"]
-    pnames = info.get("parameters") or []
     extra = {}
     point_attr = None
     if pnames:

@@ -62,7 +62,7 @@ def resolve_network(nn_cfg: Mapping, network: str) -> dict:
     ncfg["training"] = {**schema_nn["training"], **(nn_cfg.get("training") or {}), **(ncfg.get("training") or {})}
     ncfg["model"] = {**schema_nn["model"], **(nn_cfg.get("model") or {}), **(ncfg.get("model") or {})}
     ncfg.setdefault("input", "skims")
-    ncfg["features"] = list(nn_cfg.get("features") or FEATURES)
+    ncfg["features"] = list(ncfg.get("features") or nn_cfg.get("features") or FEATURES)   # the network's own first
     ncfg["cut"] = float(nn_cfg.get("cut", 0.9))
     p = ncfg.get("parameterised") or {}
     if p.get("enabled", False):
@@ -396,7 +396,7 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
     outdir.mkdir(parents=True, exist_ok=True)
     with atomic.atomic_path(outdir / "model.keras") as tmp:
         model.save(tmp)
-    mlp.write(model, outdir / "mlp.json")   # the same weights for NumPy scoring (softdisplaced evaluate)
+    mlp.write(model, outdir / "mlp.json", feature_names)   # the same weights for NumPy scoring (softdisplaced evaluate)
     atomic.write_json(outdir / "scaler.json", {"features": feature_names, "mean": info["mean"], "std": info["std"],
                                                "note": "x_std = (x - mean) / std; also inside model.keras"})
     history = {"network": network, "subsets": info["subsets"], "class_weights": info["class_weights"],

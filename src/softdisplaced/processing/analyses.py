@@ -35,14 +35,13 @@ import copy
 from typing import Mapping
 
 from softdisplaced.config import ConfigError
+from softdisplaced.processing.features import FEATURES, SKIM_FEATURES
 
 __all__ = ["build_analyses", "normalise_spec", "threshold_scan_name", "selected_analyses",
            "analysis_sample_pairs", "complete_background_thresholds", "CHANNELS", "FEATURES"]
 
 CHANNELS = ("emu", "ee", "mumu")
 CHANNEL_CODES = {c: i for i, c in enumerate(CHANNELS)}   # values of the skim column 'channel'
-FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
-            "Sphericity", "alphaT", "Spherocity")
 
 _SPEC_DEFAULTS = {
     "description": "",
@@ -57,7 +56,7 @@ _SPEC_DEFAULTS = {
     "d0_window_mm": None,
     "signal_regions": {"mode": "exclusive", "regions": {}},
     "d0_efficiency": True,
-    "features": list(FEATURES),
+    "features": list(SKIM_FEATURES),
     "objects": {},
 }
 
@@ -88,9 +87,9 @@ def normalise_spec(name: str, spec: Mapping) -> dict:
             raise ConfigError(f"{where}.pt_min: no thresholds for channel '{ch}'")
         if len(out["pt_min"][ch]) != 2:
             raise ConfigError(f"{where}.pt_min.{ch}: need two thresholds [y, x], got {out['pt_min'][ch]}")
-    unknown = [f for f in out["features"] if f not in FEATURES]
+    unknown = [f for f in out["features"] if f not in SKIM_FEATURES]
     if unknown:
-        raise ConfigError(f"{where}.features: unknown features {unknown} (known: {', '.join(FEATURES)})")
+        raise ConfigError(f"{where}.features: unknown features {unknown} (known: {', '.join(SKIM_FEATURES)})")
     sr = out["signal_regions"]
     sr.setdefault("mode", "exclusive")
     sr.setdefault("regions", {})

@@ -115,10 +115,10 @@ _SCHEMA_PARTICLE_BRANCHES = ["Particle_size"] + [f"Particle/Particle.{f}" for f 
                                                                                      "Phi", "Mass")]
 
 
-def required_branches(needs_isolation: bool, has_particle: bool) -> list[str]:
+def required_branches(needs_isolation: bool, has_particle: bool, jet_neutrals: bool = False) -> list[str]:
     """Branches read by the processor (without the optional mediator truth) or required by
     coffea's DelphesSchema."""
-    out = preload_branches(needs_isolation, has_truth=False) + _SCHEMA_BRANCHES
+    out = preload_branches(needs_isolation, has_truth=False, jet_neutrals=jet_neutrals) + _SCHEMA_BRANCHES
     return out + (_SCHEMA_PARTICLE_BRANCHES if has_particle else [])
 
 
@@ -131,7 +131,8 @@ class FileInfo(NamedTuple):
 
 
 def check_file(path: str | os.PathLike, needs_isolation: bool = True, *,
-               hold: contextlib.ExitStack | None = None, object_cache: dict | None = None) -> FileInfo:
+               hold: contextlib.ExitStack | None = None, object_cache: dict | None = None,
+               jet_neutrals: bool = False) -> FileInfo:
     """Entries, truth and UUID of a valid input file; raises BadFileError/OSError naming the file otherwise.
 
     With ``hold`` the file stays open until ``hold`` closes, and its deserialised tree stays in
@@ -160,7 +161,7 @@ def check_file(path: str | os.PathLike, needs_isolation: bool = True, *,
             raise BadFileError(f"{p}: '{TREE}' is not a TTree")
         keys = set(tree.keys())
         has_particle = "Particle_size" in keys
-        missing = [b for b in required_branches(needs_isolation, has_particle) if b not in keys]
+        missing = [b for b in required_branches(needs_isolation, has_particle, jet_neutrals) if b not in keys]
         if missing:
             raise BadFileError(f"{p}: tree '{TREE}' lacks the branch(es) {', '.join(missing)}")
         return FileInfo(int(tree.num_entries), "Particle/Particle.CtauProper" in keys, fh.file.fUUID)
@@ -201,12 +202,14 @@ def make_executor(pcfg: Mapping):
         raise ValueError(f"processing.executor: unknown executor '{kind}' (iterative, futures, dask)")
 
 
-def preload_branches(needs_isolation: bool, has_truth: bool) -> list[str]:
+def preload_branches(needs_isolation: bool, has_truth: bool, jet_neutrals: bool = False) -> list[str]:
     """Exactly the branches the processor reads (its fields and the counts branches DelphesSchema takes
     the offsets from), preloaded in one bulk read per work item (faster than one by one).  The raw-read
-    reference of the processing benchmark reads the same list."""
+    reference of the processing benchmark reads the same list.  ``jet_neutrals``: Jet.NNeutrals, for the
+    study's jets (``SoftDisplacedProcessor.needs_jet_neutrals``)."""
     lepton_fields = LEPTON_FIELDS + (("IsolationVar",) if needs_isolation else ())
-    jagged = [("Electron", lepton_fields), ("Muon", lepton_fields), ("Jet", JET_FIELDS)]
+    jagged = [("Electron", lepton_fields), ("Muon", lepton_fields),
+              ("Jet", JET_FIELDS + (("NNeutrals",) if jet_neutrals else ()))]
     if has_truth:
         jagged.append(("Particle", PARTICLE_FIELDS))
     out = []
@@ -221,13 +224,13 @@ def _metadata_cache(dataset: str, infos: Mapping[str, FileInfo]) -> dict:
     return {FileMeta(dataset, f, TREE): {"numentries": i.entries, "uuid": i.uuid} for f, i in infos.items()}
 
 
-def _check_files(files, needs_isolation: bool, skip: bool, hold=None, object_cache=None):
+def _check_files(files, needs_isolation: bool, skip: bool, hold=None, object_cache=None, jet_neutrals=False):
     """``({file: FileInfo}`` of the valid files, ``[{"file", "reason"}]`` of the skipped ones); without
     ``skip`` a bad file raises.  ``hold``, ``object_cache``: see ``check_file``."""
     infos, skipped = {}, []
     for f in files:
         try:
-            infos[f] = check_file(f, needs_isolation, hold=hold, object_cache=object_cache)
+            infos[f] = check_file(f, needs_isolation, hold=hold, object_cache=object_cache, jet_neutrals=jet_neutrals)
         except (OSError, BadFileError) as exc:
             if not skip:
                 raise
@@ -237,7 +240,8 @@ def _check_files(files, needs_isolation: bool, skip: bool, hold=None, object_cac
 
 
 def _run_coffea(infos: Mapping[str, FileInfo], processor_instance, pcfg: Mapping, dataset: str,
-                needs_isolation: bool, skip: bool, uproot_options: Mapping) -> tuple[list, list[str]]:
+                needs_isolation: bool, skip: bool, uproot_options: Mapping,
+                jet_neutrals: bool = False) -> tuple[list, list[str]]:
     """The processor's records of the files with entries (coffea's ``processor.Runner``) and the
     messages of the work items coffea skipped (read failures, with skipping allowed)."""
     nonempty = [f for f, i in infos.items() if i.entries > 0]
@@ -252,7 +256,7 @@ def _run_coffea(infos: Mapping[str, FileInfo], processor_instance, pcfg: Mapping
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                fileset = {dataset: {"files": nonempty, "preload": preload_branches(needs_isolation, truth)}}
+                fileset = {dataset: {"files": nonempty, "preload": preload_branches(needs_isolation, truth, jet_neutrals)}}
                 out = runner(fileset, processor_instance, treename=TREE, uproot_options=dict(uproot_options))
             except Exception as exc:
                 if skip and isinstance(exc, ValueError) and str(exc).startswith("No chunks returned results"):
@@ -293,7 +297,7 @@ def _partly_processed(records, infos: Mapping[str, FileInfo], skip: bool, messag
 
 
 def run(files: Iterable[str | os.PathLike], processor_instance, pcfg: Mapping, dataset: str = "sample",
-        needs_isolation: bool = True):
+        needs_isolation: bool = True, jet_neutrals: bool = False):
     """Run ``processor_instance`` over ``files``.
 
     Returns ``(records, skipped, entries)``: the processor's records, the skip records of the
@@ -307,9 +311,11 @@ def run(files: Iterable[str | os.PathLike], processor_instance, pcfg: Mapping, d
     in_process = pcfg.get("executor", "iterative") == "iterative"
     with contextlib.ExitStack() as hold:
         object_cache = {} if in_process else None
-        infos, skipped = _check_files(files, needs_isolation, skip, hold if in_process else None, object_cache)
+        infos, skipped = _check_files(files, needs_isolation, skip, hold if in_process else None, object_cache,
+                                      jet_neutrals)
         options = {"object_cache": object_cache} if in_process else {}
-        records, messages = _run_coffea(infos, processor_instance, pcfg, dataset, needs_isolation, skip, options)
+        records, messages = _run_coffea(infos, processor_instance, pcfg, dataset, needs_isolation, skip, options,
+                                        jet_neutrals)
     skipped += _partly_processed(records, infos, skip, messages)
     return records, skipped, {f: i.entries for f, i in infos.items()}
 

@@ -29,6 +29,14 @@ photon is dropped from the Jet branch; its analysis code (``Analysis/VariableMak
 HtJet only when a jet is left, and HtJet is 0 in ~93 % of its signal and background events. The
 veto keeps the jets without neutral constituents (Delphes ``Jet.NNeutrals == 0``; the neutral
 constituents of energy-flow jets are the photons and neutral hadrons), which needs ``jet_nneutrals``.
+
+Both jet sums from one read: ``HtJet_photon_veto`` (:data:`STUDY_HTJET`) is always the scalar pT
+sum of the study's jets (object cuts and ``NNeutrals == 0``), whatever ``photon_veto`` says, so
+that the default skims carry the physical ``HtJet`` and the study-compatible one side by side
+(issue 11: one network on each, both in the fidelity report). ``photon_veto`` keeps its meaning:
+it selects the jets of ``HtJet``, ``YUserObj`` and ``dPhiLepMETSelObj``; with it on, ``HtJet``
+equals ``HtJet_photon_veto``. :data:`FEATURES` stays the study's nine; :data:`SKIM_FEATURES`
+lists every column this module computes (the values of ``analyses.features``).
 """
 
 from __future__ import annotations
@@ -39,10 +47,12 @@ from typing import Mapping
 import awkward as ak
 import numpy as np
 
-__all__ = ["FEATURES", "compute_features", "array_module", "DEFAULT_OBJECTS"]
+__all__ = ["FEATURES", "SKIM_FEATURES", "STUDY_HTJET", "compute_features", "array_module", "DEFAULT_OBJECTS"]
 
 FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
             "Sphericity", "alphaT", "Spherocity")
+STUDY_HTJET = "HtJet_photon_veto"   # HtJet of the study's jets (photon veto), beside the physical HtJet
+SKIM_FEATURES = FEATURES + (STUDY_HTJET,)
 
 DEFAULT_OBJECTS = {"all_leptons": {"pt_min": 20.0, "abs_eta_max": 2.4, "d0_max_mm": 100.0},
                    "jets": {"pt_min": 20.0, "abs_eta_max": 2.5, "photon_veto": False}}
@@ -95,7 +105,7 @@ def _dphi(a, b, xp):
 
 def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = None,
                      names=FEATURES) -> dict:
-    """``{feature: xp float64 array}`` for the requested ``names`` (see docs/features.md)."""
+    """``{feature: xp float64 array}`` for the requested ``names`` (of :data:`SKIM_FEATURES`; docs/features.md)."""
     objects = {**DEFAULT_OBJECTS, **(objects or {})}
     lo, jo = objects["all_leptons"], objects["jets"]
     xp = array_module(inputs["pt_y"])
@@ -107,12 +117,16 @@ def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = N
     jeta, _ = _dense(inputs["jet_eta"], xp, n)
     jphi, _ = _dense(inputs["jet_phi"], xp, n)
     jsel = jvalid & (jpt > jo["pt_min"]) & (xp.abs(jeta) < jo["abs_eta_max"])
-    if jo.get("photon_veto"):
+    want = set(names)
+    if jo.get("photon_veto") or STUDY_HTJET in want:
         if "jet_nneutrals" not in inputs:
-            raise ValueError("analyses.objects.jets.photon_veto (the study's jets) needs the neutral constituents of "
-                             "every jet (Delphes branch Jet.NNeutrals) in the input files; they have none")
+            what = "analyses.objects.jets.photon_veto" if jo.get("photon_veto") else f"the feature {STUDY_HTJET}"
+            raise ValueError(f"{what} (the study's jets) needs the neutral constituents of every jet (Delphes "
+                             "branch Jet.NNeutrals) in the input files; they have none")
         nneu, _ = _dense(inputs["jet_nneutrals"], xp, n)
-        jsel = jsel & (nneu == 0)
+        study_jets = jsel & (nneu == 0)
+        if jo.get("photon_veto"):
+            jsel = study_jets
     jpt_s = xp.where(jsel, jpt, 0.0)
     ht_jet = jpt_s.sum(axis=1)
     jet_px = (jpt_s * xp.cos(jphi)).sum(axis=1)
@@ -140,12 +154,13 @@ def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = N
     pt_l2 = xp.where(y_leads, pt_x, pt_y)
 
     out = {}
-    want = set(names)
     if "YDelpObj" in want:
         ht = f["ht"]
         out["YDelpObj"] = xp.where(ht > 0, f["met"] / xp.sqrt(xp.where(ht > 0, ht, 1.0)), 0.0)
     if "HtJet" in want:
         out["HtJet"] = ht_jet
+    if STUDY_HTJET in want:
+        out[STUDY_HTJET] = xp.where(study_jets, jpt, 0.0).sum(axis=1)
     if "dRLL" in want:
         dphi = _dphi(f["phi_y"], f["phi_x"], xp)
         out["dRLL"] = xp.sqrt((f["eta_y"] - f["eta_x"]) ** 2 + dphi ** 2)
@@ -181,4 +196,4 @@ def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = N
         sin_dphi = xp.abs(xp.sin(f["phi_y"] - f["phi_x"]))
         r = xp.where(s > 0, xp.minimum(pt_y, pt_x) * sin_dphi / xp.where(s > 0, s, 1.0), 0.0)
         out["Spherocity"] = (0.5 * math.pi * r) ** 2
-    return {k: out[k] for k in FEATURES if k in out}
+    return {k: out[k] for k in SKIM_FEATURES if k in out}

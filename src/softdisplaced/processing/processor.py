@@ -42,10 +42,10 @@ from coffea import processor
 from softdisplaced.generation import delphes_writer
 from softdisplaced.processing.analyses import CHANNEL_CODES
 from softdisplaced.processing.efficiency import d0_weight, load_tables
-from softdisplaced.processing.features import FEATURES, compute_features
+from softdisplaced.processing.features import SKIM_FEATURES, STUDY_HTJET, compute_features
 from softdisplaced.processing.skim import NON_FINITE_STEP
 
-__all__ = ["SoftDisplacedProcessor", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
+__all__ = ["SoftDisplacedProcessor", "needs_jet_neutrals", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
            "MEDIATOR_PID", "NON_FINITE_STEP", "cut_names"]
 
 log = logging.getLogger(__name__)
@@ -292,6 +292,14 @@ def cut_names(spec: Mapping, non_finite: str = "error") -> list[str]:
     return names
 
 
+def needs_jet_neutrals(analyses: Mapping[str, Mapping], objects: Mapping | None = None) -> bool:
+    """Whether a feature of ``analyses`` uses the study's jets (objects.jets.photon_veto or the feature
+    HtJet_photon_veto), which need Jet.NNeutrals (the executors then require and preload that branch)."""
+    specs = [objects or {}] + [a.get("objects") or {} for a in analyses.values()]
+    return (any(((o or {}).get("jets") or {}).get("photon_veto") for o in specs)
+            or any(STUDY_HTJET in a.get("features", SKIM_FEATURES) for a in analyses.values()))
+
+
 class SoftDisplacedProcessor(processor.ProcessorABC):
     """Evaluates ``analyses`` (``{name: spec}`` from build_analyses) on Delphes-format events.
 
@@ -329,11 +337,12 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
                      jets=read_objects(events.Jet, JET_FIELDS + self._jet_extra(events)),
                      mediator_ct=_mediator_ct(events.Particle) if truth else None)
 
+    def needs_jet_neutrals(self) -> bool:
+        return needs_jet_neutrals(self.analyses, self.objects)
+
     def _jet_extra(self, events) -> tuple:
-        """Jet.NNeutrals for the study's jet definition (features: objects.jets.photon_veto), when the files have it."""
-        specs = [self.objects] + [a.get("objects") or {} for a in self.analyses.values()]
-        want = any(((o or {}).get("jets") or {}).get("photon_veto") for o in specs)
-        return ("NNeutrals",) if want and "NNeutrals" in events.Jet.fields else ()
+        """Jet.NNeutrals when needed and in the file (else compute_features names the missing branch)."""
+        return ("NNeutrals",) if self.needs_jet_neutrals() and "NNeutrals" in events.Jet.fields else ()
 
     def _spectra(self, ev: Chunk) -> dict:
         """Every electron / muon in the spectra acceptance (no isolation or pairing), with its event weight."""
@@ -517,7 +526,7 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         return {"columns": cols, "cutflow": cutflow}
 
     def _features(self, spec, rows, cols, ev: Chunk):
-        names = [f for f in FEATURES if f in spec.get("features", FEATURES)]
+        names = [f for f in SKIM_FEATURES if f in spec.get("features", SKIM_FEATURES)]
         if not names:
             return {}
         inputs = {k: cols[k] for k in ("pt_y", "eta_y", "phi_y", "pt_x", "eta_x", "phi_x")}

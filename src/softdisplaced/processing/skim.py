@@ -20,7 +20,7 @@ import numpy as np
 
 from softdisplaced.processing.analyses import CHANNEL_CODES
 from softdisplaced.atomic import atomic_path, write_json, write_text
-from softdisplaced.processing.features import FEATURES
+from softdisplaced.processing.features import SKIM_FEATURES
 
 __all__ = ["LAYOUT_VERSION", "assemble", "write_skim", "read_skim", "merge_partials", "make_hists",
            "lepton_suffixes", "cutflow_markdown", "EVENT_COLUMNS", "input_losses", "input_losses_markdown"]
@@ -28,7 +28,7 @@ __all__ = ["LAYOUT_VERSION", "assemble", "write_skim", "read_skim", "merge_parti
 LAYOUT_VERSION = 1
 _LEPTON_VARS = ("pt", "eta", "phi", "d0")
 EVENT_COLUMNS_TAIL = ("sr", "weight_d0eff", "weight_gen", "event_number", "chunk")
-EVENT_COLUMNS = FEATURES  # (for documentation; the lepton columns depend on the analysis)
+EVENT_COLUMNS = SKIM_FEATURES  # (for documentation; the lepton columns depend on the analysis)
 _DTYPES = {"sr": np.int8, "channel": np.int8, "event_number": np.int64, "chunk": np.int32}
 NON_FINITE_STEP = "finite_inputs"  # cutflow step of processing.non_finite = drop (softdisplaced.processing.processor)
 SPECTRA = ("electron_pt", "electron_weight", "muon_pt", "muon_weight")
@@ -63,7 +63,7 @@ def assemble(records: Iterable[Mapping], analysis: str, spec: Mapping, non_finit
     (``non_finite``: ``processing.non_finite``, which decides the cutflow steps when there is no record)."""
     recs = sorted(records, key=lambda r: (r["chunk"], r["file_index"], r["entrystart"]))
     truth = any(r["truth"] for r in recs)
-    features = [f for f in FEATURES if f in spec.get("features", FEATURES)]
+    features = [f for f in SKIM_FEATURES if f in spec.get("features", SKIM_FEATURES)]
     sy, sx = lepton_suffixes(spec)
     rename = {f"{v}_y": f"{v}_{sy}" for v in _LEPTON_VARS} | {f"{v}_x": f"{v}_{sx}" for v in _LEPTON_VARS}
     order = _column_order(spec, truth, features)
@@ -283,7 +283,7 @@ def make_hists(events: Mapping[str, np.ndarray], spec: Mapping, overrides: Mappi
 
     overrides = dict(overrides or {})
     sy, sx = lepton_suffixes(spec)
-    names = [f for f in FEATURES if f in events] + [f"pt_{sy}", f"pt_{sx}", f"d0_{sy}", f"d0_{sx}"]
+    names = [f for f in SKIM_FEATURES if f in events] + [f"pt_{sy}", f"pt_{sx}", f"d0_{sy}", f"d0_{sx}"]
     w = np.asarray(events["weight_gen"], dtype=np.float64) * np.asarray(events["weight_d0eff"], dtype=np.float64)
     out = {}
     for name in names:
@@ -421,7 +421,8 @@ def run_processor(inputs: Sequence, *, analyses: Mapping[str, Mapping], efficien
                                   gpu=resolve_gpu(processing.get("gpu", "off")),
                                   non_finite=processing.get("non_finite", "error"))
     records, skipped, _ = executors.run(files, proc, processing, dataset=dataset,
-                                        needs_isolation=proc.needs_isolation())
+                                        needs_isolation=proc.needs_isolation(),
+                                        jet_neutrals=proc.needs_jet_neutrals())
     return records, skipped
 
 

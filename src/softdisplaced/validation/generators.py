@@ -440,7 +440,7 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     ``plots/bp<id>_overlays.pdf/png``, ``summary.json``.
 
     ``fidelity_inputs`` (all optional): ``yields`` (yields.csv), ``nn_metrics`` / ``study_nn_metrics``
-    (metrics.json of the skim network and of the study-ntuple network), ``transfer_factors``
+    (metrics.json of the skim networks, one path or a list, and of the study-ntuple network), ``transfer_factors``
     (transfer_factors.csv), ``cutflows`` (benchmark -> source -> skim cutflow .json): the fidelity
     section of the report (``fidelity.csv``, ``fidelity.md``; :func:`fidelity_section`).
     """
@@ -616,21 +616,34 @@ def fidelity_cutflow(cutflows: Mapping[str, Mapping[str, Mapping]], study: Mappi
     return out
 
 
+def htjet_definition(features: Sequence[str]) -> str:
+    """Which HtJet a network's inputs use: the study's jets (``HtJet_photon_veto``), all jets (``HtJet``) or none."""
+    from softdisplaced.processing.features import STUDY_HTJET
+
+    features = list(features or [])
+    if STUDY_HTJET in features:
+        return f"study's jets ({STUDY_HTJET})"
+    return "all jets (HtJet)" if "HtJet" in features else "none"
+
+
 def fidelity_nn(project: Mapping, study: Mapping) -> list[dict]:
     """AUC and signal efficiency at the cut per benchmark, and the HF efficiency at the cut, from the two
-    networks' ``metrics.json`` (this workflow's skims vs the study's ntuples)."""
+    networks' ``metrics.json`` (this workflow's skims vs the study's ntuples); every row names the project's
+    network and its HtJet definition (:func:`htjet_definition` of its ``features``)."""
     out = []
+    label = dict(source=str(project.get("input", "skims")), network=str(project.get("network", "")),
+                 htjet=htjet_definition(project.get("features")))
     for key in ("auc", "sig_eff_at_cut"):
         p, s = project.get(key) or {}, study.get(key) or {}
         for bm in sorted(set(p) & set(s), key=str):
             if p[bm] is None or s[bm] is None:
                 continue
-            out.append(dict(quantity=key, source=str(project.get("input", "skims")), benchmark=str(bm),
+            out.append(dict(quantity=key, **label, benchmark=str(bm),
                             project=float(p[bm]), study=float(s[bm]), ratio=_ratio(p[bm], s[bm]),
                             difference=float(p[bm]) - float(s[bm])))
     if project.get("hf_eff_at_cut") is not None and study.get("hf_eff_at_cut") is not None:
         p, s = float(project["hf_eff_at_cut"]), float(study["hf_eff_at_cut"])
-        out.append(dict(quantity="hf_eff_at_cut", source=str(project.get("input", "skims")), benchmark="hf",
+        out.append(dict(quantity="hf_eff_at_cut", **label, benchmark="hf",
                         project=p, study=s, ratio=_ratio(p, s), difference=p - s))
     return out
 
@@ -665,7 +678,8 @@ def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
         elif not np.isfinite(q) or abs(q - 1.0) <= thr:
             continue
         what = r["quantity"].replace("_", " ")
-        where = ", ".join(f"{k} {r[k]}" for k in ("benchmark", "sr", "step", "threshold") if r.get(k) not in (None, ""))
+        where = ", ".join(f"{k} {r[k]}" for k in ("network", "benchmark", "sr", "step", "threshold")
+                          if r.get(k) not in (None, ""))
         cause = causes.get(qmap.get(r["quantity"], ""), "no known cause is configured for this quantity")
         how = (f"difference {float(r.get('difference', r['project'] - r['study'])):+.3f}, tolerance "
                f"{float(absolute[r['quantity']]):g}" if r["quantity"] in absolute else f"ratio {_fmt(q)}, {100 * (q - 1):+.0f} %")
@@ -689,9 +703,9 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
         ("### Cutflow (fraction of generated events passing each step)", cutflow_rows,
          [("source", "generator"), ("benchmark", "BP"), ("step", "step"), ("project", "project"),
           ("study_step", "study step"), ("study", "study"), ("ratio", "ratio")]),
-        ("### NN: this workflow's network vs the study-ntuple network", nn_rows,
-         [("quantity", "quantity"), ("benchmark", "BP"), ("project", "project"), ("study", "study ntuples"),
-          ("difference", "difference"), ("ratio", "ratio")]),
+        ("### NN: this workflow's networks vs the study-ntuple network (one per HtJet definition)", nn_rows,
+         [("network", "network"), ("htjet", "HtJet of"), ("quantity", "quantity"), ("benchmark", "BP"),
+          ("project", "project"), ("study", "study ntuples"), ("difference", "difference"), ("ratio", "ratio")]),
         ("### Transfer factor kappa_emu against the published table", kappa_rows,
          [("source", "method"), ("threshold", "pT [GeV]"), ("project", "kappa_emu"), ("study", "published"),
           ("ratio", "ratio")]),
@@ -739,9 +753,11 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
                 study[bm] = study_cutflow(Path(study_dir) / f"{stem}.root", n_study)
         cut_rows = fidelity_cutflow(cfs, study, fcfg["cutflow_steps"])
     if fin.get("nn_metrics") and fin.get("study_nn_metrics"):
-        nn_rows = fidelity_nn(json.loads(Path(fin["nn_metrics"]).read_text()),
-                              json.loads(Path(fin["study_nn_metrics"]).read_text()))
-        inputs += [str(fin["nn_metrics"]), str(fin["study_nn_metrics"])]
+        # one or more skim networks (the physical HtJet, the study's jets: issue 11) against the study's
+        paths = [fin["nn_metrics"]] if isinstance(fin["nn_metrics"], (str, os.PathLike)) else list(fin["nn_metrics"])
+        study_metrics = json.loads(Path(fin["study_nn_metrics"]).read_text())
+        nn_rows = [r for p in paths for r in fidelity_nn(json.loads(Path(p).read_text()), study_metrics)]
+        inputs += [str(p) for p in paths] + [str(fin["study_nn_metrics"])]
     if fin.get("transfer_factors"):
         pub = ((settings.get("background") or {}).get("published_kappa")) or {}
         kappa_rows = fidelity_kappa(_read_rows(fin["transfer_factors"]), pub)
