@@ -52,6 +52,8 @@ rule recast_stop:
 
 
 rule recast:
+    # the longest job on the critical path (recast -> projections -> report): start it first when ready
+    priority: 10
     input:
         skims=recast_skims,
     output:
@@ -78,6 +80,7 @@ rule recast:
 
 
 rule projections:
+    priority: 10
     input:
         signal="results/limits/signal_vs_ctau.csv",
         background="results/background/background.csv",
