@@ -32,9 +32,10 @@ A spec (all keys always present after :func:`normalise_spec`)::
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Mapping
 
-from softdisplaced.config import ConfigError
+from softdisplaced.config import ConfigError, with_defaults
 from softdisplaced.processing.features import FEATURES, SKIM_FEATURES
 
 __all__ = ["build_analyses", "normalise_spec", "threshold_scan_name", "selected_analyses",
@@ -43,22 +44,20 @@ __all__ = ["build_analyses", "normalise_spec", "threshold_scan_name", "selected_
 CHANNELS = ("emu", "ee", "mumu")
 CHANNEL_CODES = {c: i for i, c in enumerate(CHANNELS)}   # values of the skim column 'channel'
 
-_SPEC_DEFAULTS = {
-    "description": "",
-    "channels": ["emu"],
-    "abs_eta_max": 2.4,
-    "preselection_pt": 15.0,
-    "isolation": None,
-    "pt_min": {"emu": [20.0, 20.0]},
-    "opposite_charge": True,
-    "dr_min": None,
-    "jet_veto": None,
-    "d0_window_mm": None,
-    "signal_regions": {"mode": "exclusive", "regions": {}},
-    "d0_efficiency": True,
-    "features": list(SKIM_FEATURES),
-    "objects": {},
-}
+@functools.lru_cache(maxsize=1)
+def _schema_spec_defaults() -> dict:
+    """The defaults of one ``analyses.definitions.<name>`` entry, from the schema (the one source of
+    defaults): every key of the entry, ``features`` from ``analyses.features`` and ``objects`` from
+    ``analyses.objects``."""
+    filled = with_defaults({"analyses": {"definitions": {"_": {}}}})["analyses"]
+    out = filled["definitions"]["_"]
+    out["features"] = list(filled["features"])
+    out["objects"] = filled["objects"]
+    return out
+
+
+def _spec_defaults() -> dict:
+    return copy.deepcopy(_schema_spec_defaults())
 
 
 def _fmt(x: float) -> str:
@@ -74,7 +73,7 @@ def threshold_scan_name(base: str, thresholds) -> str:
 
 def normalise_spec(name: str, spec: Mapping) -> dict:
     """Fill defaults and check the internal consistency of one analysis spec."""
-    out = copy.deepcopy(_SPEC_DEFAULTS)
+    out = _spec_defaults()
     out.update(copy.deepcopy(dict(spec)))
     where = f"analyses.definitions.{name}"
     bad = [c for c in out["channels"] if c not in CHANNELS]

@@ -41,21 +41,33 @@ lists every column this module computes (the values of ``analyses.features``).
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from typing import Mapping
 
 import awkward as ak
 import numpy as np
 
-__all__ = ["FEATURES", "SKIM_FEATURES", "STUDY_HTJET", "compute_features", "array_module", "DEFAULT_OBJECTS"]
+__all__ = ["FEATURES", "SKIM_FEATURES", "STUDY_HTJET", "compute_features", "array_module", "default_objects"]
 
 FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
             "Sphericity", "alphaT", "Spherocity")
 STUDY_HTJET = "HtJet_photon_veto"   # HtJet of the study's jets (photon veto), beside the physical HtJet
 SKIM_FEATURES = FEATURES + (STUDY_HTJET,)
 
-DEFAULT_OBJECTS = {"all_leptons": {"pt_min": 20.0, "abs_eta_max": 2.4, "d0_max_mm": 100.0},
-                   "jets": {"pt_min": 20.0, "abs_eta_max": 2.5, "photon_veto": False}}
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_objects() -> dict:
+    from softdisplaced.config import with_defaults
+
+    return with_defaults({"analyses": {}})["analyses"]["objects"]
+
+
+def default_objects() -> dict:
+    """``analyses.objects`` as the schema (the one source of defaults) fills it."""
+    return copy.deepcopy(_schema_objects())
 
 
 def array_module(arr):
@@ -106,7 +118,7 @@ def _dphi(a, b, xp):
 def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = None,
                      names=FEATURES) -> dict:
     """``{feature: xp float64 array}`` for the requested ``names`` (of :data:`SKIM_FEATURES`; docs/features.md)."""
-    objects = {**DEFAULT_OBJECTS, **(objects or {})}
+    objects = {**default_objects(), **(objects or {})}
     lo, jo = objects["all_leptons"], objects["jets"]
     xp = array_module(inputs["pt_y"])
     f = {k: _flat(inputs[k], xp) for k in ("pt_y", "eta_y", "phi_y", "pt_x", "eta_x", "phi_x", "met", "met_phi", "ht")}
