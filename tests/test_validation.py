@@ -177,11 +177,16 @@ def test_fidelity_yield_ratios_and_generated_sentences():
 
 def test_fidelity_nn_kappa_and_cutflow_rows():
     nn = V.fidelity_nn({"auc": {"1": 0.95, "2": 0.9}, "sig_eff_at_cut": {"1": 0.5}, "hf_eff_at_cut": 0.02,
-                        "input": "skims"},
-                       {"auc": {"1": 0.92, "2": 0.9}, "sig_eff_at_cut": {"1": 0.47}, "hf_eff_at_cut": 0.01})
+                        "input": "skims", "auc_err": {"1": 0.003}, "hf_eff_at_cut_err": 0.006},
+                       {"auc": {"1": 0.92, "2": 0.9}, "sig_eff_at_cut": {"1": 0.47}, "hf_eff_at_cut": 0.01,
+                        "auc_err": {"1": 0.004}, "hf_eff_at_cut_err": 0.008})
     by = {(r["quantity"], r["benchmark"]): r for r in nn}
     assert by[("auc", "1")]["difference"] == pytest.approx(0.03)
     assert by[("hf_eff_at_cut", "hf")]["ratio"] == pytest.approx(2.0)
+    # statistical errors of the two networks in quadrature; none recorded: NaN, not zero
+    assert by[("auc", "1")]["difference_err"] == pytest.approx(0.005)
+    assert by[("hf_eff_at_cut", "hf")]["difference_err"] == pytest.approx(0.01)
+    assert np.isnan(by[("auc", "2")]["difference_err"])
     kap = V.fidelity_kappa([{"threshold": "20", "kappa_emu": "570", "method": "own_fit"},
                             {"threshold": "42", "kappa_emu": "1", "method": "own_fit"}],
                            {"20": [39.19, 1.73, 29.08, 1.45, 1139.46, 75.97]})

@@ -637,7 +637,13 @@ def jet_definition(features: Sequence[str]) -> str:
 def fidelity_nn(project: Mapping, study: Mapping) -> list[dict]:
     """AUC and signal efficiency at the cut per benchmark, and the HF efficiency at the cut, from the two
     networks' ``metrics.json`` (this workflow's skims vs the study's ntuples); every row names the project's
-    network and its jet definition (:func:`jet_definition` of its ``features``)."""
+    network and its jet definition (:func:`jet_definition` of its ``features``); ``difference_err``: the
+    statistical errors of the two (``*_err``) in quadrature (NaN where a file has none)."""
+    def err(metrics, key, bm=None):
+        e = metrics.get(f"{key}_err")
+        e = (e or {}).get(bm) if bm is not None else e
+        return float(e) if e is not None else float("nan")
+
     out = []
     label = dict(source=str(project.get("input", "skims")), network=str(project.get("network", "")),
                  jets=jet_definition(project.get("features")))
@@ -648,11 +654,13 @@ def fidelity_nn(project: Mapping, study: Mapping) -> list[dict]:
                 continue
             out.append(dict(quantity=key, **label, benchmark=str(bm),
                             project=float(p[bm]), study=float(s[bm]), ratio=_ratio(p[bm], s[bm]),
-                            difference=float(p[bm]) - float(s[bm])))
+                            difference=float(p[bm]) - float(s[bm]),
+                            difference_err=math.hypot(err(project, key, bm), err(study, key, bm))))
     if project.get("hf_eff_at_cut") is not None and study.get("hf_eff_at_cut") is not None:
         p, s = float(project["hf_eff_at_cut"]), float(study["hf_eff_at_cut"])
         out.append(dict(quantity="hf_eff_at_cut", **label, benchmark="hf",
-                        project=p, study=s, ratio=_ratio(p, s), difference=p - s))
+                        project=p, study=s, ratio=_ratio(p, s), difference=p - s,
+                        difference_err=math.hypot(err(project, "hf_eff_at_cut"), err(study, "hf_eff_at_cut"))))
     return out
 
 
@@ -758,7 +766,8 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
           ("study_step", "study step"), ("study", "study"), ("ratio", "ratio")]),
         ("### NN: this workflow's networks vs the study-ntuple network (one per jet definition)", nn_rows,
          [("network", "network"), ("jets", "jets of"), ("quantity", "quantity"), ("benchmark", "BP"),
-          ("project", "project"), ("study", "study ntuples"), ("difference", "difference"), ("ratio", "ratio")]),
+          ("project", "project"), ("study", "study ntuples"), ("difference", "difference"),
+          ("difference_err", "+- (stat.)"), ("ratio", "ratio")]),
         ("### Transfer factor kappa_emu against the published table", kappa_rows,
          [("source", "method"), ("threshold", "pT [GeV]"), ("project", "kappa_emu"), ("study", "published"),
           ("ratio", "ratio")]),
