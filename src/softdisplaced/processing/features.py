@@ -30,13 +30,14 @@ HtJet only when a jet is left, and HtJet is 0 in ~93 % of its signal and backgro
 veto keeps the jets without neutral constituents (Delphes ``Jet.NNeutrals == 0``; the neutral
 constituents of energy-flow jets are the photons and neutral hadrons), which needs ``jet_nneutrals``.
 
-Both jet sums from one read: ``HtJet_photon_veto`` (:data:`STUDY_HTJET`) is always the scalar pT
-sum of the study's jets (object cuts and ``NNeutrals == 0``), whatever ``photon_veto`` says, so
-that the default skims carry the physical ``HtJet`` and the study-compatible one side by side
-(issue 11: one network on each, both in the fidelity report). ``photon_veto`` keeps its meaning:
-it selects the jets of ``HtJet``, ``YUserObj`` and ``dPhiLepMETSelObj``; with it on, ``HtJet``
-equals ``HtJet_photon_veto``. :data:`FEATURES` stays the study's nine; :data:`SKIM_FEATURES`
-lists every column this module computes (the values of ``analyses.features``).
+Both jet definitions from one read: the twins of the three jet sums (:data:`STUDY_JET_FEATURES`:
+``HtJet_photon_veto``, ``YUserObj_photon_veto``, ``dPhiLepMETSelObj_photon_veto``) are always the same
+features over the study's jets (object cuts and ``NNeutrals == 0``), whatever ``photon_veto`` says, so
+that the default skims carry the physical features and the study-compatible ones side by side (issue 11:
+one network on each, both in the fidelity report; :func:`study_jet_features` swaps a feature list).
+``photon_veto`` keeps its meaning: it selects the jets of ``HtJet``, ``YUserObj`` and ``dPhiLepMETSelObj``;
+with it on, each equals its twin. :data:`FEATURES` stays the study's nine; :data:`SKIM_FEATURES` lists
+every column this module computes (the values of ``analyses.features``).
 """
 
 from __future__ import annotations
