@@ -2,6 +2,11 @@
 # study's own events (features, d0, SR fractions, selection efficiency).
 
 
+def at_13tev(spec):
+    """The study's events are 13 TeV: the 8 TeV copies of a benchmark (e.g. bp4_8tev) are not compared with them."""
+    return float(spec.get("sqrt_s_tev", 13.0)) == 13.0
+
+
 def validation_inputs(wildcards=None):
     val = config.get("validation", {})
     ana = val.get("analysis", "soft_emu")
@@ -9,7 +14,7 @@ def validation_inputs(wildcards=None):
     pythia = {}
     for spec in SAMPLES.values():
         bid = spec.get("benchmark")
-        if bid is None:
+        if bid is None or not at_13tev(spec):
             continue
         if spec["source"] == "pythia8" and spec.get("validation_only"):
             pythia[bid] = skim(ana, spec["name"])
@@ -31,9 +36,14 @@ def fidelity_inputs(wildcards=None):
     if nets and STUDY_NET is not None:
         out.update(nn_metrics=" ".join(f"results/nn/{n}/metrics.json" for n in nets),
                    study_nn_metrics=f"results/nn/{STUDY_NET}/metrics.json")
+        # the post-NN yields of the networks other than background.nn_network (yields.csv has that one's)
+        fast = validation_inputs()[0].values()
+        post = [scores(n, ana, Path(p).stem) for n in nets if n != NN_NET for p in fast]
+        if post:
+            out["post_nn_scores"] = " ".join(post)
     cutflows = {}
     for spec in SAMPLES.values():
-        if spec.get("benchmark") is not None and spec["source"] in ("fast", "pythia8"):
+        if spec.get("benchmark") is not None and spec["source"] in ("fast", "pythia8") and at_13tev(spec):
             cutflows[f"{spec['benchmark']}:{spec['source']}"] = f"results/cutflows/{ana}/{spec['name']}.json"
     return out, cutflows
 
@@ -59,7 +69,9 @@ rule validate:
         "results/logs/validate.log",
     params:
         settings=lambda w: settings_json(validation=config.get("validation", {}), samples=config["samples"],
-                                         background={"published_kappa": config["background"].get("published_kappa", {})}),
+                                         background={"published_kappa": config["background"].get("published_kappa", {}),
+                                                     "nn_network": NN_NET},
+                                         nn={"cut": config["nn"]["cut"]}),
         fidelity=_fidelity_args,
         fast=lambda w: _pairs(validation_inputs()[0]),
         pythia8=lambda w: _pairs(validation_inputs()[1]),

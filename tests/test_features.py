@@ -8,7 +8,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from softdisplaced.processing.features import FEATURES, compute_features
+from softdisplaced.processing.features import (FEATURES, SKIM_FEATURES, STUDY_JET_FEATURES, compute_features,
+                                              study_jet_features)
 
 
 def _inputs(events):
@@ -144,7 +145,18 @@ def test_study_jet_definition_drops_jets_with_neutral_constituents():
     only_second = compute_features(_inputs([dict(e, jet=[(40.0, -1.0, -1.0)])]))
     for k in ("YUserObj", "dPhiLepMETSelObj"):
         assert study[k][0] == pytest.approx(only_second[k][0])
+        assert phys[k][0] != pytest.approx(only_second[k][0])
     assert study["HtJet"][1] == 0.0 and phys["HtJet"][1] == 0.0
+    # the twins of the three jet sums: the study's jets whatever photon_veto says, beside the physical features
+    both = compute_features(inp, None, SKIM_FEATURES)
+    for base, twin in STUDY_JET_FEATURES.items():
+        np.testing.assert_array_equal(both[twin], study[base])
+        np.testing.assert_array_equal(both[base], phys[base])
+    assert study_jet_features(FEATURES) == ["YDelpObj", "HtJet_photon_veto", "dRLL", "MtLeadLepMET",
+                                            "YUserObj_photon_veto", "dPhiLepMETSelObj_photon_veto",
+                                            "Sphericity", "alphaT", "Spherocity"]
     del inp["jet_nneutrals"]
     with pytest.raises(ValueError, match="Jet.NNeutrals"):
         compute_features(inp, {"jets": {"pt_min": 20.0, "abs_eta_max": 2.5, "photon_veto": True}})
+    with pytest.raises(ValueError, match="YUserObj_photon_veto.*Jet.NNeutrals"):
+        compute_features(inp, None, ["YUserObj_photon_veto"])

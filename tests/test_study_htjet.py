@@ -1,6 +1,6 @@
-"""Both HtJet definitions in one skim (issue 11): the physical ``HtJet`` (every jet in the object cuts)
-and ``HtJet_photon_veto``, the HtJet of the study's jets (no neutral constituent: its Delphes card's
-UniqueObjectFinder removes every jet holding a photon), computed from the same event read."""
+"""Both jet definitions in one skim (issue 11): the physical ``HtJet``, ``YUserObj`` and ``dPhiLepMETSelObj``
+(every jet in the object cuts) and their twins ``*_photon_veto`` over the study's jets (no neutral constituent:
+its Delphes card's UniqueObjectFinder removes every jet holding a photon), computed from the same event read."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from delphes_factory import jet, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
 from softdisplaced.processing.executors import BadFileError
-from softdisplaced.processing.features import STUDY_HTJET
+from softdisplaced.processing.features import STUDY_HTJET, STUDY_JET_FEATURES
 
 # (pt, eta, nneutrals) of the jets of each event; object cuts pT > 20 GeV, |eta| < 2.5
 JETS = [
@@ -30,7 +30,7 @@ def _events():
             for i, js in enumerate(JETS)]
 
 
-def test_skim_carries_both_htjet_definitions(default_config, tmp_path):
+def test_skim_carries_both_jet_definitions(default_config, tmp_path):
     f = write_delphes(tmp_path / "jets.root", _events())
     phys = run_analyses(default_config, [f], tmp_path, tag="phys")[0]["soft_emu"]["events"]
     veto_cfg = copy.deepcopy(default_config)
@@ -45,9 +45,13 @@ def test_skim_carries_both_htjet_definitions(default_config, tmp_path):
     expect_phys = [sum(pt for pt, eta, nn in js if pt > 20 and abs(eta) < 2.5) for js in JETS]
     assert phys[STUDY_HTJET].tolist() == pytest.approx(expect_study)
     assert phys["HtJet"].tolist() == pytest.approx(expect_phys)
-    # the other jet-dependent features follow the switch only where a vetoed jet is in the object cuts
+    # the other jet-dependent features follow the switch only where a vetoed jet is in the object cuts,
+    # and their twins are them over the study's jets, whatever the switch says
     assert phys["YUserObj"][0] != pytest.approx(veto["YUserObj"][0])
     assert phys["YUserObj"][2] == pytest.approx(veto["YUserObj"][2])
+    for base, twin in STUDY_JET_FEATURES.items():
+        np.testing.assert_array_equal(phys[twin], veto[base])
+        np.testing.assert_array_equal(veto[twin], phys[twin])
 
 
 def test_study_htjet_needs_the_neutral_constituents(default_config, tmp_path):
@@ -57,6 +61,6 @@ def test_study_htjet_needs_the_neutral_constituents(default_config, tmp_path):
     with pytest.raises(BadFileError, match=r"no_nneutrals\.root.*lacks the branch\(es\) Jet/Jet\.NNeutrals"):
         run_analyses(default_config, [f], tmp_path)
     cfg = copy.deepcopy(default_config)
-    cfg["analyses"]["features"] = [x for x in cfg["analyses"]["features"] if x != STUDY_HTJET]
+    cfg["analyses"]["features"] = [x for x in cfg["analyses"]["features"] if x not in STUDY_JET_FEATURES.values()]
     ev = run_analyses(cfg, [f], tmp_path, tag="nine")[0]["soft_emu"]["events"]
     assert STUDY_HTJET not in ev and len(ev["HtJet"]) == len(JETS)

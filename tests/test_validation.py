@@ -177,11 +177,16 @@ def test_fidelity_yield_ratios_and_generated_sentences():
 
 def test_fidelity_nn_kappa_and_cutflow_rows():
     nn = V.fidelity_nn({"auc": {"1": 0.95, "2": 0.9}, "sig_eff_at_cut": {"1": 0.5}, "hf_eff_at_cut": 0.02,
-                        "input": "skims"},
-                       {"auc": {"1": 0.92, "2": 0.9}, "sig_eff_at_cut": {"1": 0.47}, "hf_eff_at_cut": 0.01})
+                        "input": "skims", "auc_err": {"1": 0.003}, "hf_eff_at_cut_err": 0.006},
+                       {"auc": {"1": 0.92, "2": 0.9}, "sig_eff_at_cut": {"1": 0.47}, "hf_eff_at_cut": 0.01,
+                        "auc_err": {"1": 0.004}, "hf_eff_at_cut_err": 0.008})
     by = {(r["quantity"], r["benchmark"]): r for r in nn}
     assert by[("auc", "1")]["difference"] == pytest.approx(0.03)
     assert by[("hf_eff_at_cut", "hf")]["ratio"] == pytest.approx(2.0)
+    # statistical errors of the two networks in quadrature; none recorded: NaN, not zero
+    assert by[("auc", "1")]["difference_err"] == pytest.approx(0.005)
+    assert by[("hf_eff_at_cut", "hf")]["difference_err"] == pytest.approx(0.01)
+    assert np.isnan(by[("auc", "2")]["difference_err"])
     kap = V.fidelity_kappa([{"threshold": "20", "kappa_emu": "570", "method": "own_fit"},
                             {"threshold": "42", "kappa_emu": "1", "method": "own_fit"}],
                            {"20": [39.19, 1.73, 29.08, 1.45, 1139.46, 75.97]})
@@ -227,16 +232,17 @@ def test_validation_report_has_the_fidelity_section(tmp_path):
     assert len([s for s in summary["fidelity_explanations"] if s.startswith("yield pre nn (fast")]) == 4
 
 
-def test_fidelity_section_shows_both_htjet_networks(tmp_path):
-    """Issue 11: the NN rows of the physical-HtJet network and of its study-jets twin, each labelled by its
-    HtJet definition, against the one study-ntuple network; only the difference above the AUC tolerance
-    (0.998 vs 0.924) gets a sentence, the study-compatible network's (0.937) does not."""
+def test_fidelity_section_shows_both_jet_definitions(tmp_path):
+    """Issue 11: the NN rows of the physical network and of its study-compatible twin (the three jet sums over
+    the study's jets), each labelled by its jet definition, against the one study-ntuple network; only the
+    difference above the AUC tolerance (0.998 vs 0.924) gets a sentence, the study-compatible network's (0.937)
+    does not."""
     from softdisplaced.nn import FEATURES
-    from softdisplaced.processing.features import STUDY_HTJET
+    from softdisplaced.processing.features import study_jet_features
 
-    study_feats = [STUDY_HTJET if f == "HtJet" else f for f in FEATURES]
     paths = []
-    for name, feats, auc in (("bp1_vs_hf", list(FEATURES), 0.998), ("bp1_vs_hf_study_jets", study_feats, 0.937)):
+    for name, feats, auc in (("bp1_vs_hf", list(FEATURES), 0.998),
+                             ("bp1_vs_hf_study_jets", study_jet_features(FEATURES), 0.937)):
         p = tmp_path / f"{name}.json"
         p.write_text(json.dumps({"network": name, "input": "skims", "features": feats, "auc": {"1": auc, "2": auc},
                                  "sig_eff_at_cut": {"1": 0.5, "2": 0.5}, "hf_eff_at_cut": 0.01}))
@@ -248,9 +254,62 @@ def test_fidelity_section_shows_both_htjet_networks(tmp_path):
     out = tmp_path / "val"
     summary = V.run_validation({}, out, plots=False, fidelity_inputs={"nn_metrics": paths, "study_nn_metrics": st})
     md = (out / "fidelity.md").read_text()
-    for name, label in (("bp1_vs_hf", "all jets (HtJet)"), ("bp1_vs_hf_study_jets", f"study's jets ({STUDY_HTJET})")):
+    study_label = "study's jets (HtJet_photon_veto, YUserObj_photon_veto, dPhiLepMETSelObj_photon_veto)"
+    for name, label in (("bp1_vs_hf", "all jets (HtJet, YUserObj, dPhiLepMETSelObj)"),
+                        ("bp1_vs_hf_study_jets", study_label)):
         # AUC and signal efficiency for both benchmarks and the HF efficiency: 5 rows per network
         assert md.count(f"| {name} | {label} |") == 5
-    assert "| bp1_vs_hf_study_jets | study's jets (HtJet_photon_veto) | auc | 1 | 0.937 | 0.924 |" in md
+    assert f"| bp1_vs_hf_study_jets | {study_label} | auc | 1 | 0.937 | 0.924 |" in md
     auc = [s for s in summary["fidelity_explanations"] if s.startswith("auc (")]
     assert len(auc) == 2 and all("network bp1_vs_hf," in s for s in auc)
+    # a network that swaps only some jet sums is named as the mixture it is
+    mixed = V.jet_definition(["HtJet_photon_veto", "YUserObj", "dRLL"])
+    assert mixed == "study's jets in HtJet_photon_veto; all jets in YUserObj"
+
+
+def _score_file(path, scores, network, skim):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("score", data=np.asarray(scores, np.float32))
+        f.attrs["network"] = network
+        f.attrs["skim"] = str(skim)
+    return path
+
+
+def test_post_nn_yields_of_the_study_compatible_network(tmp_path):
+    """Issue 11: the study-compatible network's post-NN yields are the pre-NN yields (yields.csv) times the
+    weighted fraction of each SR's events with score >= cut on the same skims, against the study's post-NN
+    yields; the physical network's rows (yields.csv) stay beside them, each named by its network."""
+    import csv
+
+    w = np.array([1.0, 2.0, 1.0, 1.0, 3.0, 1.0])
+    sr = np.array([1, 1, 1, 2, 2, 2])
+    skim = tmp_path / "bp1.h5"
+    _write_skim(skim, {}, sr, 100, weight_d0=w)
+    scores = _score_file(tmp_path / "s.h5", [0.95, 0.2, 0.91, 0.1, 0.99, 0.5], "bp1_vs_hf_study_jets", skim)
+    rows = _yield_rows()
+    for sr_label, y in (("I", 5.0), ("II", 2.0)):
+        rows.append(dict(source="study_ntuples", benchmark="1", analysis="soft_emu", sr=sr_label, stage="post_nn",
+                         lumi_fb="140", **{"yield": str(y), "stat_err": "0.1"}))
+        rows.append(dict(source="fast", benchmark="1", analysis="soft_emu", sr=sr_label, stage="post_nn",
+                         lumi_fb="140", **{"yield": str(2 * y), "stat_err": "0.1"}))
+    post = V.fidelity_post_nn(rows, [scores], {1: str(skim)}, cut=0.9)
+    by = {r["sr"]: r for r in post}
+    # SR I: pre 15 (fast), passing weights (1 + 1) / 4; SR II: pre 6, passing 3 / 5
+    assert by["I"]["project"] == pytest.approx(15.0 * 2 / 4) and by["I"]["ratio"] == pytest.approx(7.5 / 5.0)
+    assert by["II"]["project"] == pytest.approx(6.0 * 3 / 5) and by["II"]["study"] == pytest.approx(2.0)
+    assert all(r["network"] == "bp1_vs_hf_study_jets" and r["quantity"] == "yield_post_nn" for r in post)
+    with pytest.raises(ValueError, match="not a fast skim"):
+        V.fidelity_post_nn(rows, [scores], {1: str(tmp_path / "other.h5")}, cut=0.9)
+    # through the report: both networks' post-NN rows, named
+    ypath = tmp_path / "yields.csv"
+    with open(ypath, "w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        wr.writeheader()
+        wr.writerows(rows)
+    out = tmp_path / "val"
+    settings = {"background": {"nn_network": "bp1_vs_hf"}, "nn": {"cut": 0.9}}
+    V.run_validation(settings, out, fast={1: str(skim)}, plots=False,
+                     fidelity_inputs={"yields": ypath, "post_nn_scores": [scores]})
+    md = (out / "fidelity.md").read_text()
+    assert "| yield_post_nn | fast | bp1_vs_hf | 1 | I | 10 | 5 | 2 |" in md
+    assert "| yield_post_nn | fast | bp1_vs_hf_study_jets | 1 | I | 7.5 | 5 | 1.5 |" in md

@@ -45,6 +45,9 @@ def register(sub):
     p.add_argument("--nn-metrics", nargs="*", default=[],
                    help="metrics.json of the networks trained on the skims (fidelity; e.g. one per HtJet definition)")
     p.add_argument("--study-nn-metrics", help="metrics.json of the study-ntuple network (fidelity)")
+    p.add_argument("--post-nn-scores", nargs="*", default=[],
+                   help="scores of further networks (e.g. the study-compatible one) on the --fast skims (fidelity: "
+                        "their post-NN yields; the cut is nn.cut of the settings)")
     p.add_argument("--transfer-factors", help="results/background/transfer_factors.csv (fidelity: kappa)")
     p.add_argument("--cutflows", nargs="*", default=[], metavar="ID:SOURCE=JSON",
                    help="skim cutflows per benchmark and generator, e.g. 1:fast=results/skims/soft_emu/bp1.cutflow.json")
@@ -71,7 +74,7 @@ def run(args):
             raise ValueError(f"--cutflows expects ID:SOURCE=JSON, got {it!r}")
         cutflows.setdefault(bm.removeprefix("bp"), {})[src] = path
     fidelity = dict(yields=args.yields, nn_metrics=args.nn_metrics, study_nn_metrics=args.study_nn_metrics,
-                    transfer_factors=args.transfer_factors, cutflows=cutflows)
+                    post_nn_scores=args.post_nn_scores, transfer_factors=args.transfer_factors, cutflows=cutflows)
     summary = run_validation(settings, args.output_dir, fast=_pairs(args.fast, "--fast"),
                              pythia8=_pairs(args.pythia8, "--pythia8"), study_dir=study,
                              benchmarks=args.benchmarks, plots=not args.no_plots, fidelity_inputs=fidelity)

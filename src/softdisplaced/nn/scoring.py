@@ -63,6 +63,21 @@ def read_scores(path: str | Path, n: int | None = None) -> np.ndarray:
     return s
 
 
+def read_score_attributes(path: str | Path) -> dict:
+    """The attributes of a score file (``network``, ``sample``, ``skim``, ...), strings decoded."""
+    import h5py
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: score file not found")
+    try:
+        with h5py.File(path, "r") as fh:
+            attrs = dict(fh.attrs)
+    except OSError as exc:
+        raise OSError(f"{path}: not a readable HDF5 score file ({exc})") from exc
+    return {k: v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v
+            for k, v in attrs.items()}
+
+
 def load_network(network: str, model_dir: str | Path) -> tuple[mlp.MLP, dict]:
     """(the exported network, model_info.json) of a trained network."""
     model_dir = Path(model_dir)

@@ -30,13 +30,14 @@ HtJet only when a jet is left, and HtJet is 0 in ~93 % of its signal and backgro
 veto keeps the jets without neutral constituents (Delphes ``Jet.NNeutrals == 0``; the neutral
 constituents of energy-flow jets are the photons and neutral hadrons), which needs ``jet_nneutrals``.
 
-Both jet sums from one read: ``HtJet_photon_veto`` (:data:`STUDY_HTJET`) is always the scalar pT
-sum of the study's jets (object cuts and ``NNeutrals == 0``), whatever ``photon_veto`` says, so
-that the default skims carry the physical ``HtJet`` and the study-compatible one side by side
-(issue 11: one network on each, both in the fidelity report). ``photon_veto`` keeps its meaning:
-it selects the jets of ``HtJet``, ``YUserObj`` and ``dPhiLepMETSelObj``; with it on, ``HtJet``
-equals ``HtJet_photon_veto``. :data:`FEATURES` stays the study's nine; :data:`SKIM_FEATURES`
-lists every column this module computes (the values of ``analyses.features``).
+Both jet definitions from one read: the twins of the three jet sums (:data:`STUDY_JET_FEATURES`:
+``HtJet_photon_veto``, ``YUserObj_photon_veto``, ``dPhiLepMETSelObj_photon_veto``) are always the same
+features over the study's jets (object cuts and ``NNeutrals == 0``), whatever ``photon_veto`` says, so
+that the default skims carry the physical features and the study-compatible ones side by side (issue 11:
+one network on each, both in the fidelity report; :func:`study_jet_features` swaps a feature list).
+``photon_veto`` keeps its meaning: it selects the jets of ``HtJet``, ``YUserObj`` and ``dPhiLepMETSelObj``;
+with it on, each equals its twin. :data:`FEATURES` stays the study's nine; :data:`SKIM_FEATURES` lists
+every column this module computes (the values of ``analyses.features``).
 """
 
 from __future__ import annotations
@@ -49,12 +50,16 @@ from typing import Mapping
 import awkward as ak
 import numpy as np
 
-__all__ = ["FEATURES", "SKIM_FEATURES", "STUDY_HTJET", "compute_features", "array_module", "default_objects"]
+__all__ = ["FEATURES", "SKIM_FEATURES", "JET_FEATURES", "STUDY_JET_FEATURES", "STUDY_HTJET", "study_jet_features",
+           "compute_features", "array_module", "default_objects"]
 
 FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
             "Sphericity", "alphaT", "Spherocity")
-STUDY_HTJET = "HtJet_photon_veto"   # HtJet of the study's jets (photon veto), beside the physical HtJet
-SKIM_FEATURES = FEATURES + (STUDY_HTJET,)
+JET_FEATURES = ("HtJet", "YUserObj", "dPhiLepMETSelObj")   # the features that sum over jets
+STUDY_JETS_SUFFIX = "_photon_veto"
+STUDY_JET_FEATURES = {f: f + STUDY_JETS_SUFFIX for f in JET_FEATURES}   # feature -> its study's-jets twin
+STUDY_HTJET = STUDY_JET_FEATURES["HtJet"]   # HtJet of the study's jets (photon veto), beside the physical HtJet
+SKIM_FEATURES = FEATURES + tuple(STUDY_JET_FEATURES.values())
 
 
 
@@ -115,6 +120,12 @@ def _dphi(a, b, xp):
     return xp.remainder(a - b + math.pi, 2 * math.pi) - math.pi
 
 
+def study_jet_features(features) -> list[str]:
+    """``features`` with every jet-summing feature (:data:`JET_FEATURES`) replaced by its study's-jets twin
+    (``HtJet`` -> ``HtJet_photon_veto``, ...): the inputs of a study-compatible network."""
+    return [STUDY_JET_FEATURES.get(f, f) for f in features]
+
+
 def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = None,
                      names=FEATURES) -> dict:
     """``{feature: xp float64 array}`` for the requested ``names`` (of :data:`SKIM_FEATURES`; docs/features.md)."""
@@ -123,26 +134,24 @@ def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = N
     xp = array_module(inputs["pt_y"])
     f = {k: _flat(inputs[k], xp) for k in ("pt_y", "eta_y", "phi_y", "pt_x", "eta_x", "phi_x", "met", "met_phi", "ht")}
     n = int(f["pt_y"].shape[0])
+    want = set(names)
 
-    # jets
+    # jets: the configured definition, and the study's (photon veto) for the *_photon_veto twins
     jpt, jvalid = _dense(inputs["jet_pt"], xp, n)
     jeta, _ = _dense(inputs["jet_eta"], xp, n)
     jphi, _ = _dense(inputs["jet_phi"], xp, n)
     jsel = jvalid & (jpt > jo["pt_min"]) & (xp.abs(jeta) < jo["abs_eta_max"])
-    want = set(names)
-    if jo.get("photon_veto") or STUDY_HTJET in want:
+    twins = {base: twin for base, twin in STUDY_JET_FEATURES.items() if twin in want}
+    if jo.get("photon_veto") or twins:
         if "jet_nneutrals" not in inputs:
-            what = "analyses.objects.jets.photon_veto" if jo.get("photon_veto") else f"the feature {STUDY_HTJET}"
+            what = ("analyses.objects.jets.photon_veto" if jo.get("photon_veto")
+                    else f"the feature(s) {', '.join(twins.values())}")
             raise ValueError(f"{what} (the study's jets) needs the neutral constituents of every jet (Delphes "
                              "branch Jet.NNeutrals) in the input files; they have none")
         nneu, _ = _dense(inputs["jet_nneutrals"], xp, n)
         study_jets = jsel & (nneu == 0)
         if jo.get("photon_veto"):
             jsel = study_jets
-    jpt_s = xp.where(jsel, jpt, 0.0)
-    ht_jet = jpt_s.sum(axis=1)
-    jet_px = (jpt_s * xp.cos(jphi)).sum(axis=1)
-    jet_py = (jpt_s * xp.sin(jphi)).sum(axis=1)
 
     # "all leptons": electrons and muons with pT > pt_min, |eta| < abs_eta_max, |d0| < d0_max_mm
     lep_sum_pt = xp.zeros(n)
@@ -165,26 +174,33 @@ def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = N
     phi_l1 = xp.where(y_leads, f["phi_y"], f["phi_x"])
     pt_l2 = xp.where(y_leads, pt_x, pt_y)
 
-    out = {}
+    def jet_features(mask, out_names):
+        """HtJet, YUserObj, dPhiLepMETSelObj over the jets ``mask``, under ``out_names`` (base -> column)."""
+        jpt_s = xp.where(mask, jpt, 0.0)
+        res = {}
+        if out_names.get("HtJet"):
+            res[out_names["HtJet"]] = jpt_s.sum(axis=1)
+        vis_px = lep_px + (jpt_s * xp.cos(jphi)).sum(axis=1)
+        vis_py = lep_py + (jpt_s * xp.sin(jphi)).sum(axis=1)
+        if out_names.get("YUserObj"):
+            res[out_names["YUserObj"]] = xp.where(
+                lep_sum_pt > 0, xp.hypot(vis_px, vis_py) / xp.sqrt(xp.where(lep_sum_pt > 0, lep_sum_pt, 1.0)), 0.0)
+        if out_names.get("dPhiLepMETSelObj"):
+            res[out_names["dPhiLepMETSelObj"]] = xp.abs(_dphi(phi_l1, xp.arctan2(vis_py, vis_px), xp))
+        return res
+
+    out = jet_features(jsel, {b: b for b in JET_FEATURES if b in want})
+    if twins:
+        out.update(jet_features(study_jets, twins))
     if "YDelpObj" in want:
         ht = f["ht"]
         out["YDelpObj"] = xp.where(ht > 0, f["met"] / xp.sqrt(xp.where(ht > 0, ht, 1.0)), 0.0)
-    if "HtJet" in want:
-        out["HtJet"] = ht_jet
-    if STUDY_HTJET in want:
-        out[STUDY_HTJET] = xp.where(study_jets, jpt, 0.0).sum(axis=1)
     if "dRLL" in want:
         dphi = _dphi(f["phi_y"], f["phi_x"], xp)
         out["dRLL"] = xp.sqrt((f["eta_y"] - f["eta_x"]) ** 2 + dphi ** 2)
     if "MtLeadLepMET" in want:
         mt2 = 2.0 * f["met"] * pt_l1 * (1.0 - xp.cos(phi_l1 - f["met_phi"]))
         out["MtLeadLepMET"] = xp.sqrt(xp.maximum(mt2, 0.0))
-    vis_px, vis_py = lep_px + jet_px, lep_py + jet_py
-    if "YUserObj" in want:
-        out["YUserObj"] = xp.where(lep_sum_pt > 0,
-                                   xp.hypot(vis_px, vis_py) / xp.sqrt(xp.where(lep_sum_pt > 0, lep_sum_pt, 1.0)), 0.0)
-    if "dPhiLepMETSelObj" in want:
-        out["dPhiLepMETSelObj"] = xp.abs(_dphi(phi_l1, xp.arctan2(vis_py, vis_px), xp))
     if "Sphericity" in want:
         def p3(pt, eta, phi):
             return pt * xp.cos(phi), pt * xp.sin(phi), pt * xp.sinh(eta)

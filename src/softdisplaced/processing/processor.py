@@ -42,7 +42,7 @@ from coffea import processor
 from softdisplaced.generation import delphes_writer
 from softdisplaced.processing.analyses import CHANNEL_CODES
 from softdisplaced.processing.efficiency import d0_weight, load_tables
-from softdisplaced.processing.features import SKIM_FEATURES, STUDY_HTJET, compute_features
+from softdisplaced.processing.features import SKIM_FEATURES, STUDY_JET_FEATURES, compute_features
 from softdisplaced.processing.skim import NON_FINITE_STEP
 
 __all__ = ["SoftDisplacedProcessor", "needs_jet_neutrals", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
@@ -293,11 +293,12 @@ def cut_names(spec: Mapping, non_finite: str = "error") -> list[str]:
 
 
 def needs_jet_neutrals(analyses: Mapping[str, Mapping], objects: Mapping | None = None) -> bool:
-    """Whether a feature of ``analyses`` uses the study's jets (objects.jets.photon_veto or the feature
-    HtJet_photon_veto), which need Jet.NNeutrals (the executors then require and preload that branch)."""
+    """Whether a feature of ``analyses`` uses the study's jets (objects.jets.photon_veto or a feature
+    ``*_photon_veto``), which need Jet.NNeutrals (the executors then require and preload that branch)."""
     specs = [objects or {}] + [a.get("objects") or {} for a in analyses.values()]
+    twins = set(STUDY_JET_FEATURES.values())
     return (any(((o or {}).get("jets") or {}).get("photon_veto") for o in specs)
-            or any(STUDY_HTJET in a.get("features", SKIM_FEATURES) for a in analyses.values()))
+            or any(twins & set(a.get("features", SKIM_FEATURES)) for a in analyses.values()))
 
 
 class SoftDisplacedProcessor(processor.ProcessorABC):

@@ -520,7 +520,8 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
               f"## Differences above KS {thr}", "", exp_md]
     if notes:
         report += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    fid_md, fid_rows, fid_sentences = _fidelity(settings, fidelity_inputs or {}, study_dir, files, n_study, inputs)
+    fid_md, fid_rows, fid_sentences = _fidelity(settings, fidelity_inputs or {}, study_dir, files, n_study, inputs,
+                                                fast)
     if fid_md:
         report += [fid_md]
         _write_csv(outdir / "fidelity.csv", fid_rows)
@@ -554,11 +555,12 @@ def _ratio(a, b) -> float:
 
 
 def fidelity_yields(yields: Sequence[Mapping], lumi_fb: float | None = None, analysis: str = "soft_emu",
-                    min_study_yield: float = 0.0) -> list[dict]:
+                    min_study_yield: float = 0.0, network: str = "") -> list[dict]:
     """Project yields / study-ntuple yields per source (fast, pythia8), benchmark, SR and stage.
 
     ``yields``: rows of ``results/yields/yields.csv`` (``source`` = fast | pythia8 | study_ntuples);
-    the luminosity defaults to the first one present (ratios do not depend on it)."""
+    the luminosity defaults to the first one present (ratios do not depend on it); ``network``: the network
+    behind its post-NN rows (``background.nn_network``), named in those rows."""
     rows = [r for r in yields if r.get("analysis") == analysis and str(r.get("benchmark")) != "hf"]
     if lumi_fb is None:
         lumis = sorted({float(r["lumi_fb"]) for r in rows})
@@ -577,9 +579,10 @@ def fidelity_yields(yields: Sequence[Mapping], lumi_fb: float | None = None, ana
         y, e, ys, es = (float(r["yield"]), float(r["stat_err"]), float(ref["yield"]), float(ref["stat_err"]))
         q = _ratio(y, ys)
         rel = math.hypot(e / y if y > 0 else 0.0, es / ys if ys > 0 else 0.0)
-        out.append(dict(quantity=f"yield_{r['stage']}", source=r["source"], benchmark=str(r["benchmark"]),
+        out.append(dict(quantity=f"yield_{r['stage']}", source=r["source"],
+                        network=network if r["stage"] == "post_nn" else "", benchmark=str(r["benchmark"]),
                         sr=r["sr"], lumi_fb=lumi_fb, project=y, study=ys, ratio=q, ratio_err=q * rel))
-    return sorted(out, key=lambda x: (x["quantity"], x["source"], x["benchmark"], x["sr"]))
+    return sorted(out, key=lambda x: (x["quantity"], x["source"], x["network"], x["benchmark"], x["sr"]))
 
 
 def study_cutflow(path: str | os.PathLike, n_generated: float, d0_window_mm: Sequence[float] = (0.2, 100.0)) -> dict:
@@ -616,23 +619,34 @@ def fidelity_cutflow(cutflows: Mapping[str, Mapping[str, Mapping]], study: Mappi
     return out
 
 
-def htjet_definition(features: Sequence[str]) -> str:
-    """Which HtJet a network's inputs use: the study's jets (``HtJet_photon_veto``), all jets (``HtJet``) or none."""
-    from softdisplaced.processing.features import STUDY_HTJET
+def jet_definition(features: Sequence[str]) -> str:
+    """Which jets a network's jet-summing inputs (HtJet, YUserObj, dPhiLepMETSelObj) use: the study's jets
+    (their ``*_photon_veto`` twins), all jets, a mixture (named), or none."""
+    from softdisplaced.processing.features import JET_FEATURES, STUDY_JET_FEATURES
 
     features = list(features or [])
-    if STUDY_HTJET in features:
-        return f"study's jets ({STUDY_HTJET})"
-    return "all jets (HtJet)" if "HtJet" in features else "none"
+    study = [f for f in features if f in STUDY_JET_FEATURES.values()]
+    every = [f for f in features if f in JET_FEATURES]
+    if study and every:
+        return f"study's jets in {', '.join(study)}; all jets in {', '.join(every)}"
+    if study:
+        return f"study's jets ({', '.join(study)})"
+    return f"all jets ({', '.join(every)})" if every else "none"
 
 
 def fidelity_nn(project: Mapping, study: Mapping) -> list[dict]:
     """AUC and signal efficiency at the cut per benchmark, and the HF efficiency at the cut, from the two
     networks' ``metrics.json`` (this workflow's skims vs the study's ntuples); every row names the project's
-    network and its HtJet definition (:func:`htjet_definition` of its ``features``)."""
+    network and its jet definition (:func:`jet_definition` of its ``features``); ``difference_err``: the
+    statistical errors of the two (``*_err``) in quadrature (NaN where a file has none)."""
+    def err(metrics, key, bm=None):
+        e = metrics.get(f"{key}_err")
+        e = (e or {}).get(bm) if bm is not None else e
+        return float(e) if e is not None else float("nan")
+
     out = []
     label = dict(source=str(project.get("input", "skims")), network=str(project.get("network", "")),
-                 htjet=htjet_definition(project.get("features")))
+                 jets=jet_definition(project.get("features")))
     for key in ("auc", "sig_eff_at_cut"):
         p, s = project.get(key) or {}, study.get(key) or {}
         for bm in sorted(set(p) & set(s), key=str):
@@ -640,12 +654,58 @@ def fidelity_nn(project: Mapping, study: Mapping) -> list[dict]:
                 continue
             out.append(dict(quantity=key, **label, benchmark=str(bm),
                             project=float(p[bm]), study=float(s[bm]), ratio=_ratio(p[bm], s[bm]),
-                            difference=float(p[bm]) - float(s[bm])))
+                            difference=float(p[bm]) - float(s[bm]),
+                            difference_err=math.hypot(err(project, key, bm), err(study, key, bm))))
     if project.get("hf_eff_at_cut") is not None and study.get("hf_eff_at_cut") is not None:
         p, s = float(project["hf_eff_at_cut"]), float(study["hf_eff_at_cut"])
         out.append(dict(quantity="hf_eff_at_cut", **label, benchmark="hf",
-                        project=p, study=s, ratio=_ratio(p, s), difference=p - s))
+                        project=p, study=s, ratio=_ratio(p, s), difference=p - s,
+                        difference_err=math.hypot(err(project, "hf_eff_at_cut"), err(study, "hf_eff_at_cut"))))
     return out
+
+
+def fidelity_post_nn(yields: Sequence[Mapping], score_files: Sequence, fast: Mapping[int, str], cut: float,
+                     analysis: str = "soft_emu", min_study_yield: float = 0.0) -> list[dict]:
+    """Post-NN yields of further networks (e.g. the study-compatible one) against the study's, per benchmark and SR.
+
+    ``score_files``: a network's scores on the fast generator's skims of ``analysis`` (attributes ``network``
+    and ``skim``; ``fast``: benchmark id -> that skim). The project's post-NN yield is its pre-NN yield
+    (``yields``, the rows of yields.csv) times the weighted fraction of the SR's events with score >= ``cut``
+    (:func:`softdisplaced.inference.yields.signal_sums`, the yields' own sums: the normalisation cancels);
+    the study's is its post-NN row of yields.csv (the study-ntuple network)."""
+    from softdisplaced.inference.yields import SR_LABELS, signal_sums
+    from softdisplaced.nn.scoring import read_score_attributes
+
+    bench_of = {os.path.normpath(str(p)): int(b) for b, p in fast.items()}
+    pre = {(str(r["benchmark"]), r["sr"]): r for r in fidelity_yields(yields, analysis=analysis,
+                                                                      min_study_yield=min_study_yield)
+           if r["quantity"] == "yield_pre_nn" and r["source"] == "fast"}
+    study_post = {(r["benchmark"], r["sr"]): r for r in yields
+                  if r.get("source") == "study_ntuples" and r.get("stage") == "post_nn" and r.get("analysis") == analysis}
+    out = []
+    for path in score_files:
+        attrs = read_score_attributes(path)
+        skim_path = os.path.normpath(str(attrs.get("skim", "")))
+        if skim_path not in bench_of:
+            raise ValueError(f"{path}: scores of {attrs.get('skim')!r}, which is not a fast skim of this validation "
+                             f"({', '.join(sorted(bench_of))})")
+        bm = str(bench_of[skim_path])
+        sums = signal_sums(skim_path, path, cut)
+        for r, label in SR_LABELS.items():
+            base = pre.get((bm, label))
+            ref = study_post.get((bm, label))
+            sw_pre, _, _ = sums["pre_nn"][r]
+            sw, sw2, _ = sums["post_nn"][r]
+            if base is None or ref is None or sw_pre <= 0 or float(ref["yield"]) <= 0:
+                continue
+            y = base["project"] * sw / sw_pre
+            ys, es = float(ref["yield"]), float(ref["stat_err"])
+            q = _ratio(y, ys)
+            rel = math.hypot(math.sqrt(sw2) / sw if sw > 0 else 0.0, es / ys)
+            out.append(dict(quantity="yield_post_nn", source="fast", network=str(attrs.get("network", "")),
+                            benchmark=bm, sr=label, lumi_fb=base["lumi_fb"], project=y, study=ys, ratio=q,
+                            ratio_err=q * rel))
+    return sorted(out, key=lambda x: (x["network"], x["benchmark"], x["sr"]))
 
 
 def fidelity_kappa(tf_rows: Sequence[Mapping], published_kappa: Mapping) -> list[dict]:
@@ -698,14 +758,16 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
     rows: list[dict] = []
     blocks = [
         ("### Yields (project / study ntuples, same workflow)", yields,
-         [("quantity", "stage"), ("source", "generator"), ("benchmark", "BP"), ("sr", "SR"), ("project", "project"),
+         [("quantity", "stage"), ("source", "generator"), ("network", "network"), ("benchmark", "BP"), ("sr", "SR"),
+          ("project", "project"),
           ("study", "study ntuples"), ("ratio", "ratio"), ("ratio_err", "+-")]),
         ("### Cutflow (fraction of generated events passing each step)", cutflow_rows,
          [("source", "generator"), ("benchmark", "BP"), ("step", "step"), ("project", "project"),
           ("study_step", "study step"), ("study", "study"), ("ratio", "ratio")]),
-        ("### NN: this workflow's networks vs the study-ntuple network (one per HtJet definition)", nn_rows,
-         [("network", "network"), ("htjet", "HtJet of"), ("quantity", "quantity"), ("benchmark", "BP"),
-          ("project", "project"), ("study", "study ntuples"), ("difference", "difference"), ("ratio", "ratio")]),
+        ("### NN: this workflow's networks vs the study-ntuple network (one per jet definition)", nn_rows,
+         [("network", "network"), ("jets", "jets of"), ("quantity", "quantity"), ("benchmark", "BP"),
+          ("project", "project"), ("study", "study ntuples"), ("difference", "difference"),
+          ("difference_err", "+- (stat.)"), ("ratio", "ratio")]),
         ("### Transfer factor kappa_emu against the published table", kappa_rows,
          [("source", "method"), ("threshold", "pT [GeV]"), ("project", "kappa_emu"), ("study", "published"),
           ("ratio", "ratio")]),
@@ -734,15 +796,25 @@ def _read_rows(path) -> list[dict]:
 
 
 def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, str], n_study: float,
-              inputs: list) -> tuple[str, list[dict], list[str]]:
+              inputs: list, fast: Mapping[int, str] | None = None) -> tuple[str, list[dict], list[str]]:
     """The fidelity section from whatever inputs exist; ('', [], []) when there is none."""
     if not any(fin.get(k) for k in ("yields", "nn_metrics", "transfer_factors", "cutflows")):
         return "", [], []
     fcfg = fidelity_settings(settings)
     yields = cut_rows = nn_rows = kappa_rows = None
     if fin.get("yields"):
-        yields = fidelity_yields(_read_rows(fin["yields"]))
+        rows = _read_rows(fin["yields"])
+        network = str(((settings.get("background") or {}).get("nn_network")) or "")
+        yields = fidelity_yields(rows, network=network)
         inputs.append(str(fin["yields"]))
+        if fin.get("post_nn_scores"):
+            # the post-NN yields of the other networks (the study-compatible one, issue 11) beside them
+            cut = (settings.get("nn") or {}).get("cut")
+            if cut is None:
+                raise ValueError("validate: post-NN scores given but no nn.cut in the settings")
+            yields += fidelity_post_nn(rows, fin["post_nn_scores"], fast or {}, float(cut),
+                                       analysis=validation_settings(settings)["analysis"])
+            inputs += [str(p) for p in fin["post_nn_scores"]]
     if fin.get("cutflows"):
         cfs = {str(bm): {src: json.loads(Path(p).read_text()) for src, p in by.items()}
                for bm, by in fin["cutflows"].items()}
