@@ -203,3 +203,68 @@ def test_background_command_published_table_with_own_fit_beside(tmp_path):
     fit = json.loads((out / "hf_fit.json").read_text())     # the report draws the own fit's shape
     assert fit["method"] == "published_table" and fit["fits_method"] == "own_fit"
     assert set(fit["fits"]) == {"electron", "muon"} and fit["fits"]["electron"]["valid"]
+
+
+def _reference_file(path, kemu20):
+    """A kappa reference file as softdisplaced hf-kappa writes it (rows at every threshold of _bcfg)."""
+    rows = [dict(threshold=th, kappa_e=k ** 0.5, kappa_e_err=0.1, kappa_mu=k ** 0.5, kappa_mu_err=0.1,
+                 kappa_emu=k, kappa_emu_err=0.05 * k, method="own_fit_pythia8")
+            for th, k in ((20, kemu20), (25, 100.0), (30, 20.0), (35, 5.0), (42, 1.0))]
+    path.write_text(json.dumps({"method": "own_fit_pythia8", "rows": rows, "fits": {}}))
+    return path
+
+
+def test_committed_pythia8_reference_enters_the_kappa_spread(tmp_path):
+    """background.kappa_reference_files: the committed Pythia 8 kappa is written beside the published table and
+    the fast own fit, and the largest of their relative differences is the spread in rel_tf."""
+    from softdisplaced.cli import main
+
+    spectra = _toy_spectra_skim(tmp_path, 4)
+    ref = _reference_file(tmp_path / "hf_kappa_pythia8.json", 600.0)
+    settings = {"background": _bcfg(method="published_table", kappa_spread_sources=["own_fit", "pythia8_reference"],
+                                    kappa_reference_files={"pythia8_reference": str(ref)}), "nn": {"cut": 0.9}}
+    out = tmp_path / "background"
+    assert main(["background", "--settings", json.dumps(settings), "--hf-spectra", str(spectra),
+                 "--outdir", str(out)]) == 0
+    with open(out / "transfer_factors.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["method"] for r in rows} == {"published_table", "own_fit", "pythia8_reference"}
+    k = {r["method"]: float(r["kappa_emu"]) for r in rows if float(r["threshold"]) == 20}
+    assert k["pythia8_reference"] == 600.0
+    spread = json.loads((out / "kappa_spread.json").read_text())["rel_spread_kappa_emu"]["20"]
+    assert spread == pytest.approx(max(abs(k["own_fit"] / 1139.46 - 1), abs(600.0 / 1139.46 - 1)), rel=1e-6)
+    with open(out / "comparison.csv") as fh:
+        assert "pythia8_reference" in {r["method"] for r in csv.DictReader(fh)}
+
+
+def test_kappa_reference_file_problems_name_the_file(tmp_path):
+    bad = tmp_path / "ref.json"
+    bad.write_text(json.dumps({"rows": [{"threshold": 20, "kappa_emu": 1.0}]}))
+    with pytest.raises(ValueError, match="ref.json.*rows"):
+        bg.reference_factors(bad, "pythia8_reference")
+    with pytest.raises(ValueError, match="missing.json"):
+        bg.reference_factors(tmp_path / "missing.json", "pythia8_reference")
+    partial = _reference_file(tmp_path / "partial.json", 500.0)
+    rec = json.loads(partial.read_text())
+    rec["rows"] = rec["rows"][1:]                                # no 20 GeV row
+    partial.write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match="threshold 20"):
+        bg.reference_factors(partial, "pythia8_reference", _bcfg())
+
+
+def test_hf_kappa_command_measures_a_generator_and_records_provenance(tmp_path, repo_root):
+    """softdisplaced hf-kappa on a small fast-generator sample: the JSON holds the own-fit rows (kappa = 1 at the
+    CMS thresholds, falling with the threshold), the statistics and the provenance, and reads back as a reference."""
+    from softdisplaced.cli import main
+
+    out = tmp_path / "hf_kappa_fast.json"
+    assert main(["hf-kappa", "--configfile", str(repo_root / "config" / "config.yaml"), "--source", "fast",
+                 "--events", "150000", "--batch", "150000", "--seed", "5", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["source"] == "fast" and rec["seed"] == 5 and rec["events_used"] == 150000
+    assert {"command", "date", "git_commit"} <= set(rec["measured"])
+    assert rec["spectra"]["electron"]["effective_entries"] > 50
+    tf = bg.reference_factors(out, "fast_reference")
+    k = [tf.at(th)["kappa_emu"] for th in (20, 25, 30, 35, 42)]
+    assert k[-1] == 1.0 and all(a > b for a, b in zip(k, k[1:]))
+    assert all(np.isfinite(tf.at(th)["kappa_emu_err"]) and tf.at(th)["kappa_emu_err"] > 0 for th in (20, 25, 30, 35))

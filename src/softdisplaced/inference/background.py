@@ -300,6 +300,31 @@ def own_fit_factors(spectra: Mapping[str, tuple[np.ndarray, np.ndarray]], bcfg: 
     return tf
 
 
+def reference_factors(path, label: str, bcfg: Mapping | None = None) -> TransferFactors:
+    """Transfer factors measured once and committed (``softdisplaced hf-kappa``, e.g.
+    ``config/reference/hf_kappa_pythia8.json``): its rows, labelled ``label``. With ``bcfg``, the file
+    must cover every threshold of ``background.thresholds_gev`` / ``analysis_threshold_gev``."""
+    import json
+
+    try:
+        with open(path) as fh:
+            rec = json.load(fh)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the kappa reference file ({exc}); make it with softdisplaced hf-kappa") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: kappa reference file is not valid JSON: {exc}") from exc
+    keys = ("threshold", "kappa_e", "kappa_e_err", "kappa_mu", "kappa_mu_err", "kappa_emu", "kappa_emu_err")
+    rows = rec.get("rows") if isinstance(rec, Mapping) else None
+    if not rows or not all(isinstance(r, Mapping) and all(k in r for k in keys) for r in rows):
+        raise ValueError(f"{path}: kappa reference file needs 'rows' with {', '.join(keys)}")
+    tf = TransferFactors(method=label, rows=[{**{k: float(r[k]) for k in keys}, "method": label} for r in rows],
+                         fits=dict(rec.get("fits") or {}))
+    if bcfg is not None:
+        for th in _thresholds(bcfg):
+            tf.at(th)   # names the missing threshold
+    return tf
+
+
 def read_spectra(path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{electron|muon: (pt, weight)}`` from the group ``spectra`` of an HF skim."""
     import h5py
