@@ -210,7 +210,9 @@ def _reference_file(path, kemu20):
     rows = [dict(threshold=th, kappa_e=k ** 0.5, kappa_e_err=0.1, kappa_mu=k ** 0.5, kappa_mu_err=0.1,
                  kappa_emu=k, kappa_emu_err=0.05 * k, method="own_fit_pythia8")
             for th, k in ((20, kemu20), (25, 100.0), (30, 20.0), (35, 5.0), (42, 1.0))]
-    path.write_text(json.dumps({"method": "own_fit_pythia8", "rows": rows, "fits": {}}))
+    path.write_text(json.dumps({"method": "own_fit_pythia8", "source": "pythia8", "seed": 7, "events_used": 1000,
+                                "measured": {"command": "softdisplaced hf-kappa --seed 7", "date": "2026-11-28",
+                                             "git_commit": "abc"}, "rows": rows, "fits": {}}))
     return path
 
 
@@ -235,6 +237,8 @@ def test_committed_pythia8_reference_enters_the_kappa_spread(tmp_path):
     assert spread == pytest.approx(max(abs(k["own_fit"] / 1139.46 - 1), abs(600.0 / 1139.46 - 1)), rel=1e-6)
     with open(out / "comparison.csv") as fh:
         assert "pythia8_reference" in {r["method"] for r in csv.DictReader(fh)}
+    refs = json.loads((out / "kappa_spread.json").read_text())["references"]
+    assert refs["pythia8_reference"].startswith("measured by `softdisplaced hf-kappa --seed 7` on 2026-11-28")
 
 
 def test_kappa_reference_file_problems_name_the_file(tmp_path):

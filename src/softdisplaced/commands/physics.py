@@ -160,7 +160,10 @@ def run_background(args):
     comp = bg.comparison_table(bcfg, tf)
     for alt_label, alt in alternatives.items():
         comp += [{**r, "method": alt_label} for r in bg.comparison_table(bcfg, alt)]
+    refs = {k: bg.reference_provenance(v) for k, v in (bcfg.get("kappa_reference_files") or {}).items()
+            if k in alternatives}
     write_json(out / "kappa_spread.json", {"method": tf.method, "alternatives": list(alternatives),
+                                           "references": refs,
                                            "rel_spread_kappa_emu": {f"{k:g}": v for k, v in spread.items()},
                                            "note": "added in quadrature to rel_tf in background.csv "
                                                    "(limits.background_uncertainties.transfer_factor)"})

@@ -325,6 +325,20 @@ def reference_factors(path, label: str, bcfg: Mapping | None = None) -> Transfer
     return tf
 
 
+def reference_provenance(path) -> str:
+    """'measured by <command> on <date> (<events> events, seed <seed>, <source>)' of a kappa reference file."""
+    import json
+
+    try:
+        with open(path) as fh:
+            rec = json.load(fh)
+        m = rec["measured"]
+        return (f"measured by `{m['command']}` on {m['date']} ({rec['events_used']} {rec['source']} events, "
+                f"seed {rec['seed']}, commit {str(m.get('git_commit', 'unknown'))[:10]})")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: kappa reference file without its provenance ({exc})") from exc
+
+
 def read_spectra(path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{electron|muon: (pt, weight)}`` from the group ``spectra`` of an HF skim."""
     import h5py
