@@ -27,7 +27,7 @@ import numpy as np
 
 from ..atomic import write_json
 from ..cli import add_settings_args
-from ..config import REPO_ROOT, load_config, settings_from_args
+from ..config import REPO_ROOT, ConfigError, deep_merge, settings_from_args, validate_config
 
 log = logging.getLogger("softdisplaced.hf_kappa")
 
@@ -60,11 +60,15 @@ def lepton_spectra(reco, weight, acceptance) -> dict[str, tuple[np.ndarray, np.n
 
 
 def _git_commit() -> str:
+    """HEAD of the checkout, with ``+dirty`` when tracked files differ from it ("unknown" outside git)."""
     try:
-        return subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+        head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def run_hf_kappa(args):
@@ -74,18 +78,22 @@ def run_hf_kappa(args):
     from softdisplaced.generation.detector import simulate
     from softdisplaced.inference import background as bg
 
+    cfg = settings_from_args(args)
     overrides = None
     if args.overrides:
-        with open(args.overrides) as fh:
-            overrides = yaml.safe_load(fh) or {}
-    if overrides is not None:
-        cfg = load_config(args.configfile or REPO_ROOT / "config" / "config.yaml", overrides=overrides)
-    else:
-        cfg = settings_from_args(args)
+        try:
+            with open(args.overrides) as fh:
+                overrides = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"--overrides {args.overrides}: cannot read it as YAML: {exc}") from exc
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"--overrides {args.overrides}: top level must be a mapping")
+        cfg = validate_config(deep_merge(cfg, overrides), source=f"{args.configfile or 'configuration'} + {args.overrides}")
     acceptance = (cfg.get("processing") or {}).get("spectra") or {"abs_eta_max": 2.4, "pt_min": 10.0}
     mod = backend_for(args.source)
     sample = {"name": "hf", "kind": "background", "source": args.source}
     rng = np.random.default_rng(args.seed)
+    commit = _git_commit()   # the code that makes the measurement (read before any later change)
     parts = {"electron": [], "muon": []}
     t0, done, generated = time.perf_counter(), 0, 0
     while done < args.events:
@@ -118,7 +126,7 @@ def run_hf_kappa(args):
                                                       ("max_seconds", args.max_seconds), ("out", args.out))
             if v is not None),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-            "git_commit": _git_commit(), "wall_time_s": round(time.perf_counter() - t0, 1)},
+            "git_commit": commit, "wall_time_s": round(time.perf_counter() - t0, 1)},
         "seed": args.seed, "events_requested": args.events, "events_used": done, "events_kept": generated,
         "overrides": overrides, "generator_settings": gen, "detector": cfg.get("detector"),
         "spectra_acceptance": acceptance, "fit_range_gev": [lo, hi], "spectra": stats,

@@ -2,12 +2,14 @@
 
 Per event (vectorised over the chunk; docs/generator.md):
 
-1. b and bbar with pT from dN/dpT ∝ pT^-n above pT-hat_min, independent Gaussian
+1. b and bbar with pT from dN/dpT ∝ pT^-n above pT-hat_min (fitted to Pythia 8), independent Gaussian
    rapidities, back to back in phi up to a Gaussian acoplanarity;
-2. Peterson fragmentation: B hadron with 3-momentum z p_b; the rest (1 - z) p_b
-   goes to a pion pair with Gaussian kT around the b direction: pi+ pi-, or pi0 pi0 with
-   probability ``fragment_neutral_fraction`` (1/3, the isospin-0 pair: the neutral content
-   of real b jets, which the Jet.NNeutrals count and the study's jet definition see);
+2. Peterson fragmentation: B hadron with 3-momentum z p_b (z: the B's share of the whole b jet,
+   no gluon radiation here); the rest (1 - z) p_b goes to 2 + N pions, N ~ Poisson with a mean
+   growing as ln(1 + E_rest), flat Dirichlet momentum fractions and Gaussian kT around the b
+   direction, each a pi0 with probability ``fragment_neutral_fraction`` (1/3, isospin): the
+   neutral and charged content of real b jets, which Jet.NNeutrals and the study's jet definition
+   see (:func:`fragment_pions`; made for the events kept by the thinning only);
 3. B decay length: proper c*t ~ Exp(c*tau_B = 0.455 mm), vertex (p_B / m_B) c*t;
 4. one B (chosen at random: b or bbar) is forced to B -> D l nu with l = e or mu
    (50/50), using the V-A matrix element of b -> c l nu; the other B is forced

@@ -333,8 +333,10 @@ def reference_provenance(path) -> str:
         with open(path) as fh:
             rec = json.load(fh)
         m = rec["measured"]
+        head, _, dirty = str(m.get("git_commit", "unknown")).partition("+")
+        commit = head[:10] + (f"+{dirty}" if dirty else "")
         return (f"measured by `{m['command']}` on {m['date']} ({rec['events_used']} {rec['source']} events, "
-                f"seed {rec['seed']}, commit {str(m.get('git_commit', 'unknown'))[:10]})")
+                f"seed {rec['seed']}, commit {commit})")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: kappa reference file without its provenance ({exc})") from exc
 
