@@ -250,10 +250,31 @@ def test_kappa_reference_file_problems_name_the_file(tmp_path):
         bg.reference_factors(tmp_path / "missing.json", "pythia8_reference")
     partial = _reference_file(tmp_path / "partial.json", 500.0)
     rec = json.loads(partial.read_text())
-    rec["rows"] = rec["rows"][1:]                                # no 20 GeV row
+    rec["rows"] = rec["rows"][1:]                                # no 20 GeV row and no fits: the rows as they stand
     partial.write_text(json.dumps(rec))
     with pytest.raises(ValueError, match="threshold 20"):
-        bg.reference_factors(partial, "pythia8_reference", _bcfg())
+        bg.reference_factors(partial, "pythia8_reference", _bcfg()).at(20)
+
+
+def test_kappa_reference_with_fits_gives_any_threshold(tmp_path):
+    """A reference file with its fits (as hf-kappa writes it) yields kappa at a threshold it was not measured at
+    (a threshold scan's 27 GeV), equal to integrating its fit, and its own rows back at the measured ones."""
+    rec = {"rows": [], "fits": {}}
+    params = {"electron": [9.0, -0.25, 5.5, -0.09], "muon": [8.8, -0.22, 5.6, -0.10]}
+    cov = (np.eye(4) * 1e-4).tolist()
+    for lep, p in params.items():
+        rec["fits"][lep] = {"params": dict(zip(bg.PARAMS, p)), "covariance": cov}
+    rec["rows"] = bg.transfer_factors_from_params(params, _bcfg(), "own_fit_pythia8", {k: np.asarray(cov) for k in params}).rows
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps(rec))
+    bcfg = _bcfg(thresholds_gev=[20, 25, 27, 30, 35])
+    tf = bg.reference_factors(path, "pythia8_reference", bcfg)
+    k27 = tf.at(27)["kappa_emu"]
+    ke, _ = bg.transfer_factor(params["electron"], 27, 42, 70)
+    km, _ = bg.transfer_factor(params["muon"], 27, 40, 70)
+    assert k27 == pytest.approx(ke * km, rel=1e-12)
+    assert tf.at(20)["kappa_emu"] == pytest.approx(rec["rows"][0]["kappa_emu"], rel=1e-12)
+    assert tf.at(27)["method"] == "pythia8_reference" and tf.at(27)["kappa_emu_err"] > 0
 
 
 def test_hf_kappa_command_measures_a_generator_and_records_provenance(tmp_path, repo_root):

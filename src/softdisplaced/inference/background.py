@@ -302,8 +302,9 @@ def own_fit_factors(spectra: Mapping[str, tuple[np.ndarray, np.ndarray]], bcfg: 
 
 def reference_factors(path, label: str, bcfg: Mapping | None = None) -> TransferFactors:
     """Transfer factors measured once and committed (``softdisplaced hf-kappa``, e.g.
-    ``config/reference/hf_kappa_pythia8.json``): its rows, labelled ``label``. With ``bcfg``, the file
-    must cover every threshold of ``background.thresholds_gev`` / ``analysis_threshold_gev``."""
+    ``config/reference/hf_kappa_pythia8.json``), labelled ``label``. With ``bcfg`` and the file's fits
+    (parameters and covariance per lepton), kappa is recomputed at every threshold of ``bcfg`` (a new
+    threshold of a threshold scan included); otherwise the file's rows are used as they stand."""
     import json
 
     try:
@@ -317,12 +318,19 @@ def reference_factors(path, label: str, bcfg: Mapping | None = None) -> Transfer
     rows = rec.get("rows") if isinstance(rec, Mapping) else None
     if not rows or not all(isinstance(r, Mapping) and all(k in r for k in keys) for r in rows):
         raise ValueError(f"{path}: kappa reference file needs 'rows' with {', '.join(keys)}")
-    tf = TransferFactors(method=label, rows=[{**{k: float(r[k]) for k in keys}, "method": label} for r in rows],
-                         fits=dict(rec.get("fits") or {}))
-    if bcfg is not None:
-        for th in _thresholds(bcfg):
-            tf.at(th)   # names the missing threshold
-    return tf
+    fits = dict(rec.get("fits") or {})
+    if bcfg is not None and all(isinstance(fits.get(k), Mapping) and "params" in fits[k] and "covariance" in fits[k]
+                                for k in ("electron", "muon")):
+        try:
+            params = {k: [float(fits[k]["params"][p]) for p in PARAMS] for k in ("electron", "muon")}
+            covs = {k: np.asarray(fits[k]["covariance"], dtype=float).reshape(4, 4) for k in ("electron", "muon")}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: kappa reference file has malformed fits ({exc})") from exc
+        tf = transfer_factors_from_params(params, bcfg, label, covs)
+        tf.fits = fits
+        return tf
+    return TransferFactors(method=label, rows=[{**{k: float(r[k]) for k in keys}, "method": label} for r in rows],
+                           fits=fits)
 
 
 def reference_provenance(path) -> str:
