@@ -45,6 +45,8 @@ rule background:
         hf_skim=skim(NN_ANA, "hf"),
         hf_scores=scores(NN_NET, NN_ANA, "hf") if NN_NET in SKIM_NETWORKS else [],
         metrics=f"results/nn/{NN_NET}/metrics.json" if NN_NET in NETWORKS else [],
+        kappa_refs=[f for k, f in config["background"].get("kappa_reference_files", {}).items()
+                    if k in config["background"].get("kappa_spread_sources", [])],
     output:
         tf="results/background/transfer_factors.csv",
         bkg="results/background/background.csv",

@@ -203,3 +203,93 @@ def test_background_command_published_table_with_own_fit_beside(tmp_path):
     fit = json.loads((out / "hf_fit.json").read_text())     # the report draws the own fit's shape
     assert fit["method"] == "published_table" and fit["fits_method"] == "own_fit"
     assert set(fit["fits"]) == {"electron", "muon"} and fit["fits"]["electron"]["valid"]
+
+
+def _reference_file(path, kemu20):
+    """A kappa reference file as softdisplaced hf-kappa writes it (rows at every threshold of _bcfg)."""
+    rows = [dict(threshold=th, kappa_e=k ** 0.5, kappa_e_err=0.1, kappa_mu=k ** 0.5, kappa_mu_err=0.1,
+                 kappa_emu=k, kappa_emu_err=0.05 * k, method="own_fit_pythia8")
+            for th, k in ((20, kemu20), (25, 100.0), (30, 20.0), (35, 5.0), (42, 1.0))]
+    path.write_text(json.dumps({"method": "own_fit_pythia8", "source": "pythia8", "seed": 7, "events_used": 1000,
+                                "measured": {"command": "softdisplaced hf-kappa --seed 7", "date": "2026-11-28",
+                                             "git_commit": "abc"}, "rows": rows, "fits": {}}))
+    return path
+
+
+def test_committed_pythia8_reference_enters_the_kappa_spread(tmp_path):
+    """background.kappa_reference_files: the committed Pythia 8 kappa is written beside the published table and
+    the fast own fit, and the largest of their relative differences is the spread in rel_tf."""
+    from softdisplaced.cli import main
+
+    spectra = _toy_spectra_skim(tmp_path, 4)
+    ref = _reference_file(tmp_path / "hf_kappa_pythia8.json", 600.0)
+    settings = {"background": _bcfg(method="published_table", kappa_spread_sources=["own_fit", "pythia8_reference"],
+                                    kappa_reference_files={"pythia8_reference": str(ref)}), "nn": {"cut": 0.9}}
+    out = tmp_path / "background"
+    assert main(["background", "--settings", json.dumps(settings), "--hf-spectra", str(spectra),
+                 "--outdir", str(out)]) == 0
+    with open(out / "transfer_factors.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["method"] for r in rows} == {"published_table", "own_fit", "pythia8_reference"}
+    k = {r["method"]: float(r["kappa_emu"]) for r in rows if float(r["threshold"]) == 20}
+    assert k["pythia8_reference"] == 600.0
+    spread = json.loads((out / "kappa_spread.json").read_text())["rel_spread_kappa_emu"]["20"]
+    assert spread == pytest.approx(max(abs(k["own_fit"] / 1139.46 - 1), abs(600.0 / 1139.46 - 1)), rel=1e-6)
+    with open(out / "comparison.csv") as fh:
+        assert "pythia8_reference" in {r["method"] for r in csv.DictReader(fh)}
+    refs = json.loads((out / "kappa_spread.json").read_text())["references"]
+    assert refs["pythia8_reference"].startswith("measured by `softdisplaced hf-kappa --seed 7` on 2026-11-28")
+
+
+def test_kappa_reference_file_problems_name_the_file(tmp_path):
+    bad = tmp_path / "ref.json"
+    bad.write_text(json.dumps({"rows": [{"threshold": 20, "kappa_emu": 1.0}]}))
+    with pytest.raises(ValueError, match="ref.json.*rows"):
+        bg.reference_factors(bad, "pythia8_reference")
+    with pytest.raises(ValueError, match="missing.json"):
+        bg.reference_factors(tmp_path / "missing.json", "pythia8_reference")
+    partial = _reference_file(tmp_path / "partial.json", 500.0)
+    rec = json.loads(partial.read_text())
+    rec["rows"] = rec["rows"][1:]                                # no 20 GeV row and no fits: the rows as they stand
+    partial.write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match="threshold 20"):
+        bg.reference_factors(partial, "pythia8_reference", _bcfg()).at(20)
+
+
+def test_kappa_reference_with_fits_gives_any_threshold(tmp_path):
+    """A reference file with its fits (as hf-kappa writes it) yields kappa at a threshold it was not measured at
+    (a threshold scan's 27 GeV), equal to integrating its fit, and its own rows back at the measured ones."""
+    rec = {"rows": [], "fits": {}}
+    params = {"electron": [9.0, -0.25, 5.5, -0.09], "muon": [8.8, -0.22, 5.6, -0.10]}
+    cov = (np.eye(4) * 1e-4).tolist()
+    for lep, p in params.items():
+        rec["fits"][lep] = {"params": dict(zip(bg.PARAMS, p)), "covariance": cov}
+    rec["rows"] = bg.transfer_factors_from_params(params, _bcfg(), "own_fit_pythia8", {k: np.asarray(cov) for k in params}).rows
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps(rec))
+    bcfg = _bcfg(thresholds_gev=[20, 25, 27, 30, 35])
+    tf = bg.reference_factors(path, "pythia8_reference", bcfg)
+    k27 = tf.at(27)["kappa_emu"]
+    ke, _ = bg.transfer_factor(params["electron"], 27, 42, 70)
+    km, _ = bg.transfer_factor(params["muon"], 27, 40, 70)
+    assert k27 == pytest.approx(ke * km, rel=1e-12)
+    assert tf.at(20)["kappa_emu"] == pytest.approx(rec["rows"][0]["kappa_emu"], rel=1e-12)
+    assert tf.at(27)["method"] == "pythia8_reference" and tf.at(27)["kappa_emu_err"] > 0
+
+
+def test_hf_kappa_command_measures_a_generator_and_records_provenance(tmp_path, repo_root):
+    """softdisplaced hf-kappa on a small fast-generator sample: the JSON holds the own-fit rows (kappa = 1 at the
+    CMS thresholds, falling with the threshold), the statistics and the provenance, and reads back as a reference."""
+    from softdisplaced.cli import main
+
+    out = tmp_path / "hf_kappa_fast.json"
+    assert main(["hf-kappa", "--configfile", str(repo_root / "config" / "config.yaml"), "--source", "fast",
+                 "--events", "150000", "--batch", "150000", "--seed", "5", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["source"] == "fast" and rec["seed"] == 5 and rec["events_used"] == 150000
+    assert {"command", "date", "git_commit"} <= set(rec["measured"])
+    assert rec["spectra"]["electron"]["effective_entries"] > 50
+    tf = bg.reference_factors(out, "fast_reference")
+    k = [tf.at(th)["kappa_emu"] for th in (20, 25, 30, 35, 42)]
+    assert k[-1] == 1.0 and all(a > b for a, b in zip(k, k[1:]))
+    assert all(np.isfinite(tf.at(th)["kappa_emu_err"]) and tf.at(th)["kappa_emu_err"] > 0 for th in (20, 25, 30, 35))

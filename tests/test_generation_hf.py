@@ -13,8 +13,10 @@ from scipy import stats
 
 from softdisplaced.generation.detector import simulate
 from softdisplaced.generation import fast_settings, generate_chunk
-from softdisplaced.generation.heavyflavour import (direction_density, generate_heavy_flavour, peterson_density,
+from softdisplaced.generation.heavyflavour import (direction_density, fragment_multiplicity_mean, fragment_pions,
+                                                   generate_heavy_flavour, peterson_density,
                                                    sample_heavy_flavour_kinematics, truth_lepton_classes)
+from softdisplaced.generation.kinematics import orthonormal_basis
 from softdisplaced.generation.kinematics import pt_eta_phi
 from softdisplaced.samples import rng_for
 
@@ -66,14 +68,19 @@ def _emu(reco):
     return ok & (q < 0), sel
 
 
-def test_enough_opposite_sign_emu_events_for_nn_training(hf, default_config):
-    """>= 3000 selected e-mu events (no isolation) expected from the default number of candidates
-    (samples.hf: events_per_chunk x n_chunks) already without the importance sampling."""
-    _, reco = hf
-    ok, _ = _emu(reco)
-    frac = float(ak.mean(ok))
+def test_enough_opposite_sign_emu_events_for_nn_training(default_config):
+    """The default (importance-sampled) HF sample: >= 3000 selected opposite-sign e-mu events (pT > 20 GeV,
+    no isolation) expected from the default number of candidates (samples.hf: events_per_chunk x n_chunks),
+    with an effective (weighted) size of at least 1000."""
+    n = 100_000
+    truth = generate_chunk(HF, default_config, rng_for(11, "hf", 1), n)
+    reco = simulate(truth, default_config["detector"], rng_for(11, "hf", 1, "detector"))
+    ok = ak.to_numpy(_emu(reco)[0])
+    w = ak.to_numpy(truth.weight)[ok]
     h = default_config["samples"]["hf"]
-    assert frac * h["events_per_chunk"] * h["n_chunks"] >= 3000, frac
+    scale = h["events_per_chunk"] * h["n_chunks"] / n
+    assert ok.sum() * scale >= 3000, ok.sum()
+    assert w.sum() ** 2 / np.sum(w ** 2) * scale >= 1000
 
 
 def test_hf_leptons_are_not_isolated(hf):
@@ -84,16 +91,23 @@ def test_hf_leptons_are_not_isolated(hf):
     assert np.mean(iso < 0.12) < 0.5
 
 
-def test_hf_lepton_pt_slope_close_to_study(hf):
-    """Log-slope of the lepton pT spectrum between 20 and 40 GeV within 0.04/GeV of the study's fit."""
+def test_hf_lepton_pt_slope_close_to_pythia8(hf, default_config, repo_root):
+    """Log-slope of the lepton pT spectrum (detector level, no isolation) between 20 and 40 GeV within
+    0.03/GeV of the own fit of the committed Pythia 8 reference (config/reference/hf_kappa_pythia8.json,
+    the same detector); the study's fit (NLO b-bbar) is steeper and not the target (docs/background.md)."""
+    import json
+
     _, reco = hf
+    ref = json.loads((repo_root / default_config["background"]["kappa_reference_files"]["pythia8_reference"]).read_text())
     pt = np.concatenate([ak.to_numpy(ak.flatten(c.PT[abs(c.Eta) < 2.4])) for c in (reco["Electron"], reco["Muon"])])
     h, edges = np.histogram(pt, bins=np.arange(20, 42.5, 2.5))
     c = 0.5 * (edges[1:] + edges[:-1])
-    slope = np.polyfit(c, np.log(h), 1, w=np.sqrt(h))[0]
-    f = lambda x: np.exp(13.65 - 0.23 * x) + np.exp(8.62 - 0.10 * x)  # noqa: E731
-    ref = np.polyfit(c, np.log(f(c)), 1)[0]
-    assert abs(slope - ref) < 0.04, (slope, ref)
+    slope = np.polyfit(c, np.log(np.maximum(h, 1)), 1, w=np.sqrt(h))[0]
+    for lep in ("electron", "muon"):
+        p = ref["fits"][lep]["params"]
+        f = np.exp(p["a1"] + p["b1"] * c) + np.exp(p["a2"] + p["b2"] * c)
+        ref_slope = np.polyfit(c, np.log(f), 1)[0]
+        assert abs(slope - ref_slope) < 0.03, (lep, slope, ref_slope)
 
 
 def test_weights_carry_the_branching_ratios(hf, default_config):
@@ -127,16 +141,61 @@ def test_weights_carry_the_branching_ratios(hf, default_config):
 
 def test_cascade_gives_same_jet_emu_pairs(default_config):
     """b -> c l, c -> s l' inside one b: opposite-sign e-mu pairs at small Delta R (the study's
-    background has 24 % of its pairs below Delta R = 0.4)."""
+    background has 24 % of its pairs below Delta R = 0.4), for the b quarks above 40 GeV that give
+    leptons above 20 GeV."""
     cfg = fast_settings(_unbiased(default_config)["generation"])
-    kin = sample_heavy_flavour_kinematics(np.random.default_rng(9), 200_000, cfg)
+    kin = sample_heavy_flavour_kinematics(np.random.default_rng(9), 400_000, cfg)
     pr = kin["prods"][0]
-    m = pr["sl"] & pr["d_sl"] & (pr["is_e"] != pr["d_is_e"])
+    m = pr["sl"] & pr["d_sl"] & (pr["is_e"] != pr["d_is_e"]) & (np.hypot(*kin["quarks"][0][:, 1:3].T) > 40)
     a, x = pr["a"][m], pr["x"][m]
     _, e1, f1 = pt_eta_phi(a[:, 1], a[:, 2], a[:, 3])
     _, e2, f2_ = pt_eta_phi(x[:, 1], x[:, 2], x[:, 3])
     dphi = np.mod(f1 - f2_ + np.pi, 2 * np.pi) - np.pi
     assert np.median(np.hypot(e1 - e2, dphi)) < 0.4
+# ------------------------------------------------------------------ b fragmentation
+def test_fragmentation_pions_carry_the_rest_momentum_with_isospin_pi0_fraction(default_config):
+    """The pions of one b carry exactly (1 - z) p_b; their number is 2 + Poisson(slope ln(1 + E / E0))
+    (capped); each is a pi0 with probability fragment_neutral_fraction (1/3)."""
+    h = fast_settings(default_config["generation"])["heavy_flavour"]
+    rng = np.random.default_rng(4)
+    n = 50_000
+    e_rest = rng.uniform(2.0, 30.0, n)
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1)[:, None]
+    rest = e_rest[:, None] * d
+    e1, e2 = orthonormal_basis(d)
+    p4, active, neutral = fragment_pions(rng, rest, e1, e2, h)
+    np.testing.assert_allclose(p4[..., 1:].sum(axis=1), rest, atol=1e-9)
+    assert not np.any(p4[~active])
+    mult = active.sum(axis=1)
+    cap = h["fragment_max_extra"]
+    mu = fragment_multiplicity_mean(e_rest, h)
+    expect = 2 + sum(stats.poisson.sf(k, mu) for k in range(cap))      # E[min(Poisson(mu), cap)] = sum_k<cap P(N > k)
+    assert np.mean(mult) == pytest.approx(np.mean(expect), abs=4 * np.std(mult) / np.sqrt(n))
+    assert mult.min() >= 2 and mult.max() <= 2 + h["fragment_max_extra"]
+    frac = neutral.sum() / active.sum()
+    f = h["fragment_neutral_fraction"]
+    assert abs(frac - f) < 4 * np.sqrt(f * (1 - f) / active.sum()), frac
+
+
+def test_hf_jets_hold_neutral_constituents_as_pythia8_b_jets(hf):
+    """Events with a jet (pT > 20 GeV, |eta| < 2.5): the study's photon-first jet definition leaves no jet
+    (HtJet_photon_veto = 0) in 0.961-0.964 of them for Pythia 8 b-bbar through the same detector
+    (4 samples, 10k-47k such events; docs/generator.md). The multi-pion fragmentation gives 0.93 (40k
+    unbiased events); the earlier two-pion one gave 0.73, with 17 % of its jets free of neutrals."""
+    _, reco = hf
+    j = reco["Jet"]
+    m = (j.PT > 20) & (abs(j.Eta) < 2.5)
+    has_jet = ak.to_numpy(ak.sum(m, axis=1) > 0)
+    vetoed = ak.to_numpy(ak.sum(m & (j.NNeutrals == 0), axis=1) == 0)
+    assert has_jet.sum() > 5000
+    assert vetoed[has_jet].mean() > 0.9, vetoed[has_jet].mean()
+    nneu = ak.to_numpy(ak.flatten(j.NNeutrals[m]))
+    nch = ak.to_numpy(ak.flatten(j.NCharged[m]))
+    assert np.mean(nneu == 0) < 0.08, np.mean(nneu == 0)      # Pythia 8: 0.027-0.030 (its ISR jets included)
+    assert 4.5 < np.mean(nch) < 7.5, np.mean(nch)             # Pythia 8: 6.3 above 0.5 GeV
+
+
 # ------------------------------------------------------------------ importance sampling
 def test_bias_densities_are_normalised():
     c = np.linspace(-1, 1, 200001)

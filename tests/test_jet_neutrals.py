@@ -55,12 +55,14 @@ def test_photon_veto_empties_most_signal_jet_sums():
 
 
 def test_neutral_b_fragmentation_raises_the_vetoed_fraction():
-    """HF: the b jets hold pi0 from B -> D pi pi0, D -> K pi pi0 and, with probability 1/3, the
-    pi0 pi0 fragmentation pair. The same random stream with a charged-only pair (fraction 0)
-    leaves more photon-free jets; with the isospin fraction the veto empties about half of
-    the jet sums (0.55 measured on 20k events; bound 0.45)."""
+    """HF: the b jets hold pi0 from B -> D pi pi0, D -> K pi pi0 and from the fragmentation pions (each a
+    pi0 with probability 1/3). The same random stream with charged-only fragmentation (fraction 0)
+    leaves more photon-free jets; with the isospin fraction the veto empties about 0.9 of the
+    jet sums (0.92 measured on 20k events; bound 0.85; the two-pion fragmentation of earlier versions: 0.55)."""
     phys, study = _ht_jet(HF, 20_000)
     phys0, study0 = _ht_jet(HF, 20_000, {"fast": {"heavy_flavour": {"fragment_neutral_fraction": 0.0}}})
-    np.testing.assert_array_equal(phys, phys0)  # the fragments' momenta do not depend on their charge
-    assert np.mean(study == 0) > 0.45
-    assert np.mean(study == 0) > np.mean(study0 == 0) + 0.05
+    # the fragments' momenta do not depend on their charge; only the pion mass (in the rapidity that the
+    # clustering uses) moves a soft pion across a jet boundary in a few events
+    assert len(phys) == len(phys0) and np.mean(np.isclose(phys, phys0, rtol=1e-6)) > 0.99
+    assert np.mean(study == 0) > 0.85, np.mean(study == 0)
+    assert np.mean(study == 0) > np.mean(study0 == 0) + 0.05, (np.mean(study == 0), np.mean(study0 == 0))

@@ -385,3 +385,26 @@ def test_report_names_the_generators_and_points_to_the_fidelity_section(tmp_path
                                                      "- b (fast; BP 4): 3 vs 1. Why: y.\n")
     text = render_report(ReportContext(settings, res), [])
     assert "2 difference(s) above the threshold" in text and "validation/fidelity.md" in text
+
+
+def test_transfer_factor_table_names_how_the_committed_reference_was_measured(tmp_path):
+    """A kappa from background.kappa_reference_files (softdisplaced hf-kappa) stands in Table 2 beside the others,
+    its caption saying which command made it and when."""
+    import json
+
+    from softdisplaced.report.tables import transfer_factors_table
+
+    ctx, res = _fresh(tmp_path)
+    path = res / "background" / "transfer_factors.csv"
+    tf = pd.read_csv(path)
+    ref = tf.assign(method="pythia8_reference", kappa_emu=tf["kappa_emu"] * 0.4)
+    pd.concat([tf, ref]).to_csv(path, index=False)
+    rec = tmp_path / "hf_kappa_pythia8.json"
+    rec.write_text(json.dumps({"source": "pythia8", "seed": 3, "events_used": 120000,
+                               "measured": {"command": "softdisplaced hf-kappa --seed 3", "date": "2026-11-28",
+                                            "git_commit": "0123456789abcdef"}}))
+    ctx.settings["background"]["kappa_reference_files"] = {"pythia8_reference": str(rec)}
+    art = transfer_factors_table(ctx)
+    assert "kappa_emu_pythia8_reference" in art.data.columns
+    assert ("pythia8_reference: measured by `softdisplaced hf-kappa --seed 3` on 2026-11-28 (120000 pythia8 events, "
+            "seed 3, commit 0123456789)") in art.caption

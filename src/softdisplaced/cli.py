@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("softdisplaced.commands.nn", "train one neural network"),
     "evaluate": ("softdisplaced.commands.nn", "write NN scores of skims for one network (NumPy)"),
     "background": ("softdisplaced.commands.physics", "HF double-exponential fit and transfer factors"),
+    "hf-kappa": ("softdisplaced.commands.hf_kappa", "a generator's own HF transfer factors -> reference JSON (config/reference/)"),
     "yields": ("softdisplaced.commands.physics", "signal and background yields per SR"),
     "lifetime-scan": ("softdisplaced.commands.physics", "lifetime-reweighted signal yields on the c*tau grid"),
     "projections": ("softdisplaced.commands.physics", "R95 / CLs exclusion vs c*tau, luminosity projections, mass reach"),

@@ -160,7 +160,10 @@ def run_background(args):
     comp = bg.comparison_table(bcfg, tf)
     for alt_label, alt in alternatives.items():
         comp += [{**r, "method": alt_label} for r in bg.comparison_table(bcfg, alt)]
+    refs = {k: bg.reference_provenance(v) for k, v in (bcfg.get("kappa_reference_files") or {}).items()
+            if k in alternatives}
     write_json(out / "kappa_spread.json", {"method": tf.method, "alternatives": list(alternatives),
+                                           "references": refs,
                                            "rel_spread_kappa_emu": {f"{k:g}": v for k, v in spread.items()},
                                            "note": "added in quadrature to rel_tf in background.csv "
                                                    "(limits.background_uncertainties.transfer_factor)"})
@@ -185,6 +188,7 @@ def run_background(args):
 def _kappa_alternatives(bcfg, primary, args) -> dict:
     """The project's own transfer factors shown beside ``background.method`` (background.kappa_spread_sources):
     ``own_fit`` (the HF sample of --hf-spectra), ``own_fit_pythia8`` (--hf-spectra-pythia8, when given),
+    a name of ``background.kappa_reference_files`` (a committed ``softdisplaced hf-kappa`` measurement),
     ``published_fit``, ``published_table``; the primary method itself is skipped."""
     from softdisplaced.inference import background as bg
 
@@ -195,6 +199,8 @@ def _kappa_alternatives(bcfg, primary, args) -> dict:
         if src == "own_fit":
             if args.hf_spectra:
                 out[src] = bg.own_fit_factors(bg.read_spectra(args.hf_spectra), bcfg)
+        elif src in (bcfg.get("kappa_reference_files") or {}):
+            out[src] = bg.reference_factors(bcfg["kappa_reference_files"][src], src, bcfg)
         elif src == "own_fit_pythia8":
             path = getattr(args, "hf_spectra_pythia8", None)
             if path:

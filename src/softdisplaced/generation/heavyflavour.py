@@ -2,12 +2,14 @@
 
 Per event (vectorised over the chunk; docs/generator.md):
 
-1. b and bbar with pT from dN/dpT ∝ pT^-n above pT-hat_min, independent Gaussian
+1. b and bbar with pT from dN/dpT ∝ pT^-n above pT-hat_min (fitted to Pythia 8), independent Gaussian
    rapidities, back to back in phi up to a Gaussian acoplanarity;
-2. Peterson fragmentation: B hadron with 3-momentum z p_b; the rest (1 - z) p_b
-   goes to a pion pair with Gaussian kT around the b direction: pi+ pi-, or pi0 pi0 with
-   probability ``fragment_neutral_fraction`` (1/3, the isospin-0 pair: the neutral content
-   of real b jets, which the Jet.NNeutrals count and the study's jet definition see);
+2. Peterson fragmentation: B hadron with 3-momentum z p_b (z: the B's share of the whole b jet,
+   no gluon radiation here); the rest (1 - z) p_b goes to 2 + N pions, N ~ Poisson with a mean
+   growing as ln(1 + E_rest), flat Dirichlet momentum fractions and Gaussian kT around the b
+   direction, each a pi0 with probability ``fragment_neutral_fraction`` (1/3, isospin): the
+   neutral and charged content of real b jets, which Jet.NNeutrals and the study's jet definition
+   see (:func:`fragment_pions`; made for the events kept by the thinning only);
 3. B decay length: proper c*t ~ Exp(c*tau_B = 0.455 mm), vertex (p_B / m_B) c*t;
 4. one B (chosen at random: b or bbar) is forced to B -> D l nu with l = e or mu
    (50/50), using the V-A matrix element of b -> c l nu; the other B is forced
@@ -31,6 +33,9 @@ biased density q instead of the physical p and every event carries the exact wei
 p / q (a product over the biased steps), which makes every weighted distribution an
 unbiased estimate of the physical one:
 
+* b-quark pT: dN/dpT ∝ pT^-m with a flatter power m (``bias.pthat.power``) than the physical
+  ``pthat_power`` n; weight (n - 1)/(m - 1) (pT / pT-hat_min)^-(n - m) (populates the high-pT
+  tail that the lepton spectra of the transfer-factor fit and the isolated pairs need);
 * lepton direction in the B rest frame: the decay is isotropic for the spin-0 B, so the
   configuration (Dalitz variables from the matrix element) is kept and only its orientation
   is redrawn with cos(theta*) (lepton vs B flight direction) from
@@ -66,7 +71,8 @@ from .kinematics import (boost, cos_sin, cosh_sinh, four_vector, orthonormal_bas
 from .record import ParticleTable, build_events
 from .signal import M_E, M_MU, M_PI
 
-__all__ = ["generate_heavy_flavour", "M_B_QUARK", "direction_density", "peterson_density",
+__all__ = ["generate_heavy_flavour", "M_B_QUARK", "direction_density", "peterson_density", "fragment_pions",
+           "fragment_multiplicity_mean",
            "sample_heavy_flavour_kinematics"]
 
 M_B_QUARK = 4.8
@@ -169,6 +175,39 @@ def _oriented_decay(rng, parent, mB, mD, ml, dec, bias):
     return D_lab, l_lab, parent - l_lab - D_lab, w
 
 
+# ------------------------------------------------------------------ b fragmentation
+def fragment_multiplicity_mean(e_rest, h: Mapping):
+    """Mean number of fragmentation pions besides the leading pair: ``fragment_multiplicity_slope``
+    x ln(1 + E_rest / ``fragment_energy_scale_gev``) (the logarithmic growth of the hadron
+    multiplicity with the energy left to the string by the B hadron)."""
+    return h["fragment_multiplicity_slope"] * np.log1p(np.asarray(e_rest, float) / h["fragment_energy_scale_gev"])
+
+
+def fragment_pions(rng, rest, e1, e2, h: Mapping):
+    """The fragmentation hadrons of one b: (p4 (n, K, 4), active (n, K), neutral (n, K)), K = 2 + max.
+
+    The momentum (1 - z) p_b left by the B hadron goes to 2 + N pions, N ~ Poisson(mean) (capped at
+    ``fragment_max_extra``), shared with flat Dirichlet fractions along the b direction, each with a
+    Gaussian kT (the kT sum is removed, so that the pions carry exactly (1 - z) p_b); each pion is a
+    pi0 with probability ``fragment_neutral_fraction`` (isospin: 1/3). The random stream does not
+    depend on the neutral fraction (the momenta are the same whatever the charges)."""
+    n = len(rest)
+    k = 2 + int(h["fragment_max_extra"])
+    e_rest = np.linalg.norm(rest, axis=1)
+    n_extra = np.minimum(rng.poisson(fragment_multiplicity_mean(e_rest, h)), k - 2)
+    active = np.arange(k)[None, :] < (2 + n_extra)[:, None]
+    g = np.where(active, rng.exponential(1.0, (n, k)), 0.0)
+    frac = g / g.sum(axis=1, keepdims=True)
+    kt = np.where(active[..., None], rng.normal(0.0, h["fragment_kt_gev"], (n, k, 2)), 0.0)
+    kt -= (kt.sum(axis=1) / active.sum(axis=1)[:, None])[:, None, :] * active[..., None]
+    p3 = frac[..., None] * rest[:, None, :] + kt[..., :1] * e1[:, None, :] + kt[..., 1:] * e2[:, None, :]
+    neutral = (rng.random((n, k)) < h["fragment_neutral_fraction"]) & active
+    mass = np.where(neutral, M_PI0, M_PI)
+    e = np.sqrt(np.einsum("nki,nki->nk", p3, p3) + mass * mass)
+    p4 = np.concatenate([e[..., None], p3], axis=2) * active[..., None]
+    return p4, active, neutral
+
+
 # ------------------------------------------------------------------ generator
 def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mapping) -> dict:
     """All particle momenta, vertices and flags of ``n`` candidate events (before thinning).
@@ -186,15 +225,24 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
     w_imp = np.ones(n)
     w_c = np.ones(n)
 
-    # 1. b bbar kinematics
-    pt = h["pthat_min_gev"] * np.power(1.0 - rng.random(n), -1.0 / (h["pthat_power"] - 1.0))
+    # 1. b bbar kinematics: dN/dpT ∝ pT^-n above pT-hat_min; biased: sampled with a flatter power m,
+    #    weight p/q = (n - 1)/(m - 1) (pT / pT_min)^-(n - m)
+    n_phys = float(h["pthat_power"])
+    n_samp = float(bias["pthat"]["power"]) if bias is not None and bias["pthat"]["power"] else n_phys
+    if n_samp > n_phys:
+        raise ValueError(f"generation.fast.heavy_flavour.bias.pthat.power = {n_samp} must not exceed "
+                         f"pthat_power = {n_phys} (the biased spectrum must be the flatter one)")
+    x = np.power(1.0 - rng.random(n), -1.0 / (n_samp - 1.0))
+    pt = h["pthat_min_gev"] * x
+    if n_samp != n_phys:
+        w_imp *= (n_phys - 1.0) / (n_samp - 1.0) * np.power(x, -(n_phys - n_samp))
     y = rng.normal(0.0, h["rapidity_sigma"], (n, 2))
     phi1 = rng.uniform(-np.pi, np.pi, n)
     phi2 = phi1 + np.pi + rng.normal(0.0, h["acoplanarity_sigma"], n)
     quarks = [_quark(pt, y[:, 0], phi1, M_B_QUARK), _quark(pt, y[:, 1], phi2, M_B_QUARK)]
 
     # 2.-3. fragmentation and B flight
-    hadrons, frags, verts, zs, frag_neutral = [], [], [], [], []
+    hadrons, frags, verts, zs = [], [], [], []
     eps = h["peterson_epsilon"]
     for q in quarks:
         if bias is None:
@@ -211,14 +259,7 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
         pB = four_vector(z[:, None] * p3, mB)
         rest = (1.0 - z)[:, None] * p3
         axis = p3 / np.linalg.norm(p3, axis=1)[:, None]
-        e1, e2 = orthonormal_basis(axis)
-        r = rng.uniform(0.2, 0.8, n)
-        kt = rng.normal(0.0, h["fragment_kt_gev"], (n, 2))
-        kperp = kt[:, :1] * e1 + kt[:, 1:] * e2
-        neutral = rng.random(n) < h["fragment_neutral_fraction"]
-        m_frag = np.where(neutral, M_PI0, M_PI)
-        frags.append((four_vector(r[:, None] * rest + kperp, m_frag), four_vector((1 - r)[:, None] * rest - kperp, m_frag)))
-        frag_neutral.append(neutral)
+        frags.append(rest)   # the fragmentation pions are made for the kept events only (_generate_batch)
         if bias is None:
             ct = rng.exponential(ctau, n)
         else:
@@ -275,7 +316,7 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
         prods.append(dict(D=D, a=a, b=b, K=K, x=x, y=y, sl=sl, is_e=is_e, d_sl=d_sl, d_is_e=d_is_e, sign=sign))
 
     w_br = np.where(second_sl, 2.0 * br * br / max(f2, 1e-300), 4.0 * br * (1.0 - br) / max(1.0 - f2, 1e-300))
-    return {"quarks": quarks, "hadrons": hadrons, "frags": frags, "frag_neutral": frag_neutral,
+    return {"quarks": quarks, "hadrons": hadrons, "frag_momentum": frags,
             "verts": verts, "prods": prods,
             "mB": mB, "mD": mD, "weight": w_br * w_c * w_imp, "w_importance": w_imp, "cos_theta": cos_theta,
             "z": np.stack(zs, axis=1)}
@@ -291,13 +332,14 @@ def truth_lepton_classes(kin: Mapping, t: Mapping) -> tuple[np.ndarray, np.ndarr
 
     Hard: pT > ``keep_pt_min_gev`` and |eta| < ``keep_abs_eta_max``. Truth isolation (a cheap
     proxy of the detector's, used only to choose keep probabilities): sum pT of the visible
-    particles of the same b system (D products, fragmentation hadrons) above
+    particles of the same b system (D products; the fragmentation pions as one object, their summed
+    momentum) above
     ``proxy_particle_pt_min_gev`` within Delta R < ``proxy_delta_r`` over the lepton pT,
     below ``proxy_isolation_max``."""
     n = len(kin["weight"])
     n_hard = np.zeros(n, dtype=np.int64)
     iso_all = np.ones(n, dtype=bool)
-    for pr, (f0, f1) in zip(kin["prods"], kin["frags"]):
+    for pr, rest in zip(kin["prods"], kin["frag_momentum"]):
         a = pr["a"]
         ptl, etal, phil = pt_eta_phi(a[:, 1], a[:, 2], a[:, 3])
         hard = pr["sl"] & (ptl > t["keep_pt_min_gev"]) & (np.abs(etal) < t["keep_abs_eta_max"])
@@ -305,8 +347,9 @@ def truth_lepton_classes(kin: Mapping, t: Mapping) -> tuple[np.ndarray, np.ndarr
         ptc, etac, _ = pt_eta_phi(pr["x"][:, 1], pr["x"][:, 2], pr["x"][:, 3])   # cascade lepton of the D
         n_hard += pr["d_sl"] & (ptc > t["keep_pt_min_gev"]) & (np.abs(etac) < t["keep_abs_eta_max"])
         cone = np.zeros(n)
-        for o in (pr["K"], pr["x"], pr["y"], f0, f1):
-            pto, etao, phio = pt_eta_phi(o[:, 1], o[:, 2], o[:, 3])
+        # the fragmentation pions as one object: their summed momentum (1 - z) p_b along the b direction
+        for o in (pr["K"][:, 1:], pr["x"][:, 1:], pr["y"][:, 1:], rest):
+            pto, etao, phio = pt_eta_phi(o[:, 0], o[:, 1], o[:, 2])
             near = (pto > t["proxy_particle_pt_min_gev"]) & (_delta_r(etal, phil, etao, phio) < t["proxy_delta_r"])
             cone += np.where(near, pto, 0.0)
         iso_all &= hard & (cone < t["proxy_isolation_max"] * ptl)
@@ -347,14 +390,20 @@ def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mappin
     m = len(idx)
     quarks = [q[idx] for q in kin["quarks"]]
     hadrons = [x[idx] for x in kin["hadrons"]]
-    frags = [(f0[idx], f1[idx]) for f0, f1 in kin["frags"]]
-    frag_neutral = [x[idx] for x in kin["frag_neutral"]]
+    frags, frag_neutral = [], []
+    for rest in kin["frag_momentum"]:
+        rest = rest[idx]
+        e1, e2 = orthonormal_basis(rest / np.maximum(np.linalg.norm(rest, axis=1), 1e-300)[:, None])
+        p4, active, neutral = fragment_pions(rng, rest, e1, e2, cfg["heavy_flavour"])
+        frags.append((p4, active))
+        frag_neutral.append(neutral)
     verts = [tuple(v[idx] for v in vt) for vt in kin["verts"]]
 
     tab = ParticleTable(m, 20)
     zero = (0.0, 0.0, 0.0, 0.0)
     tab.set(0, pid=5, status=2, p4=quarks[0], mass=M_B_QUARK, vertex=zero, charge=-1.0 / 3, d1=2, d2=4)
     tab.set(1, pid=-5, status=2, p4=quarks[1], mass=M_B_QUARK, vertex=zero, charge=1.0 / 3, d1=5, d2=7)
+    extra_parts = []
     for iq, (base, dbase, kbase) in enumerate(((2, 8, 14), (5, 11, 17))):
         pr = {k: (v[idx] if isinstance(v, np.ndarray) else v) for k, v in kin["prods"][iq].items()}
         D, a, b, K, x, y, sl, is_e, sign = (pr[k] for k in ("D", "a", "b", "K", "x", "y", "sl", "is_e", "sign"))
@@ -362,10 +411,23 @@ def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mappin
         vtx = verts[iq]
         tab.set(base, pid=521 * sign, status=2, p4=hadrons[iq], mass=mB, vertex=zero, charge=float(sign),
                 m1=iq, d1=dbase, d2=dbase + 2)
+        fp4, fact = frags[iq]
         neu = frag_neutral[iq]
-        for slot, q in ((base + 1, 1.0), (base + 2, -1.0)):
-            tab.set(slot, pid=np.where(neu, 111, int(211 * q)), status=1, p4=frags[iq][slot - base - 1],
-                    mass=np.where(neu, M_PI0, M_PI), vertex=zero, charge=np.where(neu, 0.0, q), m1=iq)
+        # charged pions alternate +, -, +, ... in momentum-fraction order (charge conserved up to one unit)
+        q = np.where(neu, 0.0, np.where(np.cumsum(~neu & fact, axis=1) % 2 == 1, 1.0, -1.0))
+        pid_f = np.where(neu, 111, np.where(q > 0, 211, -211))
+        for j, slot in enumerate((base + 1, base + 2)):   # the leading pair: fixed slots
+            tab.set(slot, pid=pid_f[:, j], status=1, p4=fp4[:, j], mass=np.where(neu[:, j], M_PI0, M_PI),
+                    vertex=zero, charge=q[:, j], m1=iq)
+        ev_i, k_i = np.nonzero(fact[:, 2:])                  # the others: extra particles of the event
+        k_i = k_i + 2
+        extra_parts.append(dict(event=ev_i, pid=pid_f[ev_i, k_i], status=np.ones(len(ev_i), np.int32),
+                                e=fp4[ev_i, k_i, 0], px=fp4[ev_i, k_i, 1], py=fp4[ev_i, k_i, 2],
+                                pz=fp4[ev_i, k_i, 3], mass=np.where(neu[ev_i, k_i], M_PI0, M_PI),
+                                x=np.zeros(len(ev_i)), y=np.zeros(len(ev_i)), z=np.zeros(len(ev_i)),
+                                t=np.zeros(len(ev_i)), m1=np.full(len(ev_i), iq, np.int32),
+                                m2=np.full(len(ev_i), -1, np.int32), d1=np.full(len(ev_i), -1, np.int32),
+                                d2=np.full(len(ev_i), -1, np.int32), charge=q[ev_i, k_i]))
         # B- -> D0 l- nubar | D0 pi- pi0 ;  B+ -> D0bar l+ nu | D0bar pi+ pi0
         tab.set(dbase, pid=-421 * sign, status=2, p4=D, mass=mD, vertex=vtx, m1=base, d1=kbase, d2=kbase + 2)
         lpid = np.where(is_e, 11, 13) * (-sign)
@@ -380,4 +442,7 @@ def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mappin
                 mass=np.where(d_sl, np.where(d_is_e, M_E, M_MU), M_PI), vertex=vtx, charge=-float(sign), m1=dbase)
         tab.set(kbase + 2, pid=np.where(d_sl, -np.where(d_is_e, 12, 14) * sign, 111), status=1, p4=y,
                 mass=np.where(d_sl, 0.0, M_PI0), vertex=vtx, m1=dbase)
-    return build_events(tab, kin["weight"][idx] / prob)
+    extra = {f: np.concatenate([x[f] for x in extra_parts]) for f in extra_parts[0]}
+    order = np.argsort(extra["event"], kind="stable")
+    extra = {f: v[order] for f, v in extra.items()}
+    return build_events(tab, kin["weight"][idx] / prob, extra=extra)

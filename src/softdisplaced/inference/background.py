@@ -300,6 +300,55 @@ def own_fit_factors(spectra: Mapping[str, tuple[np.ndarray, np.ndarray]], bcfg: 
     return tf
 
 
+def reference_factors(path, label: str, bcfg: Mapping | None = None) -> TransferFactors:
+    """Transfer factors measured once and committed (``softdisplaced hf-kappa``, e.g.
+    ``config/reference/hf_kappa_pythia8.json``), labelled ``label``. With ``bcfg`` and the file's fits
+    (parameters and covariance per lepton), kappa is recomputed at every threshold of ``bcfg`` (a new
+    threshold of a threshold scan included); otherwise the file's rows are used as they stand."""
+    import json
+
+    try:
+        with open(path) as fh:
+            rec = json.load(fh)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the kappa reference file ({exc}); make it with softdisplaced hf-kappa") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: kappa reference file is not valid JSON: {exc}") from exc
+    keys = ("threshold", "kappa_e", "kappa_e_err", "kappa_mu", "kappa_mu_err", "kappa_emu", "kappa_emu_err")
+    rows = rec.get("rows") if isinstance(rec, Mapping) else None
+    if not rows or not all(isinstance(r, Mapping) and all(k in r for k in keys) for r in rows):
+        raise ValueError(f"{path}: kappa reference file needs 'rows' with {', '.join(keys)}")
+    fits = dict(rec.get("fits") or {})
+    if bcfg is not None and all(isinstance(fits.get(k), Mapping) and "params" in fits[k] and "covariance" in fits[k]
+                                for k in ("electron", "muon")):
+        try:
+            params = {k: [float(fits[k]["params"][p]) for p in PARAMS] for k in ("electron", "muon")}
+            covs = {k: np.asarray(fits[k]["covariance"], dtype=float).reshape(4, 4) for k in ("electron", "muon")}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: kappa reference file has malformed fits ({exc})") from exc
+        tf = transfer_factors_from_params(params, bcfg, label, covs)
+        tf.fits = fits
+        return tf
+    return TransferFactors(method=label, rows=[{**{k: float(r[k]) for k in keys}, "method": label} for r in rows],
+                           fits=fits)
+
+
+def reference_provenance(path) -> str:
+    """'measured by <command> on <date> (<events> events, seed <seed>, <source>)' of a kappa reference file."""
+    import json
+
+    try:
+        with open(path) as fh:
+            rec = json.load(fh)
+        m = rec["measured"]
+        head, _, dirty = str(m.get("git_commit", "unknown")).partition("+")
+        commit = head[:10] + (f"+{dirty}" if dirty else "")
+        return (f"measured by `{m['command']}` on {m['date']} ({rec['events_used']} {rec['source']} events, "
+                f"seed {rec['seed']}, commit {commit})")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: kappa reference file without its provenance ({exc})") from exc
+
+
 def read_spectra(path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{electron|muon: (pt, weight)}`` from the group ``spectra`` of an HF skim."""
     import h5py

@@ -173,6 +173,11 @@ def transfer_factors_table(ctx: ReportContext) -> Artifact:
            "methods": methods}
     caption = ("HF transfer factors kappa(pT) = int_pT^70 f / int_ref^70 f (reference 42 GeV for e, "
                f"40 GeV for mu) with uncertainties, per method: {', '.join(methods)}.")
+    for label, ref in (ctx.get("background.kappa_reference_files", None) or {}).items():
+        if label in methods:   # a committed measurement: say how and when it was made
+            from softdisplaced.inference.background import reference_provenance
+
+            caption += f" {label}: {reference_provenance(ref)}."
     return _table("table2_transfer_factors", "Table 2: transfer factors", caption, data, display, [path], cfg,
                   "study Table 2")
 
