@@ -25,7 +25,7 @@ relative resolution sqrt(a^2 + pT^2 b^2); d0 = |x py - y px| / pT and
 dz = z - (x px + y py) pz / pT^2 (mm) from the production vertex in the
 straight-line approximation, optional Gaussian d0 smearing; IsolationVar as the
 Delphes ``Isolation`` module of the study's card computes it (``detector.isolation``):
-sum pT of the visible final-state particles of the counted kinds (charged, photons,
+sum pT of the visible energy-flow objects of the counted kinds (charged, photons,
 neutral hadrons; e and mu excluded as by the card's EFlowFilter, the lepton itself
 always) with pT > pt_min_gev and Delta R <= delta_r of the lepton (cone per
 flavour), divided by the reconstructed lepton pT, no pile-up subtraction; with
