@@ -253,3 +253,9 @@ def test_met_resolution_grows_with_ht():
     assert ht[0] < ht[1] < ht[2]
     assert 0 < mean_met[0] < mean_met[1] < mean_met[2]
     assert mean_met[2] / mean_met[0] > 3  # HCAL stochastic + constant terms: ~ sqrt(HT) to HT
+
+
+def test_bad_energy_flow_table_is_a_config_error():
+    bad = {"energy_flow": {"hcal": {**detector_settings({})["energy_flow"]["hcal"], "c": [0.05]}}}
+    with pytest.raises(ConfigError, match="detector.energy_flow.hcal"):
+        detector_settings(bad)
