@@ -10,11 +10,12 @@ from softdisplaced.config import ConfigError
 from softdisplaced.generation.detector import binned_efficiency, detector_settings, simulate
 
 FIELDS = ("pid", "status", "px", "py", "pz", "e", "mass", "x", "y", "z", "t", "m1", "m2", "d1", "d2", "charge")
-PERFECT = {  # efficiency 1 and no smearing, to test the geometry alone
+PERFECT_LEPTONS = {  # efficiency 1 and no smearing, to test the geometry alone
     lep: {"tracking_efficiency": {"eta_edges": [0, 2.5], "pt_edges": [0.1, 1e9], "values": [[1.0]]},
           "identification_efficiency": {"eta_edges": [0, 2.5], "pt_edges": [0.1, 1e9], "values": [[1.0]]},
           "momentum_resolution": {"eta_edges": [0, 2.5], "a": [0.0], "b": [0.0]}}
     for lep in ("electron", "muon")}
+PERFECT = {**PERFECT_LEPTONS, "energy_flow": {"enabled": False}}  # and perfect energy flow
 
 
 def particle(pid, pt, eta, phi, x=0.0, y=0.0, z=0.0, status=1, mass=0.0):
@@ -166,4 +167,95 @@ def test_non_isolated_lepton_is_a_jet_input():
 def test_bad_table_shape_is_a_config_error():
     bad = {"muon": {"identification_efficiency": {"eta_edges": [0, 1, 2.4], "pt_edges": [0.5, 1e9], "values": [[0.9]]}}}
     with pytest.raises(ConfigError, match="detector.muon.identification_efficiency"):
+        detector_settings(bad)
+
+
+def _single_particle_met(pid, energy, eta, n, cfg=None, seed=5):
+    """MET of n events holding one particle each: its smeared energy-flow pT (its E / cosh(eta))."""
+    ev = events(*[[particle(pid, energy / np.cosh(eta), eta, 0.3, mass=0.0)] for _ in range(n)])
+    reco = simulate(ev, cfg or {}, np.random.default_rng(seed))
+    return ak.to_numpy(ak.flatten(reco["MissingET"].MET)).astype(float) * np.cosh(eta)
+
+
+@pytest.mark.parametrize("pid, energy, eta, calo", [(22, 10.0, 0.0, "ecal"), (22, 200.0, 0.0, "ecal"),
+                                                    (22, 50.0, 1.0, "ecal"), (130, 50.0, 0.0, "hcal"),
+                                                    (130, 200.0, 2.0, "hcal")])
+def test_calorimeter_energy_resolution_follows_the_card(pid, energy, eta, calo):
+    """Photons: the card's ECAL sigma(E) = (1 + 0.64 eta^2) sqrt(0.008^2 E^2 + 0.11^2 E + 0.4^2); neutral
+    hadrons: HCAL sqrt(0.05^2 E^2 + 1.5^2 E); mean energy unbiased (log-normal). Computed by hand here,
+    not with the module's function."""
+    n = 8000
+    e_reco = _single_particle_met(pid, energy, eta, n)
+    if calo == "ecal":
+        sigma = (1 + 0.64 * eta**2) * np.sqrt((0.008 * energy) ** 2 + 0.11**2 * energy + 0.4**2)
+    else:
+        sigma = np.sqrt((0.05 * energy) ** 2 + 1.5**2 * energy)
+    assert np.std(e_reco) / energy == pytest.approx(sigma / energy, rel=0.05)
+    assert np.mean(e_reco) == pytest.approx(energy, abs=4 * sigma / np.sqrt(n))
+    # without the energy flow the deposit is exact
+    exact = _single_particle_met(pid, energy, eta, 50, {"energy_flow": {"enabled": False}})
+    np.testing.assert_allclose(exact, energy, rtol=1e-5)
+
+
+def test_charged_hadron_tracks_and_untracked_hadrons():
+    """Tracked pi+: the card's track resolution sqrt(0.06^2 + pT^2 1.3e-3^2) at |eta| < 0.5; with tracking
+    efficiency 0 the pion deposits in the HCAL and gets its (much wider) resolution."""
+    n, pt = 8000, 50.0
+    always = {"tracking_efficiency": {"eta_edges": [0, 2.5], "pt_edges": [0.1, 1e9], "values": [[1.0]]}}
+    never = {"tracking_efficiency": {"eta_edges": [0, 2.5], "pt_edges": [0.1, 1e9], "values": [[0.0]]}}
+    tracked = _single_particle_met(211, pt, 0.0, n, {"energy_flow": {"charged_hadron": always}})
+    assert np.std(tracked) / pt == pytest.approx(np.hypot(0.06, pt * 1.3e-3), rel=0.05)
+    calo = _single_particle_met(211, pt, 0.0, n, {"energy_flow": {"charged_hadron": never}})
+    assert np.std(calo) / pt == pytest.approx(np.sqrt(0.05**2 + 1.5**2 / pt), rel=0.05)
+    # the card's efficiency (0.95 above 1 GeV, |eta| < 1.5): 5 % of the pions are HCAL-measured, a mixture
+    default = _single_particle_met(211, pt, 0.0, n)
+    mixture = np.sqrt(0.95 * (0.06**2 + (pt * 1.3e-3) ** 2) + 0.05 * (0.05**2 + 1.5**2 / pt))
+    assert np.std(default) / pt == pytest.approx(mixture, rel=0.04)
+
+
+def test_calorimeter_threshold_loses_soft_photons():
+    """A 0.6 GeV photon (ECAL sigma = 0.409 GeV) is kept only when its smeared energy passes the card's
+    EnergySignificanceMin 2 sigma = 0.818 GeV: the log-normal tail probability; lost deposits leave no MET.
+    A 5 GeV photon is always kept."""
+    from math import erfc, log, sqrt
+
+    e, n = 0.6, 4000
+    sigma = np.sqrt((0.008 * e) ** 2 + 0.11**2 * e + 0.4**2)
+    s_ln = sqrt(log(1 + (sigma / e) ** 2))
+    z = (log(2 * sigma) - (log(e) - 0.5 * s_ln**2)) / s_ln
+    soft = _single_particle_met(22, e, 0.0, n)
+    assert np.all((soft == 0.0) | (soft > 2 * sigma * 0.999))
+    assert np.mean(soft > 0) == pytest.approx(0.5 * erfc(z / sqrt(2)), abs=0.025)
+    assert np.all(_single_particle_met(22, 5.0, 0.0, 200) > 0)
+
+
+def test_met_resolution_grows_with_ht():
+    """Balanced events (true MET 0) of charged hadrons, photons and neutral hadrons: the energy-flow MET
+    grows with the event's HT; without the energy-flow smearing it is 0; same seed -> identical MET."""
+    def balanced(pt, n=1500):
+        one = []
+        for phi in (0.0, np.pi):
+            one += [particle(211, 0.6 * pt, 0.5, phi), particle(22, 0.25 * pt, 0.52, phi + 0.02),
+                    particle(130, 0.15 * pt, 0.48, phi - 0.02)]
+        return events(*[one] * n)
+
+    mean_met, ht = [], []
+    for pt in (20.0, 80.0, 320.0):
+        ev = balanced(pt)
+        reco = simulate(ev, {}, np.random.default_rng(7))
+        met = ak.to_numpy(ak.flatten(reco["MissingET"].MET))
+        np.testing.assert_array_equal(met, ak.to_numpy(ak.flatten(
+            simulate(ev, {}, np.random.default_rng(7))["MissingET"].MET)))
+        mean_met.append(met.mean())
+        ht.append(np.mean(ak.to_numpy(ak.flatten(reco["ScalarHT"].HT))))
+        assert np.all(ak.to_numpy(ak.flatten(simulate(balanced(pt, 20), {"energy_flow": {"enabled": False}},
+                                                      np.random.default_rng(7))["MissingET"].MET)) < 1e-3 * pt)
+    assert ht[0] < ht[1] < ht[2]
+    assert 0 < mean_met[0] < mean_met[1] < mean_met[2]
+    assert mean_met[2] / mean_met[0] > 3  # HCAL stochastic + constant terms: ~ sqrt(HT) to HT
+
+
+def test_bad_energy_flow_table_is_a_config_error():
+    bad = {"energy_flow": {"hcal": {**detector_settings({})["energy_flow"]["hcal"], "c": [0.05]}}}
+    with pytest.raises(ConfigError, match="detector.energy_flow.hcal"):
         detector_settings(bad)

@@ -25,14 +25,22 @@ relative resolution sqrt(a^2 + pT^2 b^2); d0 = |x py - y px| / pT and
 dz = z - (x px + y py) pz / pT^2 (mm) from the production vertex in the
 straight-line approximation, optional Gaussian d0 smearing; IsolationVar as the
 Delphes ``Isolation`` module of the study's card computes it (``detector.isolation``):
-sum pT of the visible final-state particles of the counted kinds (charged, photons,
+sum pT of the visible energy-flow objects of the counted kinds (charged, photons,
 neutral hadrons; e and mu excluded as by the card's EFlowFilter, the lepton itself
 always) with pT > pt_min_gev and Delta R <= delta_r of the lepton (cone per
 flavour), divided by the reconstructed lepton pT, no pile-up subtraction; with
 ``ratio_max`` set, leptons above it are dropped (the module's PTRatioMax); MissingET = minus the vector sum of all visible
-final-state particles; ScalarHT = sum of jet pT + pT of the isolated
+energy-flow objects; ScalarHT = sum of jet pT + pT of the isolated
 reconstructed leptons (the Delphes UniqueObjectFinder convention: isolated
 leptons are not jet inputs). T is in seconds (Delphes TreeWriter convention).
+
+Energy flow (``detector.energy_flow``, the study card's ChargedHadronTrackingEfficiency,
+ChargedHadronMomentumSmearing, ECal and HCal): before isolation, jets, MissingET and ScalarHT each
+visible particle becomes its energy-flow object, its 4-momentum scaled by :func:`energy_flow_scale`
+(tracked charged hadrons: smeared pT; photons, pi0: ECAL-smeared energy; neutral and untracked charged
+hadrons: HCAL-smeared energy; deposits below the calorimeter thresholds lost; reconstructed electrons and
+muons at their reconstructed pT, unreconstructed ones at their true momentum). Per particle, not per
+tower: the card's towers (0.0174 ECAL, 0.087 HCAL) rarely hold two particles of these events.
 """
 
 from __future__ import annotations
@@ -50,8 +58,8 @@ from softdisplaced.generation import jets
 from softdisplaced.generation.defaults import with_defaults
 from softdisplaced.generation.kinematics import pt_eta_phi
 
-__all__ = ["simulate", "detector_settings", "binned_efficiency", "relative_resolution",
-           "impact_parameters", "C_MM_PER_S"]
+__all__ = ["simulate", "detector_settings", "binned_efficiency", "relative_resolution", "calorimeter_resolution",
+           "log_normal", "energy_flow_scale", "impact_parameters", "C_MM_PER_S"]
 
 C_MM_PER_S = 299792458.0e3
 
@@ -78,6 +86,20 @@ def _detector_settings(cfg_json: str) -> dict:
         n = len(r["eta_edges"]) - 1
         if len(r["a"]) != n or len(r["b"]) != n:
             raise ConfigError(f"detector.{lep}.momentum_resolution: a and b need {n} values (one per |eta| bin)")
+    ef = out["energy_flow"]
+    r = ef["charged_hadron"]["momentum_resolution"]
+    if len(r["a"]) != len(r["eta_edges"]) - 1 or len(r["b"]) != len(r["eta_edges"]) - 1:
+        raise ConfigError("detector.energy_flow.charged_hadron.momentum_resolution: a and b need one value per |eta| bin")
+    t = ef["charged_hadron"]["tracking_efficiency"]
+    if np.shape(t["values"]) != (len(t["eta_edges"]) - 1, len(t["pt_edges"]) - 1):
+        raise ConfigError("detector.energy_flow.charged_hadron.tracking_efficiency: values must have shape "
+                          "(len(eta_edges)-1, len(pt_edges)-1)")
+    for calo in ("ecal", "hcal"):
+        c = ef[calo]
+        n = len(c["eta_edges"]) - 1
+        if np.any(np.diff(c["eta_edges"]) <= 0) or any(len(c[k]) != n for k in ("p0", "p1", "eta0", "c", "s", "n")):
+            raise ConfigError(f"detector.energy_flow.{calo}: eta_edges must increase and p0, p1, eta0, c, s, n need "
+                              f"{n} values (one per |eta| bin)")
     return out
 
 
@@ -108,6 +130,49 @@ def relative_resolution(table: Mapping, abs_eta, pt):
     a = np.asarray(table["a"], dtype=float)[i]
     b = np.asarray(table["b"], dtype=float)[i]
     return np.sqrt(a * a + np.square(pt * b))
+
+
+def calorimeter_resolution(table: Mapping, abs_eta, energy):
+    """sigma(E) in GeV = (p0 + p1 (|eta| - eta0)^2) sqrt(c^2 E^2 + s^2 E + n^2) of the |eta| bin (last bin
+    beyond the edges): the Delphes card's ECal / HCal ResolutionFormula (``detector.energy_flow``)."""
+    edges = np.asarray(table["eta_edges"], dtype=float)
+    i = np.clip(np.searchsorted(edges, abs_eta, side="left") - 1, 0, len(edges) - 2)
+    p0, p1, eta0, c, s, n = (np.asarray(table[k], dtype=float)[i] for k in ("p0", "p1", "eta0", "c", "s", "n"))
+    return (p0 + p1 * np.square(abs_eta - eta0)) * np.sqrt(np.square(c * energy) + s * s * energy + n * n)
+
+
+def log_normal(rng: np.random.Generator, x, sigma):
+    """Log-normal smearing of ``x`` > 0 with mean ``x`` and standard deviation ``sigma`` (the Delphes
+    LogNormal of MomentumSmearing and SimpleCalorimeter); one normal draw per entry."""
+    rel = sigma / x
+    s_ln = np.sqrt(np.log1p(rel * rel))
+    return x * np.exp(rng.normal(0.0, 1.0, len(x)) * s_ln - 0.5 * s_ln * s_ln)
+
+
+def energy_flow_scale(ef: Mapping, apid, charge, pt, abs_eta, e, rng: np.random.Generator):
+    """Factor that turns each visible non-lepton particle into its energy-flow object (``detector.energy_flow``):
+    tracked charged hadrons: smeared pT / pT; photons and pi0 (ECAL), neutral and untracked charged hadrons
+    (HCAL): smeared E / E, 0 below the calorimeter threshold. Leptons get 1 (the caller sets their
+    reconstructed pT). Draws: one uniform per charged hadron, one normal per particle, always."""
+    scale = np.ones(len(pt))
+    lepton = (apid == 11) | (apid == 13)
+    charged = (charge != 0) & ~lepton
+    u = rng.random(np.count_nonzero(charged))
+    ich = np.nonzero(charged)[0]
+    tracked = np.zeros(len(pt), dtype=bool)
+    tracked[ich] = u < binned_efficiency(ef["charged_hadron"]["tracking_efficiency"], abs_eta[ich], pt[ich])
+    it = np.nonzero(tracked)[0]
+    sig = relative_resolution(ef["charged_hadron"]["momentum_resolution"], abs_eta[it], pt[it]) * pt[it]
+    scale[it] = log_normal(rng, pt[it], sig) / pt[it]
+    ecal = (apid == 22) | (apid == 111)
+    for name, sel in (("ecal", ecal), ("hcal", ~lepton & ~ecal & ~tracked)):
+        ic = np.nonzero(sel)[0]
+        c = ef[name]
+        sig = calorimeter_resolution(c, abs_eta[ic], e[ic])
+        e_reco = log_normal(rng, e[ic], sig)
+        lost = (e_reco < c["energy_min_gev"]) | (e_reco < c["significance_min"] * sig)
+        scale[ic] = np.where(lost, 0.0, e_reco / e[ic])
+    return scale
 
 
 def impact_parameters(x, y, z, px, py, pz):
@@ -193,8 +258,14 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
     local = idx - (np.cumsum(counts) - counts)[ev]  # index in the event's particle list
     pt, eta, phi = pt_eta_phi(px, py, pz)
     visible = np.abs(eta) < cfg["visible_eta_max"]
-    counts_fs = np.bincount(ev, minlength=n_events)
-    offsets_fs = np.cumsum(counts_fs) - counts_fs
+    charge_fs = col("charge")[idx]
+    # energy flow: every visible particle becomes its smeared energy-flow object (factor on its 4-momentum)
+    ef = cfg["energy_flow"]
+    scale = np.ones(len(idx))
+    if ef["enabled"]:
+        iv = np.nonzero(visible)[0]
+        scale[iv] = energy_flow_scale(ef, apid[iv], charge_fs[iv], pt[iv], np.abs(eta[iv]), e[iv], rng)
+    pt_ef = pt * scale
 
     # ------------------------------------------------------------ leptons
     is_lep = (apid == 11) | (apid == 13)
@@ -209,14 +280,13 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
         vert[f] = full
     iso_cfg = cfg["isolation"]
     counted = iso_cfg["particles"]
-    charge_fs = col("charge")[idx]
     neutral = charge_fs == 0
     photon = apid == 22
     kind_ok = ((~neutral & counted["charged"]) | (photon & counted["photons"])
                | (neutral & ~photon & counted["neutral_hadrons"]))
     if not iso_cfg["include_leptons"]:
         kind_ok &= ~is_lep
-    iso_src = visible & (pt > iso_cfg["pt_min_gev"]) & kind_ok
+    iso_src = visible & (pt_ef > iso_cfg["pt_min_gev"]) & kind_ok
     # compact list of isolation sources per event
     isrc = np.nonzero(iso_src)[0]
     src_counts = np.bincount(ev[isrc], minlength=n_events)
@@ -232,9 +302,8 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
                * binned_efficiency(lcfg["identification_efficiency"], aeta, pt[cand]))
         u = rng.random(len(cand))  # always drawn: the random stream does not depend on the outcome
         sel = cand[in_tracker[cand] & (u < eff)]
-        sig = relative_resolution(lcfg["momentum_resolution"], np.abs(eta[sel]), pt[sel])
-        s_ln = np.sqrt(np.log1p(sig * sig))
-        pt_reco = pt[sel] * np.exp(rng.normal(0.0, 1.0, len(sel)) * s_ln - 0.5 * s_ln * s_ln)
+        pt_reco = log_normal(rng, pt[sel], relative_resolution(lcfg["momentum_resolution"], np.abs(eta[sel]), pt[sel])
+                             * pt[sel])
         x, y, z = vert["x"][sel], vert["y"][sel], vert["z"][sel]
         d0, dz = impact_parameters(x, y, z, px[sel], py[sel], pz[sel])
         if cfg["d0_smearing_um"] > 0:
@@ -247,7 +316,9 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
         dphi = np.abs(phi[pidx] - phi[sel][obj])
         dphi = np.where(dphi > np.pi, 2 * np.pi - dphi, dphi)
         near = (pidx != sel[obj]) & (deta * deta + dphi * dphi <= iso_cfg[name.lower()]["delta_r"] ** 2)
-        iso = np.bincount(obj[near], weights=pt[pidx[near]], minlength=len(sel)) / pt_reco
+        iso = np.bincount(obj[near], weights=pt_ef[pidx[near]], minlength=len(sel)) / pt_reco
+        if ef["enabled"]:  # the lepton's track enters the energy flow with its reconstructed pT
+            scale[sel] = pt_reco / pt[sel]
         if iso_cfg["ratio_max"] is not None:  # Delphes PTRatioMax: such leptons leave the collection
             keep = iso <= iso_cfg["ratio_max"]
             sel, pt_reco, d0, dz, iso = sel[keep], pt_reco[keep], d0[keep], dz[keep], iso[keep]
@@ -267,7 +338,9 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
     # ------------------------------------------------------------ jets, MET, HT
     # constituent counts (Delphes Jet.NNeutrals / NCharged): neutral = photons, pi0 (its two
     # collinear photons) and neutral hadrons, counted above the energy-flow threshold
-    above = pt > cfg["jets"]["constituent_pt_min_gev"]
+    px, py, pz, e = px * scale, py * scale, pz * scale, e * scale
+    visible &= scale > 0  # deposits below the calorimeter thresholds are lost
+    above = pt * scale > cfg["jets"]["constituent_pt_min_gev"]
     tags = np.stack([neutral & above, ~neutral & above], axis=1)
     jc, jpt, jeta, jphi, jm, nconst = _cluster_jets(np.nonzero(visible & ~isolated)[0], ev, px, py, pz, e,
                                                     n_events, cfg["jets"], tags)
