@@ -242,9 +242,11 @@ def test_lepton_vertex_requirement_keeps_only_leptons_produced_inside_the_effici
     ev0 = run_analyses(cfg, [f], tmp_path, names=("cms_exo_16_022",), tag="off")[0]["cms_exo_16_022"]["events"]
     assert ev0["weight_d0eff"] == pytest.approx(d0, rel=1e-6)
 
-    g = write_delphes(tmp_path / "notruth.root", evs, truth=False)
-    with pytest.raises(ValueError, match="notruth.root.*generator record"):
-        run_analyses(default_config, [g], tmp_path, names=("cms_exo_16_022",), tag="nt")
+    for tag, kw in (("notruth", dict(truth=False)), ("novertex", dict(drop=["Particle/Particle.X"])),
+                    ("nolink", dict(drop=["Muon/Muon.Particle"]))):
+        g = write_delphes(tmp_path / f"{tag}.root", evs, **kw)
+        with pytest.raises(ValueError, match=f"{tag}.root.*generator record"):
+            run_analyses(default_config, [g], tmp_path, names=("cms_exo_16_022",), tag=tag)
     bad = [_emu_with_vertices(0, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))]
     bad[0]["muons"][0]["Particle"] = 7                               # the event has 4 particles
     h = write_delphes(tmp_path / "badindex.root", bad)

@@ -367,7 +367,8 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         truth = "Particle" in events.fields and "CtauProper" in events.Particle.fields
         flat = {k: read_flat(events[c][f], dtype) for k, (c, f, dtype) in FLAT_BRANCHES.items()}
         vertex = self.needs_lepton_vertex()
-        if vertex and not truth:
+        if vertex and not (truth and set(VERTEX_FIELDS) <= set(events.Particle.fields)
+                           and all(LEPTON_TRUTH_FIELD in events[c].fields for c in ("Electron", "Muon"))):
             raise ValueError(f"{events.metadata.get('filename', 'input file')}: an analysis with lepton_vertex_max_mm "
                              "needs the generator record (Particle with X, Y, Z, CtauProper; Electron/Muon.Particle)")
         lepton_fields += (LEPTON_TRUTH_FIELD,) if vertex else ()
