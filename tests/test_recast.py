@@ -214,7 +214,8 @@ def _emu_with_vertices(number, e_xyz, mu_xyz, d0_e=0.6, d0_mu=0.7):
     return ev
 
 
-def test_lepton_vertex_requirement_keeps_only_leptons_produced_inside_the_efficiency_volume(tmp_path, default_config):
+def test_lepton_vertex_requirement_keeps_only_leptons_produced_inside_the_efficiency_volume(tmp_path, default_config,
+                                                                                            caplog):
     """CMS-EXO-16-022 / 18-003 apply the 8 TeV efficiency tables only to leptons produced at rxy < 40 mm,
     |z| < 300 mm (their validity volume): weight_d0eff is the d0 product inside, 0 outside."""
     import copy
@@ -242,11 +243,16 @@ def test_lepton_vertex_requirement_keeps_only_leptons_produced_inside_the_effici
     ev0 = run_analyses(cfg, [f], tmp_path, names=("cms_exo_16_022",), tag="off")[0]["cms_exo_16_022"]["events"]
     assert ev0["weight_d0eff"] == pytest.approx(d0, rel=1e-6)
 
-    for tag, kw in (("notruth", dict(truth=False)), ("novertex", dict(drop=["Particle/Particle.X"])),
-                    ("nolink", dict(drop=["Muon/Muon.Particle"]))):
+    for tag, kw in (("novertex", dict(drop=["Particle/Particle.X"])), ("nolink", dict(drop=["Muon/Muon.Particle"]))):
         g = write_delphes(tmp_path / f"{tag}.root", evs, **kw)
         with pytest.raises(ValueError, match=f"{tag}.root.*generator record"):
             run_analyses(default_config, [g], tmp_path, names=("cms_exo_16_022",), tag=tag)
+    # a user's Delphes file without the generator record: processed, the requirement not applied, with a warning
+    g = write_delphes(tmp_path / "notruth.root", evs, truth=False)
+    with caplog.at_level("WARNING"):
+        evt = run_analyses(default_config, [g], tmp_path, names=("cms_exo_16_022",), tag="nt")[0]["cms_exo_16_022"]
+    assert evt["events"]["weight_d0eff"] == pytest.approx(d0, rel=1e-6)
+    assert "lepton_vertex_max_mm of cms_exo_16_022 not applied" in caplog.text
     bad = [_emu_with_vertices(0, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))]
     bad[0]["muons"][0]["Particle"] = 7                               # the event has 4 particles
     h = write_delphes(tmp_path / "badindex.root", bad)

@@ -29,7 +29,8 @@ the finite generator weights only.
 Leptons' production vertices (analyses with ``lepton_vertex_max_mm``, generator record needed): the
 vertex of each lepton's generator particle (``Electron/Muon.Particle`` -> ``Particle.X, Y, Z``).  Both
 leptons must come from inside ``rxy < ..., |z| < ...``, the volume where the displaced-lepton
-efficiencies hold: ``weight_d0eff`` is 0 otherwise.
+efficiencies hold: ``weight_d0eff`` is 0 otherwise.  Files without a generator record (a user's Delphes
+file without ``CtauProper``) get no requirement, with a warning; this project's files must have it complete.
 """
 
 from __future__ import annotations
@@ -366,15 +367,19 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         lepton_fields = LEPTON_FIELDS + (("IsolationVar",) if self.needs_isolation() else ())
         truth = "Particle" in events.fields and "CtauProper" in events.Particle.fields
         flat = {k: read_flat(events[c][f], dtype) for k, (c, f, dtype) in FLAT_BRANCHES.items()}
-        vertex = self.needs_lepton_vertex()
-        if vertex and not (truth and set(VERTEX_FIELDS) <= set(events.Particle.fields)
+        where = events.metadata.get("filename", "input file")
+        vertex = self.needs_lepton_vertex() and truth   # this project's files: the generator record is complete
+        if vertex and not (set(VERTEX_FIELDS) <= set(events.Particle.fields)
                            and all(LEPTON_TRUTH_FIELD in events[c].fields for c in ("Electron", "Muon"))):
-            raise ValueError(f"{events.metadata.get('filename', 'input file')}: an analysis with lepton_vertex_max_mm "
-                             "needs the generator record (Particle with X, Y, Z, CtauProper; Electron/Muon.Particle)")
+            raise ValueError(f"{where}: an analysis with lepton_vertex_max_mm needs the generator record (Particle "
+                             "X, Y, Z; Electron/Muon.Particle), which this file's generator record lacks")
+        if self.needs_lepton_vertex() and not truth:
+            log.warning("%s: no generator record (Particle with CtauProper): lepton_vertex_max_mm of %s not applied",
+                        where, ", ".join(n for n, a in self.analyses.items() if a.get("lepton_vertex_max_mm")))
         lepton_fields += (LEPTON_TRUTH_FIELD,) if vertex else ()
         leptons = {"e": read_objects(events.Electron, lepton_fields), "mu": read_objects(events.Muon, lepton_fields)}
         if vertex:
-            _add_lepton_vertices(leptons, events.Particle, events.metadata.get("filename", "input file"))
+            _add_lepton_vertices(leptons, events.Particle, where)
         return Chunk(n=len(events), **flat, leptons=leptons,
                      jets=read_objects(events.Jet, JET_FIELDS + self._jet_extra(events)),
                      mediator_ct=_mediator_ct(events.Particle) if truth else None)
@@ -544,7 +549,7 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
                                               dtype=np.float64)
         else:
             cols["weight_d0eff"] = np.ones(len(rows))
-        if spec.get("lepton_vertex_max_mm"):   # the efficiencies hold for leptons produced inside this volume
+        if spec.get("lepton_vertex_max_mm") and "vxy_y" in p:   # the efficiencies hold inside this volume
             cols["weight_d0eff"] = cols["weight_d0eff"] * _vertex_inside(spec, p)
         if ev.mediator_ct is not None:
             cols["mediator_ct_mm"] = ev.mediator_ct[rows]
