@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from delphes_factory import jet, simple_emu_event, write_delphes
+from delphes_factory import jet, particle, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
 
 
@@ -35,6 +35,9 @@ def test_processor_reads_exactly_the_preloaded_branches(default_config, tmp_path
     from softdisplaced.processing.processor import SoftDisplacedProcessor
 
     evs = [simple_emu_event(number=i, jets=[jet(40.0, 0.5, 1.0)], mediators_ctau=[1.0, 2.0]) for i in range(5)]
+    for ev in evs:   # the leptons' generator particles (read for cms_exo_18_003's lepton_vertex_max_mm)
+        ev["particles"] += [particle(11, x=1.0), particle(-13, y=2.0)]
+        ev["electrons"][0]["Particle"], ev["muons"][0]["Particle"] = 2, 3
     f = write_delphes(tmp_path / "a.root", evs, truth=truth)
     analyses = {n: a for n, a in build_analyses(default_config, only_enabled=False).items() if n in names}
     proc = SoftDisplacedProcessor(analyses, default_config["efficiency"],
@@ -45,4 +48,6 @@ def test_processor_reads_exactly_the_preloaded_branches(default_config, tmp_path
         events = NanoEventsFactory.from_root(file=fh, treepath=TREE, schemaclass=DelphesSchema, mode="virtual",
                                              access_log=log).events()
         proc.process(events)
-    assert {a.branch for a in log} == set(preload_branches(isolation, truth, proc.needs_jet_neutrals()))
+    assert proc.needs_lepton_vertex() is truth
+    assert {a.branch for a in log} == set(preload_branches(isolation, truth, proc.needs_jet_neutrals(),
+                                                           proc.needs_lepton_vertex()))

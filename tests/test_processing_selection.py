@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from delphes_factory import jet, lepton, make_event, simple_emu_event, write_delphes
+from delphes_factory import jet, lepton, make_event, particle, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
 from softdisplaced.processing.analyses import build_analyses, threshold_scan_name
 from softdisplaced.config import ConfigError
@@ -105,6 +105,10 @@ def test_exo_18_003_channels_and_signal_regions(default_config, tmp_path):
         # e-mu, both d0 in 0.5-100 -> SR_IV; muon pT 150 irrelevant outside SR_I
         simple_emu_event(number=5, pt_e=50, pt_mu=150, d0_e=3.0, d0_mu=0.8, eta_e=0.3, eta_mu=-0.5),
     ]
+    for e in evs:   # every lepton from a generator particle at the origin (cms_exo_18_003: lepton_vertex_max_mm)
+        for lep in e["electrons"] + e["muons"]:
+            lep["Particle"] = len(e["particles"])
+            e["particles"].append(particle(11))
     f = write_delphes(tmp_path / "exo18.root", evs)
     out = run_analyses(default_config, [f], tmp_path, names=("cms_exo_18_003",))[0]["cms_exo_18_003"]
     ev = out["events"]

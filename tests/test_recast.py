@@ -201,3 +201,60 @@ def test_same_flavour_recasts_get_the_same_flavour_events(tmp_path, default_conf
         np.testing.assert_allclose(per_fb["cms_exo_18_003_mumu"], one_channel, rtol=1e-9)
     else:
         assert not per_fb["cms_exo_18_003_ee"].any() and not per_fb["cms_exo_18_003_mumu"].any()
+
+
+def _emu_with_vertices(number, e_xyz, mu_xyz, d0_e=0.6, d0_mu=0.7):
+    """An e-mu event passing CMS-EXO-16-022's selection whose leptons' generator particles start at e_xyz, mu_xyz."""
+    from delphes_factory import particle, simple_emu_event
+
+    ev = simple_emu_event(number=number, pt_e=50, pt_mu=50, d0_e=d0_e, d0_mu=d0_mu, mediators_ctau=[5.0, 7.0])
+    ev["particles"] += [particle(11, x=e_xyz[0], y=e_xyz[1], z=e_xyz[2]),
+                        particle(-13, x=mu_xyz[0], y=mu_xyz[1], z=mu_xyz[2])]   # after the two mediators
+    ev["electrons"][0]["Particle"], ev["muons"][0]["Particle"] = 2, 3
+    return ev
+
+
+def test_lepton_vertex_requirement_keeps_only_leptons_produced_inside_the_efficiency_volume(tmp_path, default_config,
+                                                                                            caplog):
+    """CMS-EXO-16-022 / 18-003 apply the 8 TeV efficiency tables only to leptons produced at rxy < 40 mm,
+    |z| < 300 mm (their validity volume): weight_d0eff is the d0 product inside, 0 outside."""
+    import copy
+
+    from delphes_factory import write_delphes
+    from processing_helpers import run_analyses
+    from softdisplaced.processing.efficiency import load_tables
+
+    assert default_config["analyses"]["definitions"]["cms_exo_16_022"]["lepton_vertex_max_mm"] == {"rxy": 40,
+                                                                                                    "abs_z": 300}
+    evs = [_emu_with_vertices(0, (10.0, -20.0, 50.0), (3.0, 4.0, -120.0)),   # both inside
+           _emu_with_vertices(1, (30.0, 26.0, 0.0), (0.0, 0.0, 0.0)),        # e at rxy 39.7 mm: inside
+           _emu_with_vertices(2, (30.0, 27.0, 0.0), (0.0, 0.0, 0.0)),        # e at rxy 40.4 mm: outside
+           _emu_with_vertices(3, (1.0, 1.0, 0.0), (0.0, 5.0, -310.0)),       # mu at |z| 310 mm: outside
+           _emu_with_vertices(4, (0.0, 0.0, 0.0), (-80.0, 0.0, 10.0), d0_e=3.0, d0_mu=9.0)]   # mu at rxy 80 mm
+    f = write_delphes(tmp_path / "v.root", evs)
+    ev = run_analyses(default_config, [f], tmp_path, names=("cms_exo_16_022",))[0]["cms_exo_16_022"]["events"]
+    assert list(ev["event_number"]) == [0, 1, 2, 3, 4]          # the requirement is a weight, not a cut
+    t = load_tables(default_config["efficiency"])
+    d0 = t["electron"](np.array([0.6, 0.6, 0.6, 0.6, 3.0])) * t["muon"](np.array([0.7, 0.7, 0.7, 0.7, 9.0]))
+    assert ev["weight_d0eff"] == pytest.approx(d0 * np.array([1, 1, 0, 0, 0]), rel=1e-6)
+
+    cfg = copy.deepcopy(default_config)
+    cfg["analyses"]["definitions"]["cms_exo_16_022"]["lepton_vertex_max_mm"] = None
+    ev0 = run_analyses(cfg, [f], tmp_path, names=("cms_exo_16_022",), tag="off")[0]["cms_exo_16_022"]["events"]
+    assert ev0["weight_d0eff"] == pytest.approx(d0, rel=1e-6)
+
+    for tag, kw in (("novertex", dict(drop=["Particle/Particle.X"])), ("nolink", dict(drop=["Muon/Muon.Particle"]))):
+        g = write_delphes(tmp_path / f"{tag}.root", evs, **kw)
+        with pytest.raises(ValueError, match=f"{tag}.root.*generator record"):
+            run_analyses(default_config, [g], tmp_path, names=("cms_exo_16_022",), tag=tag)
+    # a user's Delphes file without the generator record: processed, the requirement not applied, with a warning
+    g = write_delphes(tmp_path / "notruth.root", evs, truth=False)
+    with caplog.at_level("WARNING"):
+        evt = run_analyses(default_config, [g], tmp_path, names=("cms_exo_16_022",), tag="nt")[0]["cms_exo_16_022"]
+    assert evt["events"]["weight_d0eff"] == pytest.approx(d0, rel=1e-6)
+    assert "lepton_vertex_max_mm of cms_exo_16_022 not applied" in caplog.text
+    bad = [_emu_with_vertices(0, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))]
+    bad[0]["muons"][0]["Particle"] = 7                               # the event has 4 particles
+    h = write_delphes(tmp_path / "badindex.root", bad)
+    with pytest.raises(ValueError, match="badindex.root.*1 Muon.Particle indices"):
+        run_analyses(default_config, [h], tmp_path, names=("cms_exo_16_022",), tag="bad")

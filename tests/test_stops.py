@@ -98,6 +98,17 @@ def test_generate_process_and_recast_a_tiny_stop_sample(tmp_path, stop_config):
                   processing=cfg["processing"], chunk=0, config_hash="t", package_versions={"t": "1"})
     e18, _ = read_events(outs[1], ["channel", "mediator_ct_mm"])
     assert set(np.unique(e18["channel"])) == {0, 1, 2}            # e-mu, ee and mu-mu from b e / b mu / b tau
+    # lepton_vertex_max_mm reads each lepton's generator particle: a lepton of the same flavour and charge
+    import uproot
+
+    with uproot.open(ev) as fh:
+        t = fh["Delphes"]
+        pid = t["Particle/Particle.PID"].array()
+        for coll, flavour in (("Electron", 11), ("Muon", 13)):
+            idx = t[f"{coll}/{coll}.Particle"].array()
+            assert ak.sum(ak.num(idx)) > 100
+            assert ak.all(np.abs(pid[idx]) == flavour)
+            assert ak.all(t[f"{coll}/{coll}.Charge"].array() == -np.sign(pid[idx]))
     assert np.all(np.isfinite(e18["mediator_ct_mm"])) and 1000612 in MEDIATOR_PIDS
     grid = np.array([0.1, 1.0, 10.0])
     counts = rc.stop_counts(cfg, [str(o) for o in outs], grid)

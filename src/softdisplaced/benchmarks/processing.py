@@ -60,7 +60,7 @@ def write_random_delphes(path, n, seed):
                 "D0": lambda k: rng.exponential(2.0, k).astype(f32),
                 "DZ": lambda k: rng.normal(0, 1, k).astype(f32),
                 "IsolationVar": lambda k: rng.exponential(0.1, k).astype(f32),
-                "Particle": lambda k: np.full(k, -1, np.int32)}
+                "Particle": lambda k: rng.integers(0, 2, k).astype(np.int32)}   # one of the event's two particles
 
     ones = np.ones(n, np.int64)
     colls = {
@@ -88,6 +88,7 @@ def write_random_delphes(path, n, seed):
         "Phi": ak.unflatten(rng.uniform(-np.pi, np.pi, 2 * n).astype(f32), pcount),
         "Mass": ak.unflatten(np.full(2 * n, 220, f32), pcount),
         "CtauProper": ak.unflatten(rng.exponential(10, 2 * n).astype(f32), pcount),
+        **{c: ak.unflatten(rng.normal(0, 30, 2 * n).astype(f32), pcount) for c in ("X", "Y", "Z")},
     })
     with uproot.recreate(path) as fh:
         tree = fh.mktree("Delphes", {k: v.type.content for k, v in colls.items()},

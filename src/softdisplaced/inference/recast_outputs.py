@@ -101,7 +101,10 @@ def validation_markdown(rows: Sequence[Mapping], cfg: Mapping, command: str, sam
         f"Result: {len(passed)} of {len(tested)} tested regions within tolerance.",
         "",
         f"Command: `{command}`", "", samples_note, "",
-        "| analysis | m_stop | c*tau [cm] | region | CMS | ours | ratio | tested | within | n_eff | ratio without d0 eff. |",
+        "Last column: the ratio without the displaced-lepton efficiency weight (`weight_d0eff`: the efficiencies",
+        "versus |d0| and, where the analysis sets `lepton_vertex_max_mm`, their production-vertex volume).", "",
+        "| analysis | m_stop | c*tau [cm] | region | CMS | ours | ratio | tested | within | n_eff "
+        "| ratio without eff. weight |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

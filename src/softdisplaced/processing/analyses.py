@@ -24,6 +24,7 @@ A spec (all keys always present after :func:`normalise_spec`)::
                      x = muon (e-mu) / subleading lepton (ee, mumu); y = electron / leading lepton.
                      The first region (in list order) whose conditions hold gives the label.
     d0_efficiency:   bool (weight_d0eff = product of the per-lepton efficiencies; else 1)
+    lepton_vertex_max_mm: {rxy, abs_z} or None (weight_d0eff = 0 unless both leptons are produced inside)
     features:        list of the NN feature names to compute
     objects:         object definitions of the features (``analyses.objects``: all_leptons, jets)
     description:     free text

@@ -42,7 +42,8 @@ from coffea import processor
 from coffea.nanoevents import DelphesSchema
 from coffea.processor.executor import FileMeta
 
-from softdisplaced.processing.processor import FLAT_BRANCHES, JET_FIELDS, LEPTON_FIELDS, PARTICLE_FIELDS
+from softdisplaced.processing.processor import (FLAT_BRANCHES, JET_FIELDS, LEPTON_FIELDS, LEPTON_TRUTH_FIELD,
+                                               PARTICLE_FIELDS, VERTEX_FIELDS)
 
 __all__ = ["make_executor", "check_file", "required_branches", "preload_branches", "run", "BadFileError",
            "FileInfo", "ReadFailure", "is_read_failure"]
@@ -202,16 +203,20 @@ def make_executor(pcfg: Mapping):
         raise ValueError(f"processing.executor: unknown executor '{kind}' (iterative, futures, dask)")
 
 
-def preload_branches(needs_isolation: bool, has_truth: bool, jet_neutrals: bool = False) -> list[str]:
+def preload_branches(needs_isolation: bool, has_truth: bool, jet_neutrals: bool = False,
+                     lepton_vertex: bool = False) -> list[str]:
     """Exactly the branches the processor reads (its fields and the counts branches DelphesSchema takes
     the offsets from), preloaded in one bulk read per work item (faster than one by one).  The raw-read
     reference of the processing benchmark reads the same list.  ``jet_neutrals``: Jet.NNeutrals, for the
-    study's jets (``SoftDisplacedProcessor.needs_jet_neutrals``)."""
-    lepton_fields = LEPTON_FIELDS + (("IsolationVar",) if needs_isolation else ())
+    study's jets (``SoftDisplacedProcessor.needs_jet_neutrals``); ``lepton_vertex``: the leptons' generator
+    particles and their vertices (``SoftDisplacedProcessor.needs_lepton_vertex``), with ``has_truth``."""
+    vertex = has_truth and lepton_vertex
+    lepton_fields = LEPTON_FIELDS + (("IsolationVar",) if needs_isolation else ()) + \
+        ((LEPTON_TRUTH_FIELD,) if vertex else ())
     jagged = [("Electron", lepton_fields), ("Muon", lepton_fields),
               ("Jet", JET_FIELDS + (("NNeutrals",) if jet_neutrals else ()))]
     if has_truth:
-        jagged.append(("Particle", PARTICLE_FIELDS))
+        jagged.append(("Particle", PARTICLE_FIELDS + (VERTEX_FIELDS if vertex else ())))
     out = []
     for c, fields in jagged:
         out += [f"{c}_size"] + [f"{c}/{c}.{f}" for f in fields]
@@ -256,7 +261,8 @@ def _run_coffea(infos: Mapping[str, FileInfo], processor_instance, pcfg: Mapping
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                fileset = {dataset: {"files": nonempty, "preload": preload_branches(needs_isolation, truth, jet_neutrals)}}
+                fileset = {dataset: {"files": nonempty, "preload": preload_branches(
+                    needs_isolation, truth, jet_neutrals, processor_instance.needs_lepton_vertex())}}
                 out = runner(fileset, processor_instance, treename=TREE, uproot_options=dict(uproot_options))
             except Exception as exc:
                 if skip and isinstance(exc, ValueError) and str(exc).startswith("No chunks returned results"):

@@ -25,6 +25,12 @@ events enter.  ``error`` (default): a NaN or infinity raises :class:`NonFiniteIn
 the file, the entries, each branch and its count.  ``drop``: the events with one are removed in
 the cutflow step ``finite_inputs``; ``sum_gen_weights`` (and the weighted ``all`` step) then sums
 the finite generator weights only.
+
+Leptons' production vertices (analyses with ``lepton_vertex_max_mm``, generator record needed): the
+vertex of each lepton's generator particle (``Electron/Muon.Particle`` -> ``Particle.X, Y, Z``).  Both
+leptons must come from inside ``rxy < ..., |z| < ...``, the volume where the displaced-lepton
+efficiencies hold: ``weight_d0eff`` is 0 otherwise.  Files without a generator record (a user's Delphes
+file without ``CtauProper``) get no requirement, with a warning; this project's files must have it complete.
 """
 
 from __future__ import annotations
@@ -59,6 +65,10 @@ ELECTRON, MUON = 11, 13
 LEPTON_FIELDS = ("PT", "Eta", "Phi", "Charge", "D0")  # + IsolationVar when an analysis uses isolation
 JET_FIELDS = ("PT", "Eta", "Phi")
 PARTICLE_FIELDS = ("PID", "Status", "CtauProper")  # mediator truth, when the files have CtauProper
+# the leptons' production vertices (analyses with ``lepton_vertex_max_mm``): Electron/Muon.Particle, the
+# index of the lepton's generator particle in its event's Particle list, and that particle's X, Y, Z (mm)
+LEPTON_TRUTH_FIELD = "Particle"
+VERTEX_FIELDS = ("X", "Y", "Z")
 FLAT_BRANCHES = {"weight": ("Event", "Weight", np.float64), "number": ("Event", "Number", np.int64),
                  "met": ("MissingET", "MET", np.float64), "met_phi": ("MissingET", "Phi", np.float64),
                  "ht": ("ScalarHT", "HT", np.float64)}  # Chunk attribute: (collection, field, dtype)
@@ -263,6 +273,28 @@ def _mediator_ct(particles) -> np.ndarray:
     return np.stack([ctau[p1], ctau[p2]], axis=1)
 
 
+def _add_lepton_vertices(leptons: Mapping[str, Objects], particles, where: str) -> None:
+    """Add ``VertexRxy`` and ``VertexAbsZ`` (mm, float64) to the lepton values: the transverse distance from the
+    beam line and |z| of the production vertex of each lepton's generator particle (``Electron/Muon.Particle``)."""
+    p = read_objects(particles, VERTEX_FIELDS)
+    for fl, d in leptons.items():
+        idx = d.values[LEPTON_TRUTH_FIELD].astype(np.int64)
+        bad = (idx < 0) | (idx >= p.counts[d.row])
+        if bad.any():
+            raise ValueError(f"{where}: {int(bad.sum())} {'Electron' if fl == 'e' else 'Muon'}.Particle indices "
+                             "outside their event's Particle list (needed for the leptons' production vertices)")
+        flat = p.offsets[d.row] + idx
+        x, y, z = (p.values[c][flat].astype(np.float64) for c in VERTEX_FIELDS)
+        d.values["VertexRxy"], d.values["VertexAbsZ"] = np.hypot(x, y), np.abs(z)
+
+
+def _vertex_inside(spec, p) -> np.ndarray:
+    """Both leptons of each pair produced inside ``spec["lepton_vertex_max_mm"]`` (rxy and |z| below the limits)."""
+    lim = spec["lepton_vertex_max_mm"]
+    return ((p["vxy_y"] < lim["rxy"]) & (p["vz_y"] < lim["abs_z"])
+            & (p["vxy_x"] < lim["rxy"]) & (p["vz_x"] < lim["abs_z"]))
+
+
 def _pair(ch, e_sel, mu_sel, leptons):
     """Flat indices of the pair of each candidate event: (y from electrons?, y index, x from electrons?,
     x index); y = electron (e-mu) / leading lepton, x = muon (e-mu) / subleading lepton."""
@@ -323,6 +355,10 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         needs_tables = any(a.get("d0_efficiency", True) for a in self.analyses.values())
         self.tables = load_tables(self.efficiency_cfg) if needs_tables else None
 
+    def needs_lepton_vertex(self) -> bool:
+        """Whether an analysis restricts the leptons' production vertices (``lepton_vertex_max_mm``)."""
+        return any(a.get("lepton_vertex_max_mm") for a in self.analyses.values())
+
     def needs_isolation(self) -> bool:
         return any(a.get("isolation") for a in self.analyses.values())
 
@@ -332,9 +368,20 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         lepton_fields = LEPTON_FIELDS + (("IsolationVar",) if self.needs_isolation() else ())
         truth = "Particle" in events.fields and "CtauProper" in events.Particle.fields
         flat = {k: read_flat(events[c][f], dtype) for k, (c, f, dtype) in FLAT_BRANCHES.items()}
-        return Chunk(n=len(events), **flat,
-                     leptons={"e": read_objects(events.Electron, lepton_fields),
-                              "mu": read_objects(events.Muon, lepton_fields)},
+        where = events.metadata.get("filename", "input file")
+        vertex = self.needs_lepton_vertex() and truth   # this project's files: the generator record is complete
+        if vertex and not (set(VERTEX_FIELDS) <= set(events.Particle.fields)
+                           and all(LEPTON_TRUTH_FIELD in events[c].fields for c in ("Electron", "Muon"))):
+            raise ValueError(f"{where}: an analysis with lepton_vertex_max_mm needs the generator record (Particle "
+                             "X, Y, Z; Electron/Muon.Particle), which this file's generator record lacks")
+        if self.needs_lepton_vertex() and not truth:
+            log.warning("%s: no generator record (Particle with CtauProper): lepton_vertex_max_mm of %s not applied",
+                        where, ", ".join(n for n, a in self.analyses.items() if a.get("lepton_vertex_max_mm")))
+        lepton_fields += (LEPTON_TRUTH_FIELD,) if vertex else ()
+        leptons = {"e": read_objects(events.Electron, lepton_fields), "mu": read_objects(events.Muon, lepton_fields)}
+        if vertex:
+            _add_lepton_vertices(leptons, events.Particle, where)
+        return Chunk(n=len(events), **flat, leptons=leptons,
                      jets=read_objects(events.Jet, JET_FIELDS + self._jet_extra(events)),
                      mediator_ct=_mediator_ct(events.Particle) if truth else None)
 
@@ -454,7 +501,9 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
         ch = ch[cand]
         y_e, y_idx, x_e, x_idx = _pair(ch, [a[cand] for a in sel["e"]], [a[cand] for a in sel["mu"]], ev.leptons)
         pair = {"y_e": y_e, "x_e": x_e}
-        for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("q", "Charge"), ("d0", "D0")):
+        fields = [("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("q", "Charge"), ("d0", "D0")]
+        fields += [("vxy", "VertexRxy"), ("vz", "VertexAbsZ")] if "VertexRxy" in ev.leptons["e"].values else []
+        for key, field in fields:
             e, mu = ev.leptons["e"].values[field], ev.leptons["mu"].values[field]
             pair[f"{key}_y"], pair[f"{key}_x"] = _gather(y_e, y_idx, e, mu), _gather(x_e, x_idx, e, mu)
         return cand, ch, pair
@@ -501,6 +550,8 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
                                               dtype=np.float64)
         else:
             cols["weight_d0eff"] = np.ones(len(rows))
+        if spec.get("lepton_vertex_max_mm") and "vxy_y" in p:   # the efficiencies hold inside this volume
+            cols["weight_d0eff"] = cols["weight_d0eff"] * _vertex_inside(spec, p)
         if ev.mediator_ct is not None:
             cols["mediator_ct_mm"] = ev.mediator_ct[rows]
         return cols
