@@ -1,16 +1,16 @@
 # Validation of the generators: fast generator and Pythia 8 against the
 # study's own events (features, d0, SR fractions, selection efficiency).
 
+from softdisplaced.validation.generators import benchmark_samples
+
 
 def validation_inputs(wildcards=None):
     val = config.get("validation", {})
     ana = val.get("analysis", "soft_emu")
     fast = {}
     pythia = {}
-    for spec in SAMPLES.values():
-        bid = spec.get("benchmark")
-        if bid is None:
-            continue
+    for spec in (SAMPLES[n] for n in benchmark_samples(SAMPLES)):   # 13 TeV only (not the *_8tev copies)
+        bid = spec["benchmark"]
         if spec["source"] == "pythia8" and spec.get("validation_only"):
             pythia[bid] = skim(ana, spec["name"])
         elif spec["source"] == "fast":
@@ -28,13 +28,17 @@ def fidelity_inputs(wildcards=None):
     ana = config.get("validation", {}).get("analysis", "soft_emu")
     nets = [n for n in config.get("validation", {}).get("fidelity", {}).get("nn_networks", []) if n in SKIM_NETWORKS]
     out = {"yields": "results/yields/yields.csv", "transfer_factors": "results/background/transfer_factors.csv"}
+    reference = config.get("validation", {}).get("fidelity", {}).get("pythia8_reference")
+    if reference and Path(reference).is_file():   # the committed Pythia 8 measurement (>= 1e5 events per benchmark,
+        out["pythia8_reference"] = reference       # docs/fidelity_results/), shown with its provenance; copies of the
+                                                   # workflow without docs/ leave it out
     if nets and STUDY_NET is not None:
         out.update(nn_metrics=" ".join(f"results/nn/{n}/metrics.json" for n in nets),
                    study_nn_metrics=f"results/nn/{STUDY_NET}/metrics.json")
     cutflows = {}
-    for spec in SAMPLES.values():
-        if spec.get("benchmark") is not None and spec["source"] in ("fast", "pythia8"):
-            cutflows[f"{spec['benchmark']}:{spec['source']}"] = f"results/cutflows/{ana}/{spec['name']}.json"
+    for name in benchmark_samples(SAMPLES):   # 13 TeV only (not the *_8tev copies)
+        spec = SAMPLES[name]
+        cutflows[f"{spec['benchmark']}:{spec['source']}"] = f"results/cutflows/{ana}/{name}.json"
     return out, cutflows
 
 
@@ -59,7 +63,8 @@ rule validate:
         "results/logs/validate.log",
     params:
         settings=lambda w: settings_json(validation=config.get("validation", {}), samples=config["samples"],
-                                         background={"published_kappa": config["background"].get("published_kappa", {})}),
+                                         background={"published_kappa": config["background"].get("published_kappa", {})},
+                                         benchmarks=config["benchmarks"], cross_sections=config["cross_sections"]),
         fidelity=_fidelity_args,
         fast=lambda w: _pairs(validation_inputs()[0]),
         pythia8=lambda w: _pairs(validation_inputs()[1]),

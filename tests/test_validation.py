@@ -254,3 +254,117 @@ def test_fidelity_section_shows_both_htjet_networks(tmp_path):
     assert "| bp1_vs_hf_study_jets | study's jets (HtJet_photon_veto) | auc | 1 | 0.937 | 0.924 |" in md
     auc = [s for s in summary["fidelity_explanations"] if s.startswith("auc (")]
     assert len(auc) == 2 and all("network bp1_vs_hf," in s for s in auc)
+
+
+def test_benchmark_samples_are_the_13_tev_ones():
+    """The 8 TeV copies (bp4_8tev ...) keep their benchmark id and generator: they must not stand in for the
+    13 TeV sample in validation and fidelity (they did: the fidelity cutflow of bp4-7 was the 8 TeV one)."""
+    from softdisplaced.config import load_config
+    from softdisplaced.samples import build_samples
+
+    cfg = load_config("config/config.yaml")
+    cfg["validation"]["pythia8_benchmarks"] = [1, 4]
+    samples = build_samples(cfg)
+    assert "bp4_8tev" in samples and samples["bp4_8tev"]["benchmark"] == 4       # the trap exists
+    names = V.benchmark_samples(samples)
+    assert not [n for n in names if n.endswith("_8tev")]
+    keys = [(samples[n]["benchmark"], samples[n]["source"], bool(samples[n].get("validation_only"))) for n in names]
+    assert len(keys) == len(set(keys))                                          # one sample per benchmark and source
+    assert {"bp1", "bp4", "bp7", "bp1_pythia8", "bp4_pythia8"} <= set(names)
+    assert all(samples[n]["m_c"] == next(b["m_c"] for b in cfg["benchmarks"] if b["id"] == samples[n]["benchmark"])
+               for n in names)
+
+
+def _reference_csv(path, rows):
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(V.REFERENCE_COLUMNS))
+        w.writeheader()
+        for bm, sr, proj, study in rows:
+            w.writerow(dict(quantity="yield_pre_nn", source="pythia8", benchmark=bm, sr=sr, project=proj, study=study,
+                            ratio=proj / study, ratio_err=0.05, n_generated=100000, n_selected=321, decay_mode="emu",
+                            seed=12345, config="config/config.yaml config/pythia8_fidelity.yaml", commit="abc1234",
+                            command="python docs/fidelity_scripts/pythia8_fidelity.py"))
+
+
+def test_fidelity_reference_is_shown_with_its_provenance(tmp_path):
+    """A committed measurement (Pythia 8 at 1e5 events per benchmark) gets its own block in the fidelity section,
+    with events, seed, configuration, commit and command; its differences above the threshold get sentences
+    labelled as the reference."""
+    ref = tmp_path / "pythia8_fidelity.csv"
+    _reference_csv(ref, [("1", "III", 1.30, 1.24), ("4", "I", 200.0, 174.0)])
+    out = tmp_path / "val"
+    summary = V.run_validation({}, out, plots=False, fidelity_inputs={"pythia8_reference": ref})
+    md = (out / "fidelity.md").read_text()
+    assert f"committed: `{ref}`" in md and "seed 12345" in md and "commit abc1234" in md
+    assert "| yield_pre_nn | pythia8, reference | 4 | I | 200 | 174 | 1.15 | 0.050 | 100000 | 321 | emu |" in md
+    (sentence,) = summary["fidelity_explanations"]                     # 1.30 / 1.24 is within 10 %
+    assert sentence.startswith("yield pre nn (pythia8, reference; benchmark 4, sr I)") and "+15 %" in sentence
+    assert V.fidelity_section()[0].count("reference measurement") == 0  # no committed table: no block
+
+
+def test_fidelity_reference_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        V.fidelity_reference(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("quantity,source,benchmark\nyield_pre_nn,pythia8,1\n")
+    with pytest.raises(ValueError, match=r"bad.csv.*missing columns"):
+        V.fidelity_reference(bad)
+    ref = tmp_path / "ref.csv"
+    _reference_csv(ref, [("1", "I", 1.0, 1.0)])
+    ref.write_text(ref.read_text().replace(",100000,", ",many,"))
+    with pytest.raises(ValueError, match=r"ref.csv: line 2"):
+        V.fidelity_reference(ref)
+
+
+def test_pooled_yields_are_exact_and_more_precise(tmp_path):
+    """Benchmarks 2, 4, 5 share (m_c, dm) = (220, 20): the pre-NN yield of each from the three samples pooled by
+    exact lifetime reweighting equals a direct estimate from ten times more events of its own c*tau (within
+    3 sigma), with a smaller error than its own sample gives, and carries the usual normalisation."""
+    from skim_factory import toy_mediator_events, write_skim
+
+    from softdisplaced.config import load_config
+    from softdisplaced.inference.yields import fast_rows
+    from softdisplaced.samples import cross_section_fb
+
+    cfg = load_config("config/config.yaml")
+    bench = {b["id"]: b for b in cfg["benchmarks"]}
+    rng = np.random.default_rng(9)
+
+    def skim(name, ctau, n):
+        ct, sr, n = toy_mediator_events(n, ctau, rng, r_min_mm=0.2, r_max_mm=100.0, sr_edges_mm=(1.0, 5.0))
+        return str(write_skim(tmp_path / name / "soft_emu" / f"{name.split('_')[0]}.h5", rng=rng,
+                              events={"sr": sr, "mediator_ct_mm": ct},
+                              attrs={"sum_gen_weights": float(n), "n_events_processed": n, "ctau_cm": ctau}))
+
+    paths = {bid: skim(f"bp{bid}", bench[bid]["ctau_cm"], 20000) for bid in (2, 4, 5)}
+    rows = V.pooled_yields(cfg, {"fast": paths}, 140.0)
+    assert {r["stage"] for r in rows} == {"pre_nn_pooled"} and len(rows) == 9
+    assert all(r["samples"] == "bp2+bp4+bp5" for r in rows)
+    big = skim("bp2_big", bench[2]["ctau_cm"], 200000)
+    direct = {r["sr"]: r for r in fast_rows(cfg, [big], [], [140.0], None) if r["stage"] == "pre_nn"}
+    own = {r["sr"]: r for r in fast_rows(cfg, [paths[2]], [], [140.0], None) if r["stage"] == "pre_nn"}
+    sig = cross_section_fb(cfg, 220.0)[0]
+    for r in (r for r in rows if r["benchmark"] == "2"):
+        d = direct[r["sr"]]
+        assert abs(r["yield"] - d["yield"]) < 3 * np.hypot(r["stat_err"], d["stat_err"]), r
+        assert r["stat_err"] < own[r["sr"]]["stat_err"], r
+        assert r["yield"] / (sig * bench[2]["br_ll"] * 140.0) < 1.0              # an efficiency times L sigma B
+    # a generator with one sample per (m_c, dm) has nothing to pool
+    assert V.pooled_yields(cfg, {"fast": {2: paths[2]}}, 140.0) == []
+    # the pooled rows enter the fidelity ratios against the study's pre-NN yields
+    study = [dict(source="study_ntuples", benchmark="2", analysis="soft_emu", sr=s, stage="pre_nn", lumi_fb=140.0,
+                  **{"yield": direct[s]["yield"], "stat_err": direct[s]["stat_err"]}) for s in ("I", "II", "III")]
+    fid = [r for r in V.fidelity_yields(rows + study) if r["quantity"] == "yield_pre_nn_pooled"]
+    assert len(fid) == 3 and all(abs(r["ratio"] - 1) < 3 * r["ratio_err"] for r in fid)
+
+
+def test_ratio_within_statistics_is_explained_as_statistics():
+    rows = [dict(quantity="yield_pre_nn", source="fast", benchmark="6", sr="II", project=4.03, study=2.19,
+                 ratio=1.84, ratio_err=0.64),
+            dict(quantity="yield_pre_nn", source="fast", benchmark="2", sr="I", project=1.56, study=1.23,
+                 ratio=1.26, ratio_err=0.03)]
+    s6, s2 = V.fidelity_explanations(rows, V.fidelity_settings(None))
+    assert "statistics: the ratio is 1.3 standard deviations" in s6
+    assert "statistics" not in s2 and "detector model" in s2
