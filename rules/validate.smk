@@ -28,10 +28,11 @@ def fidelity_inputs(wildcards=None):
     ana = config.get("validation", {}).get("analysis", "soft_emu")
     nets = [n for n in config.get("validation", {}).get("fidelity", {}).get("nn_networks", []) if n in SKIM_NETWORKS]
     out = {"yields": "results/yields/yields.csv", "transfer_factors": "results/background/transfer_factors.csv"}
-    reference = config.get("validation", {}).get("fidelity", {}).get("pythia8_reference")
-    if reference and Path(reference).is_file():   # the committed Pythia 8 measurement (>= 1e5 events per benchmark,
-        out["pythia8_reference"] = reference       # docs/fidelity_results/), shown with its provenance; copies of the
-                                                   # workflow without docs/ leave it out
+    # the committed measurements (docs/fidelity_results/: Pythia 8 and fast with large samples), shown with their
+    # provenance; copies of the workflow without docs/ leave them out
+    refs = [p for p in config.get("validation", {}).get("fidelity", {}).get("references", []) if Path(p).is_file()]
+    if refs:
+        out["references"] = " ".join(refs)
     if nets and STUDY_NET is not None:
         out.update(nn_metrics=" ".join(f"results/nn/{n}/metrics.json" for n in nets),
                    study_nn_metrics=f"results/nn/{STUDY_NET}/metrics.json")

@@ -295,7 +295,7 @@ def test_fidelity_reference_is_shown_with_its_provenance(tmp_path):
     ref = tmp_path / "pythia8_fidelity.csv"
     _reference_csv(ref, [("1", "III", 1.30, 1.24), ("4", "I", 200.0, 174.0)])
     out = tmp_path / "val"
-    summary = V.run_validation({}, out, plots=False, fidelity_inputs={"pythia8_reference": ref})
+    summary = V.run_validation({}, out, plots=False, fidelity_inputs={"references": [ref]})
     md = (out / "fidelity.md").read_text()
     assert f"committed: `{ref}`" in md and "seed 12345" in md and "commit abc1234" in md
     assert "| yield_pre_nn | pythia8, reference | 4 | I | 200 | 174 | 1.15 | 0.050 | 100000 | 321 | emu |" in md

@@ -441,8 +441,8 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
 
     ``fidelity_inputs`` (all optional): ``yields`` (yields.csv), ``nn_metrics`` / ``study_nn_metrics``
     (metrics.json of the skim networks, one path or a list, and of the study-ntuple network), ``transfer_factors``
-    (transfer_factors.csv), ``cutflows`` (benchmark -> source -> skim cutflow .json), ``pythia8_reference`` (a
-    committed measurement, :func:`fidelity_reference`): the fidelity section of the report (``fidelity.csv``,
+    (transfer_factors.csv), ``cutflows`` (benchmark -> source -> skim cutflow .json), ``references`` (paths of
+    committed measurements, :func:`fidelity_reference`): the fidelity section of the report (``fidelity.csv``,
     ``fidelity.md``; :func:`fidelity_section`).
     """
     from softdisplaced.atomic import jsonable, write_json, write_text
@@ -673,18 +673,18 @@ def fidelity_cutflow(cutflows: Mapping[str, Mapping[str, Mapping]], study: Mappi
     return out
 
 
-#: columns of a committed fidelity measurement (validation.fidelity.pythia8_reference)
+#: columns of a committed fidelity measurement (validation.fidelity.references)
 REFERENCE_COLUMNS = ("quantity", "source", "benchmark", "sr", "project", "study", "ratio", "ratio_err",
                      "n_generated", "n_selected", "decay_mode", "seed", "config", "commit", "command")
 
 
 def fidelity_reference(path: str | os.PathLike) -> list[dict]:
-    """Rows of a committed fidelity measurement (e.g. Pythia 8 with >= 1e5 events per benchmark, too costly for
-    the default run; docs/generators.md): the yield ratios with the events used, seed, configuration, commit and
+    """Rows of a committed fidelity measurement (validation.fidelity.references: e.g. Pythia 8 with >= 1e5 events
+    per benchmark, too costly for the default run; docs/generators.md): the yield ratios with the events used, seed, configuration, commit and
     command that produced them. The rows keep their quantity; their source is labelled ``<source>, reference``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: fidelity reference measurement (validation.fidelity.pythia8_reference) "
+        raise FileNotFoundError(f"{path}: fidelity reference measurement (validation.fidelity.references) "
                                 "does not exist")
     rows = _read_rows(path)
     missing = [c for c in REFERENCE_COLUMNS if rows and c not in rows[0]]
@@ -779,10 +779,10 @@ def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
 
 
 def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=None, fcfg: Mapping | None = None,
-                     htjet: Mapping | None = None, reference: Sequence[Mapping] | None = None,
-                     reference_path: str | None = None) -> tuple[str, list[dict], list[str]]:
-    """Markdown of the fidelity section, all its rows, and the explanation sentences; ``reference``: rows of
-    :func:`fidelity_reference` (a committed measurement, shown with its provenance after the run's yields)."""
+                     htjet: Mapping | None = None, references: Mapping[str, Sequence[Mapping]] | None = None
+                     ) -> tuple[str, list[dict], list[str]]:
+    """Markdown of the fidelity section, all its rows, and the explanation sentences; ``references``: path -> rows
+    of :func:`fidelity_reference` (committed measurements, each shown with its provenance after the run's yields)."""
     fcfg = fcfg or fidelity_settings(None)
     parts = ["## Fidelity: the project's events against the study", "",
              f"Ratios project / study; every difference above {100 * float(fcfg['threshold']):.0f} % is explained "
@@ -792,12 +792,12 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
         ("### Yields (project / study ntuples, same workflow)", yields,
          [("quantity", "stage"), ("source", "generator"), ("benchmark", "BP"), ("sr", "SR"), ("project", "project"),
           ("study", "study ntuples"), ("ratio", "ratio"), ("ratio_err", "+-")]),
-        *([(f"### Yields, reference measurement (committed: `{reference_path}`; events, seed, configuration and "
-            "command in its columns)", reference,
-            [("quantity", "stage"), ("source", "generator"), ("benchmark", "BP"), ("sr", "SR"),
-             ("project", "project"), ("study", "study ntuples"), ("ratio", "ratio"), ("ratio_err", "+-"),
-             ("n_generated", "events"), ("n_selected", "selected in SR"), ("decay_mode", "decay mode")])]
-          if reference else []),
+        *[(f"### Yields, reference measurement (committed: `{path}`; events, seed, configuration and command in "
+           "its columns)", ref,
+           [("quantity", "stage"), ("source", "generator"), ("benchmark", "BP"), ("sr", "SR"),
+            ("project", "project"), ("study", "study ntuples"), ("ratio", "ratio"), ("ratio_err", "+-"),
+            ("n_generated", "events"), ("n_selected", "selected in SR"), ("decay_mode", "decay mode")])
+          for path, ref in (references or {}).items() if ref],
         ("### Cutflow (fraction of generated events passing each step)", cutflow_rows,
          [("source", "generator"), ("benchmark", "BP"), ("step", "step"), ("project", "project"),
           ("study_step", "study step"), ("study", "study"), ("ratio", "ratio")]),
@@ -815,10 +815,10 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
             rows += list(data)
         else:
             parts += ["(input not available in this run)", ""]
-    if reference:
-        r0 = reference[0]
-        parts += [f"Reference measurement: configuration `{r0['config']}`, seed {r0['seed']}, commit {r0['commit']}; "
-                  f"command: `{r0['command']}`.", ""]
+        if data and "reference measurement" in title:
+            r0 = data[0]
+            parts += [f"Reference measurement: configuration `{r0['config']}`, seed {r0['seed']}, commit "
+                      f"{r0['commit']}; command: `{r0['command']}`.", ""]
     if htjet:
         parts += ["### HtJet definitions", "", htjet.get("text", ""), ""]
     sentences = fidelity_explanations(rows, fcfg)
@@ -840,7 +840,7 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
     """The fidelity section from whatever inputs exist; ('', [], []) when there is none. ``skims`` (generator ->
     benchmark -> skim) add the pooled yields (:func:`pooled_yields`, ``validation.fidelity.pooled``) when the
     settings hold ``benchmarks`` and ``cross_sections``."""
-    if not any(fin.get(k) for k in ("yields", "nn_metrics", "transfer_factors", "cutflows", "pythia8_reference")):
+    if not any(fin.get(k) for k in ("yields", "nn_metrics", "transfer_factors", "cutflows", "references")):
         return "", [], []
     fcfg = fidelity_settings(settings)
     yields = cut_rows = nn_rows = kappa_rows = None
@@ -871,9 +871,6 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
         pub = ((settings.get("background") or {}).get("published_kappa")) or {}
         kappa_rows = fidelity_kappa(_read_rows(fin["transfer_factors"]), pub)
         inputs.append(str(fin["transfer_factors"]))
-    reference = None
-    if fin.get("pythia8_reference"):
-        reference = fidelity_reference(fin["pythia8_reference"])
-        inputs.append(str(fin["pythia8_reference"]))
-    return fidelity_section(yields, cut_rows, nn_rows, kappa_rows, fcfg, htjet=fin.get("htjet"), reference=reference,
-                            reference_path=str(fin.get("pythia8_reference") or ""))
+    references = {str(p): fidelity_reference(p) for p in fin.get("references") or []}
+    inputs += list(references)
+    return fidelity_section(yields, cut_rows, nn_rows, kappa_rows, fcfg, htjet=fin.get("htjet"), references=references)
