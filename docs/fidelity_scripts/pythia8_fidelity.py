@@ -7,8 +7,9 @@ The samples (default: the Pythia 8 copies bp<id>_pythia8 of config/pythia8_fidel
 chunk (``--generate``: one ``softdisplaced generate`` process per chunk, niced, so that an interrupted run resumes
 at the first missing chunk; the events are those the workflow makes for the same configuration: same settings,
 seed streams per sample and chunk), processed with the soft_emu analysis, merged, and turned into pre-NN yields
-with the workflow's own code (softdisplaced.inference.yields) and ratios to the study-ntuple yields
-(softdisplaced.validation.generators.fidelity_yields). The table written to ``--out`` carries the events used, the
+with the workflow's own code (softdisplaced.inference.yields; and pooled over the benchmarks of one (m_c, dm) by
+exact lifetime reweighting, softdisplaced.validation.generators.pooled_yields) and ratios to the study-ntuple
+yields (softdisplaced.validation.generators.fidelity_yields). The table written to ``--out`` carries the events used, the
 selected events per SR, the decay mode, seed, configuration, commit and this command: it is the committed
 reference that the fidelity section of the validation report shows (validation.fidelity.pythia8_reference).
 The same script measures the fast generator on large samples: ``--overlay none --samples bp2 bp5 ... --chunks 2 3``.
@@ -30,7 +31,7 @@ from softdisplaced.config import load_config
 from softdisplaced.generation import signal_decay_mode
 from softdisplaced.inference import yields as Y
 from softdisplaced.samples import build_samples
-from softdisplaced.validation.generators import REFERENCE_COLUMNS, fidelity_yields, markdown_table
+from softdisplaced.validation.generators import REFERENCE_COLUMNS, fidelity_yields, markdown_table, pooled_yields
 
 ANALYSIS = "soft_emu"
 
@@ -93,6 +94,12 @@ def main(argv=None) -> int:
 
     lumi = [float(cfg["limits"].get("yield_lumis_fb", [140])[0])]
     rows = Y.fast_rows(cfg, skims, [], lumi, None)
+    by_source: dict = {}
+    for sk in skims:
+        spec = samples[Path(sk).stem]
+        by_source.setdefault(spec["source"], {})[int(spec["benchmark"])] = sk
+    pooled = {(r["source"], r["benchmark"], r["sr"]): r for r in pooled_yields(cfg, by_source, lumi[0])}
+    rows += list(pooled.values())
     rows += Y.study_ntuple_rows(cfg, lumi, None, cfg["samples"]["study_ntuples"]["dir"])
     Y.write_csv(work / "yields.csv", rows, Y.YIELD_COLUMNS)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -103,12 +110,16 @@ def main(argv=None) -> int:
         if cf is None:
             continue
         n_sr = {s["name"]: s["raw"] for s in cf["signal_regions"]}
+        n_gen, n_sel = cf["n_events_processed"], n_sr[f"SR_{r['sr']}"]
+        if r["quantity"] == "yield_pre_nn_pooled":         # all pooled samples' events
+            p = pooled[r["source"], r["benchmark"], r["sr"]]
+            n_gen, n_sel = int(p["n_gen"]), p["n_raw"]
         mode = signal_decay_mode(samples[cf["sample"]], cfg)
-        table.append({**r, "n_generated": cf["n_events_processed"], "n_selected": n_sr[f"SR_{r['sr']}"],
+        table.append({**r, "n_generated": n_gen, "n_selected": n_sel,
                       "decay_mode": mode, "seed": cfg["seed"],
                       "config": "config/config.yaml" + (f" {args.overlay}" if overlay is not None else ""),
                       "commit": commit, "command": command})
-    cols = [("benchmark", "BP"), ("sr", "SR"), ("source", "generator"), ("project", "project"),
+    cols = [("quantity", "stage"), ("benchmark", "BP"), ("sr", "SR"), ("source", "generator"), ("project", "project"),
             ("study", "study ntuples"), ("ratio", "ratio"), ("ratio_err", "+-"), ("n_generated", "events"),
             ("n_selected", "selected in SR")]
     md = markdown_table(table, cols)

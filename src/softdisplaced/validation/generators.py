@@ -606,7 +606,8 @@ def pooled_yields(settings: Mapping, skims: Mapping[str, Mapping[int, str]], lum
     Benchmarks 2-6 share (m_c, dm) = (220, 20) and differ only in c*tau, so each is measured with the events of
     all five: the comparison with the study no longer rests on one sample's sparsely populated SRs.
     ``skims``: generator -> benchmark id -> skim path; ``settings`` needs ``benchmarks`` and ``cross_sections``.
-    Rows as yields.csv (stage ``pre_nn_pooled``) plus ``n_eff`` and ``samples``; groups of one sample are left out."""
+    Rows as yields.csv (stage ``pre_nn_pooled``) plus ``n_eff``, ``n_raw`` (selected events of all pooled samples),
+    ``n_gen`` (their generated events) and ``samples``; groups of one sample are left out."""
     from collections import defaultdict
 
     from softdisplaced.inference.limits import SR_LABELS, SRS, pooled_efficiency
@@ -635,7 +636,9 @@ def pooled_yields(settings: Mapping, skims: Mapping[str, Mapping[int, str]], lum
                 for j, r in enumerate(SRS):
                     out.append(dict(source=source, benchmark=str(bid), analysis="soft_emu", sr=SR_LABELS[r],
                                     stage="pre_nn_pooled", lumi_fb=float(lumi_fb), **{"yield": norm * pe["eff"][j, i]},
-                                    stat_err=norm * pe["eff_err"][j, i], n_eff=float(pe["n_eff"][j, i]), samples=names))
+                                    stat_err=norm * pe["eff_err"][j, i], n_eff=float(pe["n_eff"][j, i]),
+                                    n_raw=int(pe["n_raw"][j, i]), n_gen=sum(e["n_gen"] for e in entries),
+                                    samples=names))
     return out
 
 
