@@ -365,6 +365,8 @@ def test_ratio_within_statistics_is_explained_as_statistics():
                  ratio=1.84, ratio_err=0.64),
             dict(quantity="yield_pre_nn", source="fast", benchmark="2", sr="I", project=1.56, study=1.23,
                  ratio=1.26, ratio_err=0.03)]
-    s6, s2 = V.fidelity_explanations(rows, V.fidelity_settings(None))
-    assert "statistics: the ratio is 1.3 standard deviations" in s6
-    assert "statistics" not in s2 and "detector model" in s2
+    rows.append(dict(rows[0], quantity="yield_post_nn"))        # post-NN: the NN's systematic difference, not statistics
+    s6, s2, post = V.fidelity_explanations(rows, V.fidelity_settings(None))
+    assert "Why: statistics: the ratio is 1.3 standard deviations" in s6
+    assert "Why: statistics" not in s2 and "detector model" in s2
+    assert "Why: statistics" not in post and "NN signal efficiency" in post

@@ -754,7 +754,7 @@ def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
     """One sentence per row whose ratio differs from 1 by more than ``threshold``, generated from the numbers
     with the configured explanation of the quantity's known cause, or, when the ratio has an error and lies within
     ``statistical_sigmas`` of it from 1, naming statistics as the cause."""
-    thr, nsig = float(fcfg["threshold"]), float(fcfg["statistical_sigmas"])
+    thr, nsig, stat_q = float(fcfg["threshold"]), float(fcfg["statistical_sigmas"]), set(fcfg["statistical_quantities"])
     causes, qmap = fcfg["causes"], fcfg["quantity_causes"]
     absolute = fcfg.get("absolute_tolerances") or {}
     out = []
@@ -771,7 +771,8 @@ def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
                           if r.get(k) not in (None, ""))
         cause = causes.get(qmap.get(r["quantity"], ""), "no known cause is configured for this quantity")
         err = float(r.get("ratio_err") or "nan")
-        if np.isfinite(q) and np.isfinite(err) and err > 0 and abs(q - 1.0) <= nsig * err:
+        if (r["quantity"] in stat_q and np.isfinite(q) and np.isfinite(err) and err > 0
+                and abs(q - 1.0) <= nsig * err):
             cause = (f"statistics: the ratio is {abs(q - 1.0) / err:.1f} standard deviations (+- {_fmt(err)}, the MC "
                      f"statistics of both samples) from 1, within the {nsig:g} of validation.fidelity.statistical_sigmas")
         how = (f"difference {float(r.get('difference', r['project'] - r['study'])):+.3f}, tolerance "
