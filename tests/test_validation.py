@@ -370,3 +370,23 @@ def test_ratio_within_statistics_is_explained_as_statistics():
     assert "Why: statistics: the ratio is 1.3 standard deviations" in s6
     assert "Why: statistics" not in s2 and "detector model" in s2
     assert "Why: statistics" not in post and "NN signal efficiency" in post
+
+
+def test_pythia8_fidelity_profile():
+    """config/pythia8_fidelity.yaml (issue 11: Pythia 8 with >= 1e5 events per benchmark) validates on top of
+    config/config.yaml and asks for the Pythia 8 copies of benchmarks 1-6 only, 1e5 events each, forced e-mu."""
+    import yaml
+
+    from softdisplaced.config import load_config
+    from softdisplaced.generation import signal_decay_mode
+    from softdisplaced.samples import build_samples
+
+    cfg = load_config("config/config.yaml", overrides=yaml.safe_load(open("config/pythia8_fidelity.yaml")))
+    samples = build_samples(cfg)
+    copies = {n: s for n, s in samples.items() if s.get("validation_only")}
+    assert sorted(copies) == [f"bp{i}_pythia8" for i in range(1, 7)]
+    for s in copies.values():
+        assert s["source"] == "pythia8" and s["n_chunks"] * s["events_per_chunk"] >= 100_000
+        assert signal_decay_mode(s, cfg) == "emu"
+    assert all(s["source"] == "fast" for n, s in samples.items() if n not in copies and s["kind"] == "signal"
+               and s.get("model", "chargino") == "chargino")
