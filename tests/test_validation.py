@@ -390,3 +390,24 @@ def test_pythia8_fidelity_profile():
         assert signal_decay_mode(s, cfg) == "emu"
     assert all(s["source"] == "fast" for n, s in samples.items() if n not in copies and s["kind"] == "signal"
                and s.get("model", "chargino") == "chargino")
+
+
+def test_cutflow_of_a_forced_emu_sample_is_flavour_democratic(tmp_path):
+    """A forced e-mu sample passes each e-mu step twice as often as a democratic one: the fidelity cutflow
+    applies its flavour factor 1/2 (from the skim's signal_decay_mode) after the first step, as the yields do."""
+    from skim_factory import write_skim
+
+    cf = {"cuts": [{"name": "all", "raw": 1000, "weighted": 1000.0}, {"name": "pt", "raw": 300, "weighted": 300.0}],
+          "sum_gen_weights": 1000.0}
+    cfp = tmp_path / "cf.json"
+    cfp.write_text(json.dumps(cf))
+    skims = {}
+    for mode in ("emu", "democratic"):
+        skims[mode] = str(write_skim(tmp_path / f"{mode}.h5", n=5, attrs={"signal_decay_mode": mode}))
+    assert V._flavour_factors({"pythia8": {1: skims["emu"]}, "fast": {1: skims["democratic"]}}) == \
+        {("1", "pythia8"): 0.5, ("1", "fast"): 1.0}
+    rows = V.fidelity_cutflow({"1": {"pythia8": cf, "fast": cf}}, {}, {"preselection": "pt"},
+                              {("1", "pythia8"): 0.5, ("1", "fast"): 1.0})
+    by = {(r["source"], r["step"]): r["project"] for r in rows}
+    assert by["pythia8", "all"] == by["fast", "all"] == 1.0
+    assert by["pythia8", "pt"] == pytest.approx(0.15) and by["fast", "pt"] == pytest.approx(0.3)

@@ -656,19 +656,23 @@ def study_cutflow(path: str | os.PathLike, n_generated: float, d0_window_mm: Seq
 
 
 def fidelity_cutflow(cutflows: Mapping[str, Mapping[str, Mapping]], study: Mapping[str, Mapping[str, float]],
-                     steps: Mapping[str, str]) -> list[dict]:
+                     steps: Mapping[str, str], flavour: Mapping[tuple[str, str], float] | None = None) -> list[dict]:
     """Fraction of generated events passing each step, the project's cutflow (skim ``*.cutflow.json``,
     weighted) beside the study's (``study_cutflow``); ``steps``: study step -> the project's cut name.
 
-    ``cutflows``: benchmark -> source -> cutflow dict; ``study``: benchmark -> step -> count."""
+    ``cutflows``: benchmark -> source -> cutflow dict; ``study``: benchmark -> step -> count; ``flavour``:
+    (benchmark, source) -> flavour factor of the sample's e-mu events (softdisplaced.inference.yields
+    .flavour_factor: 1/2 for a forced e-mu sample), applied to every step after the first, so that the fractions
+    are those of flavour-democratic events like the study's."""
     out = []
     for bm, by_src in sorted(cutflows.items()):
         ref = study.get(str(bm))
         for src, cf in sorted(by_src.items()):
             cuts = {c["name"]: float(c["weighted"]) for c in cf.get("cuts", [])}
             total = float(cf.get("sum_gen_weights") or cuts.get("all", float("nan")))
-            for c in cf.get("cuts", []):
-                frac = float(c["weighted"]) / total if total else float("nan")
+            factor = float((flavour or {}).get((str(bm), src), 1.0))
+            for i, c in enumerate(cf.get("cuts", [])):
+                frac = float(c["weighted"]) / total * (factor if i else 1.0) if total else float("nan")
                 study_step = next((s for s, name in steps.items() if name == c["name"]), None)
                 sfrac = (ref[study_step] / ref["all"]) if ref and study_step in ref and ref.get("all") else float("nan")
                 out.append(dict(quantity="cutflow", source=src, benchmark=str(bm), step=c["name"],
@@ -832,6 +836,19 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
     return "\n".join(parts), rows, sentences
 
 
+def _flavour_factors(skims: Mapping[str, Mapping[int, str]] | None) -> dict[tuple[str, str], float]:
+    """(benchmark, generator) -> e-mu flavour factor of its skim's recorded decay mode (forced e-mu: 1/2)."""
+    from softdisplaced.inference.yields import flavour_factor
+    from softdisplaced.processing.skim import read_events
+
+    out = {}
+    for src, paths in (skims or {}).items():
+        for bm, path in (paths or {}).items():
+            _, attrs = read_events(path, ["sr"])
+            out[str(bm), src] = flavour_factor(str(attrs.get("signal_decay_mode", "")), "emu")
+    return out
+
+
 def _read_rows(path) -> list[dict]:
     import csv
 
@@ -864,7 +881,7 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
             stem = files.get(int(bm)) if str(bm).isdigit() else None
             if study_dir and stem and (Path(study_dir) / f"{stem}.root").exists():
                 study[bm] = study_cutflow(Path(study_dir) / f"{stem}.root", n_study)
-        cut_rows = fidelity_cutflow(cfs, study, fcfg["cutflow_steps"])
+        cut_rows = fidelity_cutflow(cfs, study, fcfg["cutflow_steps"], _flavour_factors(skims))
     if fin.get("nn_metrics") and fin.get("study_nn_metrics"):
         # one or more skim networks (the physical HtJet, the study's jets: issue 11) against the study's
         paths = [fin["nn_metrics"]] if isinstance(fin["nn_metrics"], (str, os.PathLike)) else list(fin["nn_metrics"])
