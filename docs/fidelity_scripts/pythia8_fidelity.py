@@ -113,7 +113,8 @@ def main(argv=None) -> int:
         n_gen, n_sel = cf["n_events_processed"], n_sr[f"SR_{r['sr']}"]
         if r["quantity"] == "yield_pre_nn_pooled":         # all pooled samples' events
             p = pooled[r["source"], r["benchmark"], r["sr"]]
-            n_gen, n_sel = int(p["n_gen"]), p["n_raw"]
+            n_gen = sum(used[b.removeprefix("bp"), r["source"]]["n_events_processed"] for b in p["samples"].split("+"))
+            n_sel = p["n_raw"]
         mode = signal_decay_mode(samples[cf["sample"]], cfg)
         table.append({**r, "n_generated": n_gen, "n_selected": n_sel,
                       "decay_mode": mode, "seed": cfg["seed"],
