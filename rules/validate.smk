@@ -1,10 +1,7 @@
 # Validation of the generators: fast generator and Pythia 8 against the
 # study's own events (features, d0, SR fractions, selection efficiency).
 
-
-def at_13tev(spec):
-    """The study's events are 13 TeV: the 8 TeV copies of a benchmark (e.g. bp4_8tev) are not compared with them."""
-    return float(spec.get("sqrt_s_tev", 13.0)) == 13.0
+from softdisplaced.validation.generators import benchmark_samples
 
 
 def validation_inputs(wildcards=None):
@@ -12,10 +9,8 @@ def validation_inputs(wildcards=None):
     ana = val.get("analysis", "soft_emu")
     fast = {}
     pythia = {}
-    for spec in SAMPLES.values():
-        bid = spec.get("benchmark")
-        if bid is None or not at_13tev(spec):
-            continue
+    for spec in (SAMPLES[n] for n in benchmark_samples(SAMPLES)):   # 13 TeV only (not the *_8tev copies)
+        bid = spec["benchmark"]
         if spec["source"] == "pythia8" and spec.get("validation_only"):
             pythia[bid] = skim(ana, spec["name"])
         elif spec["source"] == "fast":
@@ -33,6 +28,11 @@ def fidelity_inputs(wildcards=None):
     ana = config.get("validation", {}).get("analysis", "soft_emu")
     nets = [n for n in config.get("validation", {}).get("fidelity", {}).get("nn_networks", []) if n in SKIM_NETWORKS]
     out = {"yields": "results/yields/yields.csv", "transfer_factors": "results/background/transfer_factors.csv"}
+    # the committed measurements (docs/fidelity_results/: Pythia 8 and fast with large samples), shown with their
+    # provenance; copies of the workflow without docs/ leave them out
+    refs = [p for p in config.get("validation", {}).get("fidelity", {}).get("references", []) if Path(p).is_file()]
+    if refs:
+        out["references"] = " ".join(refs)
     if nets and STUDY_NET is not None:
         out.update(nn_metrics=" ".join(f"results/nn/{n}/metrics.json" for n in nets),
                    study_nn_metrics=f"results/nn/{STUDY_NET}/metrics.json")
@@ -42,9 +42,9 @@ def fidelity_inputs(wildcards=None):
         if post:
             out["post_nn_scores"] = " ".join(post)
     cutflows = {}
-    for spec in SAMPLES.values():
-        if spec.get("benchmark") is not None and spec["source"] in ("fast", "pythia8") and at_13tev(spec):
-            cutflows[f"{spec['benchmark']}:{spec['source']}"] = f"results/cutflows/{ana}/{spec['name']}.json"
+    for name in benchmark_samples(SAMPLES):   # 13 TeV only (not the *_8tev copies)
+        spec = SAMPLES[name]
+        cutflows[f"{spec['benchmark']}:{spec['source']}"] = f"results/cutflows/{ana}/{name}.json"
     return out, cutflows
 
 
@@ -71,7 +71,8 @@ rule validate:
         settings=lambda w: settings_json(validation=config.get("validation", {}), samples=config["samples"],
                                          background={"published_kappa": config["background"].get("published_kappa", {}),
                                                      "nn_network": NN_NET},
-                                         nn={"cut": config["nn"]["cut"]}),
+                                         nn={"cut": config["nn"]["cut"]},
+                                         benchmarks=config["benchmarks"], cross_sections=config["cross_sections"]),
         fidelity=_fidelity_args,
         fast=lambda w: _pairs(validation_inputs()[0]),
         pythia8=lambda w: _pairs(validation_inputs()[1]),

@@ -23,8 +23,17 @@ THRESHOLD_ANALYSES = [a for a in config["background"].get("analysis_threshold_ge
                       if a in ANALYSES and a not in YIELD_ANALYSES]
 
 
+def pythia8_copy_skims(wildcards=None):
+    """The Pythia 8 validation copies bp<id>_pythia8 (validation.pythia8_benchmarks): pre-NN yields only
+    (source pythia8), which the fidelity section compares with the study's (config/pythia8_fidelity.yaml)."""
+    from softdisplaced.validation.generators import benchmark_samples
+
+    ana = config.get("validation", {}).get("analysis", "soft_emu")
+    return [skim(ana, s) for s in benchmark_samples(SAMPLES) if SAMPLES[s].get("validation_only")]
+
+
 def yield_skims(wildcards=None):
-    return signal_skims() + [skim(a, s) for a in THRESHOLD_ANALYSES for s in SIGNALS]
+    return signal_skims() + [skim(a, s) for a in THRESHOLD_ANALYSES for s in SIGNALS] + pythia8_copy_skims()
 
 
 def signal_scores(wildcards=None):

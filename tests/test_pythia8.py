@@ -120,7 +120,9 @@ def test_signal_two_displaced_mediators_with_exponential_ct(signal_events):
     bg = ak.to_numpy(ak.flatten(p / med.mass))
     assert np.mean((bg > 0.2) & (bg < 5)) > 0.75
     assert 0.6 < np.median(bg) < 2.5
-    assert np.all(ak.to_numpy(ev.weight) == 1.0)
+    # the W* matrix-element weights of the chargino decays (chargino_decay_weights): positive, mean 1
+    w = ak.to_numpy(ev.weight)
+    assert np.all(w > 0) and abs(w.mean() - 1.0) < 0.1 and w.std() > 0.05
     assert float(ev.cross_section_pb[0]) > 0
 
 
@@ -295,3 +297,51 @@ def test_hf_pthat_bias_and_charm_forcing_weights_restore_physical_rates():
     e_bi = np.sqrt(np.sum((w * (hard_bi - r_bi)) ** 2)) / np.sum(w)
     assert abs(r_bi - r_un) < 3.5 * np.hypot(e_un, e_bi), (r_bi, e_bi, r_un, e_un)
     assert e_bi < 0.5 * r_un                              # and the weighted estimate is informative
+
+
+def _flat_decays(n, M, m0, ml, flat, rng):
+    """Chargino decays at rest in the flat particle arrays of convert_batch: (chi+, chi0, l, nu) per event."""
+    from softdisplaced.generation.kinematics import three_body_decay
+
+    parent = np.tile([M, 0.0, 0.0, 0.0], (n, 1))
+    p0, l, nu = three_body_decay(rng, parent, M, m0, ml, flat=flat)
+    p4 = np.stack([parent, p0, l, nu], axis=1).reshape(-1, 4)
+    pid = np.tile([1000024, 1000022, -11, 12], n)
+    idx = np.arange(4 * n)
+    d1 = np.where(pid == 1000024, idx + 1, -1)
+    d2 = np.where(pid == 1000024, idx + 3, -1)
+    mass = np.tile([M, m0, ml, 0.0], n)
+    return pid, d1, d2, p4, mass, l[:, 0]
+
+
+def test_chargino_decay_weights_turn_phase_space_into_the_matrix_element():
+    """Pythia decays the SLHA table's chi+ -> chi0 e nu in flat phase space: the weights of
+    chargino_decay_weights make the lepton's rest-frame energy spectrum of flat decays that of decays sampled
+    with the W* matrix element (kinematics.three_body_decay), with mean weight 1 (the rate is unchanged)."""
+    from scipy import stats
+
+    from softdisplaced.generation import fast_settings
+
+    rng = np.random.default_rng(5)
+    M, m0, ml, n = 220.0, 200.0, 0.000511, 100_000
+    couplings = fast_settings({})["mediator_decay"]
+    pid, d1, d2, p4, mass, e_flat = _flat_decays(n, M, m0, ml, True, rng)
+    w = P.chargino_decay_weights(pid, d1, d2, p4[:, 1], p4[:, 2], p4[:, 3], p4[:, 0], mass, pid == 1000024,
+                                 np.repeat(np.arange(n), 4), n, couplings)
+    assert abs(w.mean() - 1.0) < 0.01
+    *_, e_me = _flat_decays(n, M, m0, ml, False, rng)
+    edges = np.linspace(0.0, (M * M - m0 * m0) / (2 * M), 21)
+    h_w, _ = np.histogram(e_flat, edges, weights=w)
+    h_w2, _ = np.histogram(e_flat, edges, weights=w * w)
+    h_me, _ = np.histogram(e_me, edges)
+    h_flat, _ = np.histogram(e_flat, edges)
+    ok = h_me > 0
+    chi2 = np.sum((h_w[ok] - h_me[ok]) ** 2 / (h_w2[ok] + h_me[ok]))
+    assert stats.chi2.sf(chi2, ok.sum() - 1) > 1e-3, chi2
+    # the flat spectrum is clearly different (harder at the endpoint): the weights matter
+    chi2_flat = np.sum((h_flat[ok] - h_me[ok]) ** 2 / (h_flat[ok] + h_me[ok]))
+    assert chi2_flat > 10 * ok.sum()
+    # a mediator whose daughters are not chi0 + l + nu keeps weight 1
+    pid_bad = np.where(pid == 12, 22, pid)
+    assert np.all(P.chargino_decay_weights(pid_bad, d1, d2, p4[:, 1], p4[:, 2], p4[:, 3], p4[:, 0], mass,
+                                           pid == 1000024, np.repeat(np.arange(n), 4), n, couplings) == 1.0)

@@ -313,3 +313,160 @@ def test_post_nn_yields_of_the_study_compatible_network(tmp_path):
     md = (out / "fidelity.md").read_text()
     assert "| yield_post_nn | fast | bp1_vs_hf | 1 | I | 10 | 5 | 2 |" in md
     assert "| yield_post_nn | fast | bp1_vs_hf_study_jets | 1 | I | 7.5 | 5 | 1.5 |" in md
+
+
+def test_benchmark_samples_are_the_13_tev_ones():
+    """The 8 TeV copies (bp4_8tev ...) keep their benchmark id and generator: they must not stand in for the
+    13 TeV sample in validation and fidelity (they did: the fidelity cutflow of bp4-7 was the 8 TeV one)."""
+    from softdisplaced.config import load_config
+    from softdisplaced.samples import build_samples
+
+    cfg = load_config("config/config.yaml")
+    cfg["validation"]["pythia8_benchmarks"] = [1, 4]
+    samples = build_samples(cfg)
+    assert "bp4_8tev" in samples and samples["bp4_8tev"]["benchmark"] == 4       # the trap exists
+    names = V.benchmark_samples(samples)
+    assert not [n for n in names if n.endswith("_8tev")]
+    keys = [(samples[n]["benchmark"], samples[n]["source"], bool(samples[n].get("validation_only"))) for n in names]
+    assert len(keys) == len(set(keys))                                          # one sample per benchmark and source
+    assert {"bp1", "bp4", "bp7", "bp1_pythia8", "bp4_pythia8"} <= set(names)
+    assert all(samples[n]["m_c"] == next(b["m_c"] for b in cfg["benchmarks"] if b["id"] == samples[n]["benchmark"])
+               for n in names)
+
+
+def _reference_csv(path, rows):
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(V.REFERENCE_COLUMNS))
+        w.writeheader()
+        for bm, sr, proj, study in rows:
+            w.writerow(dict(quantity="yield_pre_nn", source="pythia8", benchmark=bm, sr=sr, project=proj, study=study,
+                            ratio=proj / study, ratio_err=0.05, n_generated=100000, n_selected=321, decay_mode="emu",
+                            seed=12345, config="config/config.yaml config/pythia8_fidelity.yaml", commit="abc1234",
+                            command="python docs/fidelity_scripts/pythia8_fidelity.py"))
+
+
+def test_fidelity_reference_is_shown_with_its_provenance(tmp_path):
+    """A committed measurement (Pythia 8 at 1e5 events per benchmark) gets its own block in the fidelity section,
+    with events, seed, configuration, commit and command; its differences above the threshold get sentences
+    labelled as the reference."""
+    ref = tmp_path / "pythia8_fidelity.csv"
+    _reference_csv(ref, [("1", "III", 1.30, 1.24), ("4", "I", 200.0, 174.0)])
+    out = tmp_path / "val"
+    summary = V.run_validation({}, out, plots=False, fidelity_inputs={"references": [ref]})
+    md = (out / "fidelity.md").read_text()
+    assert f"committed: `{ref}`" in md and "seed 12345" in md and "commit abc1234" in md
+    assert "| yield_pre_nn | pythia8, reference | 4 | I | 200 | 174 | 1.15 | 0.050 | 100000 | 321 | emu |" in md
+    (sentence,) = summary["fidelity_explanations"]                     # 1.30 / 1.24 is within 10 %
+    assert sentence.startswith("yield pre nn (pythia8, reference; benchmark 4, sr I)") and "+15 %" in sentence
+    assert V.fidelity_section()[0].count("reference measurement") == 0  # no committed table: no block
+
+
+def test_fidelity_reference_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        V.fidelity_reference(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("quantity,source,benchmark\nyield_pre_nn,pythia8,1\n")
+    with pytest.raises(ValueError, match=r"bad.csv.*missing columns"):
+        V.fidelity_reference(bad)
+    ref = tmp_path / "ref.csv"
+    _reference_csv(ref, [("1", "I", 1.0, 1.0)])
+    ref.write_text(ref.read_text().replace(",100000,", ",many,"))
+    with pytest.raises(ValueError, match=r"ref.csv: line 2"):
+        V.fidelity_reference(ref)
+
+
+def test_pooled_yields_are_exact_and_more_precise(tmp_path):
+    """Benchmarks 2, 4, 5 share (m_c, dm) = (220, 20): the pre-NN yield of each from the three samples pooled by
+    exact lifetime reweighting equals a direct estimate from ten times more events of its own c*tau (within
+    3 sigma), with a smaller error than its own sample gives, and carries the usual normalisation."""
+    from skim_factory import toy_mediator_events, write_skim
+
+    from softdisplaced.config import load_config
+    from softdisplaced.inference.yields import fast_rows
+    from softdisplaced.samples import cross_section_fb
+
+    cfg = load_config("config/config.yaml")
+    bench = {b["id"]: b for b in cfg["benchmarks"]}
+    rng = np.random.default_rng(9)
+
+    def skim(name, ctau, n):
+        ct, sr, n = toy_mediator_events(n, ctau, rng, r_min_mm=0.2, r_max_mm=100.0, sr_edges_mm=(1.0, 5.0))
+        return str(write_skim(tmp_path / name / "soft_emu" / f"{name.split('_')[0]}.h5", rng=rng,
+                              events={"sr": sr, "mediator_ct_mm": ct},
+                              attrs={"sum_gen_weights": float(n), "n_events_processed": n, "ctau_cm": ctau}))
+
+    paths = {bid: skim(f"bp{bid}", bench[bid]["ctau_cm"], 20000) for bid in (2, 4, 5)}
+    rows = V.pooled_yields(cfg, {"fast": paths}, 140.0)
+    assert {r["stage"] for r in rows} == {"pre_nn_pooled"} and len(rows) == 9
+    assert all(r["samples"] == "bp2+bp4+bp5" for r in rows)
+    big = skim("bp2_big", bench[2]["ctau_cm"], 200000)
+    direct = {r["sr"]: r for r in fast_rows(cfg, [big], [], [140.0], None) if r["stage"] == "pre_nn"}
+    own = {r["sr"]: r for r in fast_rows(cfg, [paths[2]], [], [140.0], None) if r["stage"] == "pre_nn"}
+    sig = cross_section_fb(cfg, 220.0)[0]
+    for r in (r for r in rows if r["benchmark"] == "2"):
+        d = direct[r["sr"]]
+        assert abs(r["yield"] - d["yield"]) < 3 * np.hypot(r["stat_err"], d["stat_err"]), r
+        assert r["stat_err"] < own[r["sr"]]["stat_err"], r
+        assert r["yield"] / (sig * bench[2]["br_ll"] * 140.0) < 1.0              # an efficiency times L sigma B
+    # a generator with one sample per (m_c, dm) has nothing to pool
+    assert V.pooled_yields(cfg, {"fast": {2: paths[2]}}, 140.0) == []
+    # the pooled rows enter the fidelity ratios against the study's pre-NN yields
+    study = [dict(source="study_ntuples", benchmark="2", analysis="soft_emu", sr=s, stage="pre_nn", lumi_fb=140.0,
+                  **{"yield": direct[s]["yield"], "stat_err": direct[s]["stat_err"]}) for s in ("I", "II", "III")]
+    fid = [r for r in V.fidelity_yields(rows + study) if r["quantity"] == "yield_pre_nn_pooled"]
+    assert len(fid) == 3 and all(abs(r["ratio"] - 1) < 3 * r["ratio_err"] for r in fid)
+
+
+def test_ratio_within_statistics_is_explained_as_statistics():
+    rows = [dict(quantity="yield_pre_nn", source="fast", benchmark="6", sr="II", project=4.03, study=2.19,
+                 ratio=1.84, ratio_err=0.64),
+            dict(quantity="yield_pre_nn", source="fast", benchmark="2", sr="I", project=1.56, study=1.23,
+                 ratio=1.26, ratio_err=0.03)]
+    rows.append(dict(rows[0], quantity="yield_post_nn"))        # post-NN: the NN's systematic difference, not statistics
+    s6, s2, post = V.fidelity_explanations(rows, V.fidelity_settings(None))
+    assert "Why: statistics: the ratio is 1.3 standard deviations" in s6
+    assert "Why: statistics" not in s2 and "detector model" in s2
+    assert "Why: statistics" not in post and "NN signal efficiency" in post
+
+
+def test_pythia8_fidelity_profile():
+    """config/pythia8_fidelity.yaml (issue 11: Pythia 8 with >= 1e5 events per benchmark) validates on top of
+    config/config.yaml and asks for the Pythia 8 copies of benchmarks 1-6 only, 1e5 events each, forced e-mu."""
+    import yaml
+
+    from softdisplaced.config import load_config
+    from softdisplaced.generation import signal_decay_mode
+    from softdisplaced.samples import build_samples
+
+    cfg = load_config("config/config.yaml", overrides=yaml.safe_load(open("config/pythia8_fidelity.yaml")))
+    samples = build_samples(cfg)
+    copies = {n: s for n, s in samples.items() if s.get("validation_only")}
+    assert sorted(copies) == [f"bp{i}_pythia8" for i in range(1, 7)]
+    for s in copies.values():
+        assert s["source"] == "pythia8" and s["n_chunks"] * s["events_per_chunk"] >= 100_000
+        assert signal_decay_mode(s, cfg) == "emu"
+    assert all(s["source"] == "fast" for n, s in samples.items() if n not in copies and s["kind"] == "signal"
+               and s.get("model", "chargino") == "chargino")
+
+
+def test_cutflow_of_a_forced_emu_sample_is_flavour_democratic(tmp_path):
+    """A forced e-mu sample passes each e-mu step twice as often as a democratic one: the fidelity cutflow
+    applies its flavour factor 1/2 (from the skim's signal_decay_mode) after the first step, as the yields do."""
+    from skim_factory import write_skim
+
+    cf = {"cuts": [{"name": "all", "raw": 1000, "weighted": 1000.0}, {"name": "pt", "raw": 300, "weighted": 300.0}],
+          "sum_gen_weights": 1000.0}
+    cfp = tmp_path / "cf.json"
+    cfp.write_text(json.dumps(cf))
+    skims = {}
+    for mode in ("emu", "democratic"):
+        skims[mode] = str(write_skim(tmp_path / f"{mode}.h5", n=5, attrs={"signal_decay_mode": mode}))
+    assert V._flavour_factors({"pythia8": {1: skims["emu"]}, "fast": {1: skims["democratic"]}}) == \
+        {("1", "pythia8"): 0.5, ("1", "fast"): 1.0}
+    rows = V.fidelity_cutflow({"1": {"pythia8": cf, "fast": cf}}, {}, {"preselection": "pt"},
+                              {("1", "pythia8"): 0.5, ("1", "fast"): 1.0})
+    by = {(r["source"], r["step"]): r["project"] for r in rows}
+    assert by["pythia8", "all"] == by["fast", "all"] == 1.0
+    assert by["pythia8", "pt"] == pytest.approx(0.15) and by["fast", "pt"] == pytest.approx(0.3)

@@ -41,6 +41,8 @@ def register(sub):
     p.add_argument("--study-dir", default=None, help="the study's ntuples (default: samples.study_ntuples.dir)")
     p.add_argument("--benchmarks", nargs="*", type=int, default=None, help="restrict to these benchmark ids")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--references", nargs="*", default=[],
+                   help="committed fidelity measurements (validation.fidelity.references)")
     p.add_argument("--yields", help="results/yields/yields.csv (fidelity: project / study-ntuple yields)")
     p.add_argument("--nn-metrics", nargs="*", default=[],
                    help="metrics.json of the networks trained on the skims (fidelity; e.g. one per HtJet definition)")
@@ -74,7 +76,8 @@ def run(args):
             raise ValueError(f"--cutflows expects ID:SOURCE=JSON, got {it!r}")
         cutflows.setdefault(bm.removeprefix("bp"), {})[src] = path
     fidelity = dict(yields=args.yields, nn_metrics=args.nn_metrics, study_nn_metrics=args.study_nn_metrics,
-                    post_nn_scores=args.post_nn_scores, transfer_factors=args.transfer_factors, cutflows=cutflows)
+                    post_nn_scores=args.post_nn_scores, transfer_factors=args.transfer_factors, cutflows=cutflows,
+                    references=args.references)
     summary = run_validation(settings, args.output_dir, fast=_pairs(args.fast, "--fast"),
                              pythia8=_pairs(args.pythia8, "--pythia8"), study_dir=study,
                              benchmarks=args.benchmarks, plots=not args.no_plots, fidelity_inputs=fidelity)

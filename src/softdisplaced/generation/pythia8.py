@@ -38,6 +38,7 @@ import logging
 import os
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
@@ -295,12 +296,74 @@ def chargino_mediators(pid, status, first_daughter_id) -> np.ndarray:
     return (apid == MEDIATOR_ID) & (status < 0) & (first_daughter_id != MEDIATOR_ID)
 
 
+@lru_cache(maxsize=64)
+def decay_me_mean(M: float, m0: float, ml: float, o_l: float, o_r: float, mw: float, gw: float,
+                  n_grid: int = 1000) -> float:
+    """Average of the W* matrix element (:func:`softdisplaced.generation.kinematics._me_weight`) over the flat
+    Dalitz plot of P -> p0 l nu (midpoints of an ``n_grid`` x ``n_grid`` grid inside the region): the
+    normalisation that keeps the mean matrix-element weight of flat-phase-space decays at 1 (deterministic)."""
+    from .kinematics import _dalitz_energies, _me_weight
+
+    lo1, hi1, lo2, hi2 = ml * ml, (M - m0) ** 2, (m0 + ml) ** 2, M * M
+    s1 = lo1 + (np.arange(n_grid) + 0.5) * (hi1 - lo1) / n_grid
+    s2 = lo2 + (np.arange(n_grid) + 0.5) * (hi2 - lo2) / n_grid
+    S1, S2 = np.meshgrid(s1, s2, indexing="ij")
+    e_l, e_nu, _, _, cos = _dalitz_energies(M, m0, ml, S1, S2)
+    inside = (np.abs(cos) <= 1.0) & (e_l > ml) & (e_nu > 0)
+    return float(np.mean(_me_weight(M, m0, ml, e_l[inside], e_nu[inside], S1[inside], o_l, o_r, mw, gw)))
+
+
+def chargino_decay_weights(pid, d1, d2, px, py, pz, e, mass, mediator, ev_of, n_ev: int,
+                           couplings: Mapping) -> np.ndarray:
+    """Per-event weight that gives Pythia's chargino decays chi+- -> chi0 l nu the W*-mediated matrix element.
+
+    Pythia decays the SLHA decay table's three-body channels in flat phase space (``SLHA:meMode`` 100), while the
+    study's MadGraph decays (and the fast generator, softdisplaced.generation.kinematics.three_body_decay) follow
+    the matrix element: the lepton's rest-frame energy spectrum is ~x(1-x) instead of ~x^2(1-x)^2, harder at the
+    endpoint, so more leptons leave at large angles (large d0 at short c*tau) and above the pT threshold. Each
+    decay of a mediator (``mediator`` mask over the flat particle arrays, daughters ``d1``..``d2`` = chi0, charged
+    lepton, neutrino) gets w = |M|^2 / <|M|^2>_phase space (:func:`decay_me_mean`), exact importance weights of
+    mean 1 (the branching fractions are unchanged); the event weight is their product. ``couplings``: ``o_l``,
+    ``o_r``, ``w_mass_gev``, ``w_width_gev`` (generation.fast.mediator_decay)."""
+    from .kinematics import _dalitz_energies, _me_weight
+
+    w = np.ones(n_ev)
+    j = np.flatnonzero(np.asarray(mediator, bool) & (d1 >= 0) & (d2 - d1 == 2))
+    if not len(j):
+        return w
+    k = d1[j][:, None] + np.arange(3)[None, :]
+    apid = np.abs(pid[k])
+    ok = (np.sort(apid, axis=1) == np.array([11, 12, LSP_ID])).all(axis=1) | \
+         (np.sort(apid, axis=1) == np.array([13, 14, LSP_ID])).all(axis=1)
+    j, k, apid = j[ok], k[ok], apid[ok]
+    col = np.arange(len(j))
+    k0 = k[col, np.argmax(apid == LSP_ID, axis=1)]
+    kl = k[col, np.argmax(np.isin(apid, (11, 13)), axis=1)]
+    kn = k[col, np.argmax(np.isin(apid, (12, 14)), axis=1)]
+
+    def m2(a, b):
+        return (e[a] + e[b]) ** 2 - (px[a] + px[b]) ** 2 - (py[a] + py[b]) ** 2 - (pz[a] + pz[b]) ** 2
+
+    M, m0, ml = mass[j], mass[k0], mass[kl]
+    s_lnu, s_0l = m2(kl, kn), m2(k0, kl)
+    e_l, e_nu, _, _, _ = _dalitz_energies(M, m0, ml, s_lnu, s_0l)     # rest-frame energies from the invariants
+    c = (float(couplings["o_l"]), float(couplings["o_r"]), float(couplings["w_mass_gev"]),
+         float(couplings["w_width_gev"]))
+    me = _me_weight(M, m0, ml, e_l, e_nu, s_lnu, *c)
+    norm = np.array([decay_me_mean(round(float(a), 6), round(float(b), 6), round(float(d), 9), *c)
+                     for a, b, d in zip(M, m0, ml)])
+    np.multiply.at(w, ev_of[j], me / norm)
+    return w
+
+
 def convert_batch(batch, pythia, b_tables: Mapping | None = None, prune: bool = True,
-                  cross_section_pb: float | None = None, mediators=chargino_mediators) -> ak.Array:
+                  cross_section_pb: float | None = None, mediators=chargino_mediators,
+                  decay_couplings: Mapping | None = None) -> ak.Array:
     """Pythia ``nextBatch`` output -> truth event record (docs/contracts.md). No per-particle Python loop.
 
     ``mediators(pid, status, first_daughter_id) -> bool mask`` picks the long-lived particles whose
-    proper decay length ``tau`` enters the record (status 22; default: the charginos)."""
+    proper decay length ``tau`` enters the record (status 22; default: the charginos); ``decay_couplings``
+    (not None) weights their three-body decays to the W* matrix element (:func:`chargino_decay_weights`)."""
     prt = batch.prt
     counts = ak.to_numpy(ak.num(prt, axis=1)).astype(np.int64)
     n_ev = len(counts)
@@ -350,6 +413,9 @@ def convert_batch(batch, pythia, b_tables: Mapping | None = None, prune: bool = 
         keep = apid != 90
 
     weights = hf_event_weights(pid, st, m1, d1, counts, b_tables or {}) if b_tables else None
+    if decay_couplings is not None:
+        w_me = chargino_decay_weights(pid, d1, d2, px, py, pz, e, mass, med_last, ev_of, n_ev, decay_couplings)
+        weights = w_me if weights is None else weights * w_me
     wl = batch.info.weights
     nw = ak.to_numpy(ak.num(wl, axis=1))
     w_pythia = np.where(nw > 0, ak.to_numpy(ak.fill_none(ak.firsts(wl, axis=1), 1.0)), 1.0).astype(float)
@@ -412,7 +478,8 @@ def convert_batch(batch, pythia, b_tables: Mapping | None = None, prune: bool = 
 
 
 def generate_events(pythia, n_events: int, batch_size: int = 500, b_tables: Mapping | None = None,
-                    prune: bool = True, stop_at_eof: bool = False, mediators=chargino_mediators) -> ak.Array:
+                    prune: bool = True, stop_at_eof: bool = False, mediators=chargino_mediators,
+                    decay_couplings: Mapping | None = None) -> ak.Array:
     """Run ``pythia`` for ``n_events`` (fewer at the end of an LHE file) and convert."""
     parts = []
     done = 0
@@ -434,7 +501,7 @@ def generate_events(pythia, n_events: int, batch_size: int = 500, b_tables: Mapp
     info = pythia.infoPython()
     sigma_pb = float(info.sigmaGen()) * 1e9  # mb -> pb
     arrays = [convert_batch(b, pythia, b_tables=b_tables, prune=prune, cross_section_pb=sigma_pb,
-                            mediators=mediators) for b, _ in parts]
+                            mediators=mediators, decay_couplings=decay_couplings) for b, _ in parts]
     if not arrays:
         raise RuntimeError("Pythia produced no events")
     out = ak.concatenate(arrays) if len(arrays) > 1 else arrays[0]
@@ -463,7 +530,13 @@ def generate_chunk(sample: Mapping, settings: Mapping | None, rng: np.random.Gen
     with tempfile.TemporaryDirectory(prefix="sd_pythia8_") as tmp:
         pythia, info = make_pythia(sample, settings, seed, tmp)
     t1 = time.perf_counter()
-    events = generate_events(pythia, n_events, batch_size=int(cfg["batch_size"]), b_tables=info["b_tables"])
+    couplings = None
+    if sample.get("kind") == "signal" and cfg["signal"]["decay_matrix_element"]:
+        from . import fast_settings   # the chargino decay's couplings live in one place: generation.fast
+
+        couplings = fast_settings((settings or {}).get("generation"))["mediator_decay"]
+    events = generate_events(pythia, n_events, batch_size=int(cfg["batch_size"]), b_tables=info["b_tables"],
+                             decay_couplings=couplings)
     t2 = time.perf_counter()
     log.info("pythia8 %s: %d events, seed %d, init %.1f s, %.2f ms/event, sigmaGen %.4g pb",
              sample.get("name"), len(events), seed, t1 - t0, 1e3 * (t2 - t1) / max(len(events), 1),

@@ -34,7 +34,7 @@ import numpy as np
 __all__ = [
     "validation_settings", "STUDY_FILES", "Source", "weighted_ks", "wasserstein", "compare_variable",
     "load_skim", "load_study", "compare_sources", "sr_fractions", "efficiencies", "explain",
-    "run_validation", "markdown_table",
+    "run_validation", "markdown_table", "benchmark_samples",
 ]
 
 log = logging.getLogger(__name__)
@@ -441,8 +441,9 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
 
     ``fidelity_inputs`` (all optional): ``yields`` (yields.csv), ``nn_metrics`` / ``study_nn_metrics``
     (metrics.json of the skim networks, one path or a list, and of the study-ntuple network), ``transfer_factors``
-    (transfer_factors.csv), ``cutflows`` (benchmark -> source -> skim cutflow .json): the fidelity
-    section of the report (``fidelity.csv``, ``fidelity.md``; :func:`fidelity_section`).
+    (transfer_factors.csv), ``cutflows`` (benchmark -> source -> skim cutflow .json), ``references`` (paths of
+    committed measurements, :func:`fidelity_reference`): the fidelity section of the report (``fidelity.csv``,
+    ``fidelity.md``; :func:`fidelity_section`).
     """
     from softdisplaced.atomic import jsonable, write_json, write_text
     from softdisplaced.provenance import record
@@ -521,7 +522,7 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     if notes:
         report += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     fid_md, fid_rows, fid_sentences = _fidelity(settings, fidelity_inputs or {}, study_dir, files, n_study, inputs,
-                                                fast)
+                                                skims={"fast": fast, "pythia8": pythia8})
     if fid_md:
         report += [fid_md]
         _write_csv(outdir / "fidelity.csv", fid_rows)
@@ -536,6 +537,18 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
 
 
 # ------------------------------------------------------------------ fidelity (issue 11)
+def benchmark_samples(samples: Mapping[str, Mapping]) -> list[str]:
+    """Names of the 13 TeV chargino samples of the benchmarks (fast generator, Pythia 8 and its validation
+    copies ``bp<id>_pythia8``): the samples that validation and fidelity compare with the study's 13 TeV events.
+
+    The 8 TeV copies ``<name>_8tev`` (samples.sqrt_s_8tev) keep their benchmark id and generator; they are left
+    out, so that they cannot stand in for the 13 TeV sample of the same benchmark."""
+    from softdisplaced.samples import signal_samples
+
+    return [n for n in signal_samples(samples, include_validation=True, sqrt_s_tev=13)
+            if samples[n].get("benchmark") is not None and samples[n]["source"] in ("fast", "pythia8")]
+
+
 def fidelity_settings(settings: Mapping | None) -> dict:
     """``validation.fidelity`` with the schema defaults (explanation texts per known cause included)."""
     from softdisplaced.generation.defaults import with_defaults
@@ -573,7 +586,8 @@ def fidelity_yields(yields: Sequence[Mapping], lumi_fb: float | None = None, ana
     for r in rows:
         if r["source"] == "study_ntuples":
             continue
-        ref = study.get((str(r["benchmark"]), r["sr"], r["stage"]))
+        stage = "pre_nn" if r["stage"] == "pre_nn_pooled" else r["stage"]   # pooled_yields: the same quantity
+        ref = study.get((str(r["benchmark"]), r["sr"], stage))
         if ref is None or float(ref["yield"]) <= min_study_yield:
             continue
         y, e, ys, es = (float(r["yield"]), float(r["stat_err"]), float(ref["yield"]), float(ref["stat_err"]))
@@ -583,6 +597,51 @@ def fidelity_yields(yields: Sequence[Mapping], lumi_fb: float | None = None, ana
                         network=network if r["stage"] == "post_nn" else "", benchmark=str(r["benchmark"]),
                         sr=r["sr"], lumi_fb=lumi_fb, project=y, study=ys, ratio=q, ratio_err=q * rel))
     return sorted(out, key=lambda x: (x["quantity"], x["source"], x["network"], x["benchmark"], x["sr"]))
+
+
+def pooled_yields(settings: Mapping, skims: Mapping[str, Mapping[int, str]], lumi_fb: float) -> list[dict]:
+    """Pre-NN yields of every benchmark from all benchmark samples of the same generator, mediator mass and
+    mass splitting pooled by exact lifetime reweighting (softdisplaced.inference.limits.pooled_efficiency: weight
+    p_tau(t) / sum_k n_k p_tau_k(t), unbiased for any pooling), normalised like the direct yields
+    (cross section x B(ll) x L; the flavour factor and d0-efficiency weights per event).
+
+    Benchmarks 2-6 share (m_c, dm) = (220, 20) and differ only in c*tau, so each is measured with the events of
+    all five: the comparison with the study no longer rests on one sample's sparsely populated SRs.
+    ``skims``: generator -> benchmark id -> skim path; ``settings`` needs ``benchmarks`` and ``cross_sections``.
+    Rows as yields.csv (stage ``pre_nn_pooled``) plus ``n_eff``, ``n_raw`` (selected events of all pooled samples),
+    ``n_gen`` (their generated events) and ``samples``; groups of one sample are left out."""
+    from collections import defaultdict
+
+    from softdisplaced.inference.limits import SR_LABELS, SRS, pooled_efficiency
+    from softdisplaced.inference.yields import lifetime_entry
+    from softdisplaced.samples import cross_section_fb
+
+    bench = {int(b["id"]): b for b in settings.get("benchmarks") or []}
+    out = []
+    for source, paths in sorted(skims.items()):
+        groups: dict = defaultdict(list)
+        for bid, path in sorted(paths.items()):
+            if int(bid) not in bench:
+                raise ValueError(f"{path}: benchmark {bid} is not in the configuration (benchmarks)")
+            b = bench[int(bid)]
+            spec = dict(b, name=f"bp{bid}")
+            groups[(float(b["m_c"]), float(b["dm"]))].append((int(bid), lifetime_entry(path, spec, spec["name"])))
+        for (m_c, dm), members in sorted(groups.items()):
+            if len(members) < 2:
+                continue
+            entries = [e for _, e in members]
+            pe = pooled_efficiency(entries, [bench[bid]["ctau_cm"] for bid, _ in members])
+            sig, _, _ = cross_section_fb(settings, m_c)
+            names = "+".join(e["name"] for e in entries)
+            for i, (bid, _) in enumerate(members):
+                norm = sig * float(bench[bid]["br_ll"]) * float(lumi_fb)
+                for j, r in enumerate(SRS):
+                    out.append(dict(source=source, benchmark=str(bid), analysis="soft_emu", sr=SR_LABELS[r],
+                                    stage="pre_nn_pooled", lumi_fb=float(lumi_fb), **{"yield": norm * pe["eff"][j, i]},
+                                    stat_err=norm * pe["eff_err"][j, i], n_eff=float(pe["n_eff"][j, i]),
+                                    n_raw=int(pe["n_raw"][j, i]), n_gen=sum(e["n_gen"] for e in entries),
+                                    samples=names))
+    return out
 
 
 def study_cutflow(path: str | os.PathLike, n_generated: float, d0_window_mm: Sequence[float] = (0.2, 100.0)) -> dict:
@@ -599,23 +658,55 @@ def study_cutflow(path: str | os.PathLike, n_generated: float, d0_window_mm: Seq
 
 
 def fidelity_cutflow(cutflows: Mapping[str, Mapping[str, Mapping]], study: Mapping[str, Mapping[str, float]],
-                     steps: Mapping[str, str]) -> list[dict]:
+                     steps: Mapping[str, str], flavour: Mapping[tuple[str, str], float] | None = None) -> list[dict]:
     """Fraction of generated events passing each step, the project's cutflow (skim ``*.cutflow.json``,
     weighted) beside the study's (``study_cutflow``); ``steps``: study step -> the project's cut name.
 
-    ``cutflows``: benchmark -> source -> cutflow dict; ``study``: benchmark -> step -> count."""
+    ``cutflows``: benchmark -> source -> cutflow dict; ``study``: benchmark -> step -> count; ``flavour``:
+    (benchmark, source) -> flavour factor of the sample's e-mu events (softdisplaced.inference.yields
+    .flavour_factor: 1/2 for a forced e-mu sample), applied to every step after the first, so that the fractions
+    are those of flavour-democratic events like the study's."""
     out = []
     for bm, by_src in sorted(cutflows.items()):
         ref = study.get(str(bm))
         for src, cf in sorted(by_src.items()):
             cuts = {c["name"]: float(c["weighted"]) for c in cf.get("cuts", [])}
             total = float(cf.get("sum_gen_weights") or cuts.get("all", float("nan")))
-            for c in cf.get("cuts", []):
-                frac = float(c["weighted"]) / total if total else float("nan")
+            factor = float((flavour or {}).get((str(bm), src), 1.0))
+            for i, c in enumerate(cf.get("cuts", [])):
+                frac = float(c["weighted"]) / total * (factor if i else 1.0) if total else float("nan")
                 study_step = next((s for s, name in steps.items() if name == c["name"]), None)
                 sfrac = (ref[study_step] / ref["all"]) if ref and study_step in ref and ref.get("all") else float("nan")
                 out.append(dict(quantity="cutflow", source=src, benchmark=str(bm), step=c["name"],
                                 study_step=study_step or "", project=frac, study=sfrac, ratio=_ratio(frac, sfrac)))
+    return out
+
+
+#: columns of a committed fidelity measurement (validation.fidelity.references)
+REFERENCE_COLUMNS = ("quantity", "source", "benchmark", "sr", "project", "study", "ratio", "ratio_err",
+                     "n_generated", "n_selected", "decay_mode", "seed", "config", "commit", "command")
+
+
+def fidelity_reference(path: str | os.PathLike) -> list[dict]:
+    """Rows of a committed fidelity measurement (validation.fidelity.references: e.g. Pythia 8 with >= 1e5 events
+    per benchmark, too costly for the default run; docs/generators.md): the yield ratios with the events used, seed, configuration, commit and
+    command that produced them. The rows keep their quantity; their source is labelled ``<source>, reference``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: fidelity reference measurement (validation.fidelity.references) "
+                                "does not exist")
+    rows = _read_rows(path)
+    missing = [c for c in REFERENCE_COLUMNS if rows and c not in rows[0]]
+    if not rows or missing:
+        raise ValueError(f"{path}: not a fidelity reference table ({'no rows' if not rows else f'missing columns {missing}'})")
+    out = []
+    for i, r in enumerate(rows, start=2):
+        try:
+            num = {k: float(r[k]) for k in ("project", "study", "ratio", "ratio_err")}
+            counts = {k: int(r[k]) for k in ("n_generated", "n_selected")}
+        except ValueError as exc:
+            raise ValueError(f"{path}: line {i}: {exc}") from None
+        out.append({**r, **num, **counts, "source": f"{r['source']}, reference"})
     return out
 
 
@@ -724,8 +815,9 @@ def fidelity_kappa(tf_rows: Sequence[Mapping], published_kappa: Mapping) -> list
 
 def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
     """One sentence per row whose ratio differs from 1 by more than ``threshold``, generated from the numbers
-    with the configured explanation of the quantity's known cause."""
-    thr = float(fcfg["threshold"])
+    with the configured explanation of the quantity's known cause, or, when the ratio has an error and lies within
+    ``statistical_sigmas`` of it from 1, naming statistics as the cause."""
+    thr, nsig, stat_q = float(fcfg["threshold"]), float(fcfg["statistical_sigmas"]), set(fcfg["statistical_quantities"])
     causes, qmap = fcfg["causes"], fcfg["quantity_causes"]
     absolute = fcfg.get("absolute_tolerances") or {}
     out = []
@@ -741,6 +833,11 @@ def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
         where = ", ".join(f"{k} {r[k]}" for k in ("network", "benchmark", "sr", "step", "threshold")
                           if r.get(k) not in (None, ""))
         cause = causes.get(qmap.get(r["quantity"], ""), "no known cause is configured for this quantity")
+        err = float(r.get("ratio_err") or "nan")
+        if (r["quantity"] in stat_q and np.isfinite(q) and np.isfinite(err) and err > 0
+                and abs(q - 1.0) <= nsig * err):
+            cause = (f"statistics: the ratio is {abs(q - 1.0) / err:.1f} standard deviations (+- {_fmt(err)}, the MC "
+                     f"statistics of both samples) from 1, within the {nsig:g} of validation.fidelity.statistical_sigmas")
         how = (f"difference {float(r.get('difference', r['project'] - r['study'])):+.3f}, tolerance "
                f"{float(absolute[r['quantity']]):g}" if r["quantity"] in absolute else f"ratio {_fmt(q)}, {100 * (q - 1):+.0f} %")
         out.append(f"{what} ({r['source']}; {where}): {_fmt(r['project'])} vs the study's {_fmt(r['study'])} "
@@ -749,8 +846,10 @@ def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
 
 
 def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=None, fcfg: Mapping | None = None,
-                     htjet: Mapping | None = None) -> tuple[str, list[dict], list[str]]:
-    """Markdown of the fidelity section, all its rows, and the explanation sentences."""
+                     htjet: Mapping | None = None, references: Mapping[str, Sequence[Mapping]] | None = None
+                     ) -> tuple[str, list[dict], list[str]]:
+    """Markdown of the fidelity section, all its rows, and the explanation sentences; ``references``: path -> rows
+    of :func:`fidelity_reference` (committed measurements, each shown with its provenance after the run's yields)."""
     fcfg = fcfg or fidelity_settings(None)
     parts = ["## Fidelity: the project's events against the study", "",
              f"Ratios project / study; every difference above {100 * float(fcfg['threshold']):.0f} % is explained "
@@ -761,6 +860,12 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
          [("quantity", "stage"), ("source", "generator"), ("network", "network"), ("benchmark", "BP"), ("sr", "SR"),
           ("project", "project"),
           ("study", "study ntuples"), ("ratio", "ratio"), ("ratio_err", "+-")]),
+        *[(f"### Yields, reference measurement (committed: `{path}`; events, seed, configuration and command in "
+           "its columns)", ref,
+           [("quantity", "stage"), ("source", "generator"), ("benchmark", "BP"), ("sr", "SR"),
+            ("project", "project"), ("study", "study ntuples"), ("ratio", "ratio"), ("ratio_err", "+-"),
+            ("n_generated", "events"), ("n_selected", "selected in SR"), ("decay_mode", "decay mode")])
+          for path, ref in (references or {}).items() if ref],
         ("### Cutflow (fraction of generated events passing each step)", cutflow_rows,
          [("source", "generator"), ("benchmark", "BP"), ("step", "step"), ("project", "project"),
           ("study_step", "study step"), ("study", "study"), ("ratio", "ratio")]),
@@ -779,6 +884,10 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
             rows += list(data)
         else:
             parts += ["(input not available in this run)", ""]
+        if data and "reference measurement" in title:
+            r0 = data[0]
+            parts += [f"Reference measurement: configuration `{r0['config']}`, seed {r0['seed']}, commit "
+                      f"{r0['commit']}; command: `{r0['command']}`.", ""]
     if htjet:
         parts += ["### HtJet definitions", "", htjet.get("text", ""), ""]
     sentences = fidelity_explanations(rows, fcfg)
@@ -786,6 +895,19 @@ def fidelity_section(yields=None, cutflow_rows=None, nn_rows=None, kappa_rows=No
     parts += [f"- {s}" for s in sentences] or ["- none"]
     parts.append("")
     return "\n".join(parts), rows, sentences
+
+
+def _flavour_factors(skims: Mapping[str, Mapping[int, str]] | None) -> dict[tuple[str, str], float]:
+    """(benchmark, generator) -> e-mu flavour factor of its skim's recorded decay mode (forced e-mu: 1/2)."""
+    from softdisplaced.inference.yields import flavour_factor
+    from softdisplaced.processing.skim import read_events
+
+    out = {}
+    for src, paths in (skims or {}).items():
+        for bm, path in (paths or {}).items():
+            _, attrs = read_events(path, ["sr"])
+            out[str(bm), src] = flavour_factor(str(attrs.get("signal_decay_mode", "")), "emu")
+    return out
 
 
 def _read_rows(path) -> list[dict]:
@@ -796,15 +918,21 @@ def _read_rows(path) -> list[dict]:
 
 
 def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, str], n_study: float,
-              inputs: list, fast: Mapping[int, str] | None = None) -> tuple[str, list[dict], list[str]]:
-    """The fidelity section from whatever inputs exist; ('', [], []) when there is none."""
-    if not any(fin.get(k) for k in ("yields", "nn_metrics", "transfer_factors", "cutflows")):
+              inputs: list, skims: Mapping[str, Mapping[int, str]] | None = None) -> tuple[str, list[dict], list[str]]:
+    """The fidelity section from whatever inputs exist; ('', [], []) when there is none. ``skims`` (generator ->
+    benchmark -> skim) add the pooled yields (:func:`pooled_yields`, ``validation.fidelity.pooled``) when the
+    settings hold ``benchmarks`` and ``cross_sections``."""
+    if not any(fin.get(k) for k in ("yields", "nn_metrics", "transfer_factors", "cutflows", "references")):
         return "", [], []
     fcfg = fidelity_settings(settings)
     yields = cut_rows = nn_rows = kappa_rows = None
     if fin.get("yields"):
         rows = _read_rows(fin["yields"])
         network = str(((settings.get("background") or {}).get("nn_network")) or "")
+        if fcfg["pooled"] and skims and settings.get("benchmarks") and settings.get("cross_sections"):
+            lumis = sorted({float(r["lumi_fb"]) for r in rows if r.get("analysis") == "soft_emu"})
+            if lumis:
+                rows += pooled_yields(settings, {k: v for k, v in skims.items() if v}, lumis[0])
         yields = fidelity_yields(rows, network=network)
         inputs.append(str(fin["yields"]))
         if fin.get("post_nn_scores"):
@@ -812,7 +940,7 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
             cut = (settings.get("nn") or {}).get("cut")
             if cut is None:
                 raise ValueError("validate: post-NN scores given but no nn.cut in the settings")
-            yields += fidelity_post_nn(rows, fin["post_nn_scores"], fast or {}, float(cut),
+            yields += fidelity_post_nn(rows, fin["post_nn_scores"], (skims or {}).get("fast") or {}, float(cut),
                                        analysis=validation_settings(settings)["analysis"])
             inputs += [str(p) for p in fin["post_nn_scores"]]
     if fin.get("cutflows"):
@@ -823,7 +951,7 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
             stem = files.get(int(bm)) if str(bm).isdigit() else None
             if study_dir and stem and (Path(study_dir) / f"{stem}.root").exists():
                 study[bm] = study_cutflow(Path(study_dir) / f"{stem}.root", n_study)
-        cut_rows = fidelity_cutflow(cfs, study, fcfg["cutflow_steps"])
+        cut_rows = fidelity_cutflow(cfs, study, fcfg["cutflow_steps"], _flavour_factors(skims))
     if fin.get("nn_metrics") and fin.get("study_nn_metrics"):
         # one or more skim networks (the physical HtJet, the study's jets: issue 11) against the study's
         paths = [fin["nn_metrics"]] if isinstance(fin["nn_metrics"], (str, os.PathLike)) else list(fin["nn_metrics"])
@@ -834,4 +962,6 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
         pub = ((settings.get("background") or {}).get("published_kappa")) or {}
         kappa_rows = fidelity_kappa(_read_rows(fin["transfer_factors"]), pub)
         inputs.append(str(fin["transfer_factors"]))
-    return fidelity_section(yields, cut_rows, nn_rows, kappa_rows, fcfg, htjet=fin.get("htjet"))
+    references = {str(p): fidelity_reference(p) for p in fin.get("references") or []}
+    inputs += list(references)
+    return fidelity_section(yields, cut_rows, nn_rows, kappa_rows, fcfg, htjet=fin.get("htjet"), references=references)
