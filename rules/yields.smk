@@ -86,7 +86,11 @@ YIELD_SECTIONS = ["benchmarks", "cross_sections", "samples", "background", "nn"]
 def yields_settings():
     lim = {k: v for k, v in config["limits"].items() if k != "projection_lumis_fb"}
     nn = {k: v for k, v in config["nn"].items() if k != "networks"}
-    return settings_json(**{k: config[k] for k in YIELD_SECTIONS if k not in ("nn",)}, nn=nn, limits=lim)
+    # the validation keys that define the Pythia 8 copies bp<id>_pythia8 (their pre-NN yields, source pythia8)
+    val = {k: v for k, v in config.get("validation", {}).items()
+           if k in ("pythia8_benchmarks", "pythia8_events", "pythia8_chunks")}
+    return settings_json(**{k: config[k] for k in YIELD_SECTIONS if k not in ("nn",)}, nn=nn, limits=lim,
+                         validation=val)
 
 
 rule yields:
