@@ -69,6 +69,16 @@ def test_signal_regions_at_the_d0_boundaries(default_config, tmp_path):
     assert ev["d0_e"][list(ev["event_number"]).index(8)] == pytest.approx(-0.6)
 
 
+def _leptons_from_the_origin(evs):
+    """Every lepton linked to a generator particle produced at the origin (the CMS analyses' lepton_vertex_max_mm
+    reads the leptons' production vertices)."""
+    for e in evs:
+        for lep in e["electrons"] + e["muons"]:
+            lep["Particle"] = len(e["particles"])
+            e["particles"].append(particle(11))
+    return evs
+
+
 def test_cms_8tev_jet_veto_and_delta_r(default_config, tmp_path):
     base = dict(pt_e=30.0, pt_mu=30.0, d0_e=0.3, d0_mu=0.3, eta_e=0.0, phi_e=0.0, eta_mu=0.0, phi_mu=2.0)
     evs = [
@@ -81,7 +91,7 @@ def test_cms_8tev_jet_veto_and_delta_r(default_config, tmp_path):
         simple_emu_event(number=6, **dict(base, d0_mu=25.0)),                 # d0 > 2 cm: fails
         simple_emu_event(number=7, **dict(base, pt_e=24.0)),                  # pT < 25: fails
     ]
-    f = write_delphes(tmp_path / "veto.root", evs)
+    f = write_delphes(tmp_path / "veto.root", _leptons_from_the_origin(evs))
     out = run_analyses(default_config, [f], tmp_path, names=("cms_8tev_emu",))[0]["cms_8tev_emu"]
     assert out["cutflow"]["names"] == ["all", "lepton_pair", "opposite_charge", "pt", "delta_r", "jet_veto",
                                        "d0_window"]
@@ -105,11 +115,7 @@ def test_exo_18_003_channels_and_signal_regions(default_config, tmp_path):
         # e-mu, both d0 in 0.5-100 -> SR_IV; muon pT 150 irrelevant outside SR_I
         simple_emu_event(number=5, pt_e=50, pt_mu=150, d0_e=3.0, d0_mu=0.8, eta_e=0.3, eta_mu=-0.5),
     ]
-    for e in evs:   # every lepton from a generator particle at the origin (cms_exo_18_003: lepton_vertex_max_mm)
-        for lep in e["electrons"] + e["muons"]:
-            lep["Particle"] = len(e["particles"])
-            e["particles"].append(particle(11))
-    f = write_delphes(tmp_path / "exo18.root", evs)
+    f = write_delphes(tmp_path / "exo18.root", _leptons_from_the_origin(evs))
     out = run_analyses(default_config, [f], tmp_path, names=("cms_exo_18_003",))[0]["cms_exo_18_003"]
     ev = out["events"]
     assert list(ev["event_number"]) == [0, 1, 2, 5]
