@@ -197,10 +197,10 @@ def scan(signal_rows: Sequence[Mapping], bkg_rows: Sequence[Mapping], lumis: Seq
         d = pts.setdefault(key, {"s": np.zeros(3), "e": np.zeros(3), "xs": float(r["s_rel_xsec"])})
         j = {"I": 0, "II": 1, "III": 2}[r["sr"]]
         d["s"][j], d["e"][j] = float(r["s_per_fb"]), float(r["s_err_per_fb"])
-    out = []
     by_label: dict = defaultdict(list)
     for key in pts:
         by_label[key[1]].append(key)
+    groups = []
     for label, keys in by_label.items():
         if label not in labels:
             raise ValueError(f"signal table: analysis label {label!r} not in limits.scan_analyses")
@@ -216,21 +216,38 @@ def scan(signal_rows: Sequence[Mapping], bkg_rows: Sequence[Mapping], lumis: Seq
                 [rel_tf if bu.get("transfer_factor", True) else 0.0,
                  rel_nn if bu.get("nn_fraction", True) else 0.0],
                 n_obs=None if n_obs is None else np.broadcast_to(np.asarray(n_obs, float), S.shape))
-            lim = st.mu95(inp, method=cls_cfg.get("method", "auto"),
-                          asymptotic_min_b=float(cls_cfg.get("asymptotic_min_b", 1.0)),
-                          cl=float(cls_cfg.get("cl", 0.95)), n_toys=int(cls_cfg.get("n_toys", 5000)), seed=seed)
-            r95 = st.r95(S, np.broadcast_to(b, S.shape), None if n_obs is None else np.broadcast_to(n_obs, S.shape))
-            n_eff = signal_effective_events(S, E)
-            for i, k in enumerate(keys):
-                ex = lim["exp"][i]
-                out.append(dict(source=k[0], analysis=label, m_c=k[2], dm=k[3], lumi_fb=float(lumi), ctau_cm=k[4],
-                                r95=float(r95[i]), mu95_exp=float(ex[2]), mu95_obs=float(lim["obs"][i]),
-                                mu95_exp_m2=float(ex[0]), mu95_exp_m1=float(ex[1]), mu95_exp_p1=float(ex[3]),
-                                mu95_exp_p2=float(ex[4]), cls_method=str(lim["method"][i]),
-                                s_total=float(S[i].sum()), b_total=float(b.sum()),
-                                signal_n_eff=float(n_eff[i]), low_stat=bool(n_eff[i] < min_eff)))
+            groups.append((label, keys, float(lumi), b, S, E, n_obs, inp))
+    mu95_kw = dict(method=cls_cfg.get("method", "auto"), asymptotic_min_b=float(cls_cfg.get("asymptotic_min_b", 1.0)),
+                   cl=float(cls_cfg.get("cl", 0.95)), n_toys=int(cls_cfg.get("n_toys", 5000)), seed=seed)
+    # the (analysis, luminosity) groups are independent and seeded by their background alone: the same limits in
+    # any process (limits.scan_workers)
+    workers = min(int(lcfg.get("scan_workers", 1)), len(groups))
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as pool:
+            lims = list(pool.map(_group_mu95, [g[-1] for g in groups], [mu95_kw] * len(groups)))
+    else:
+        lims = [_group_mu95(g[-1], mu95_kw) for g in groups]
+    out = []
+    for (label, keys, lumi, b, S, E, n_obs, _), lim in zip(groups, lims):
+        r95 = st.r95(S, np.broadcast_to(b, S.shape), None if n_obs is None else np.broadcast_to(n_obs, S.shape))
+        n_eff = signal_effective_events(S, E)
+        for i, k in enumerate(keys):
+            ex = lim["exp"][i]
+            out.append(dict(source=k[0], analysis=label, m_c=k[2], dm=k[3], lumi_fb=lumi, ctau_cm=k[4],
+                            r95=float(r95[i]), mu95_exp=float(ex[2]), mu95_obs=float(lim["obs"][i]),
+                            mu95_exp_m2=float(ex[0]), mu95_exp_m1=float(ex[1]), mu95_exp_p1=float(ex[3]),
+                            mu95_exp_p2=float(ex[4]), cls_method=str(lim["method"][i]),
+                            s_total=float(S[i].sum()), b_total=float(b.sum()),
+                            signal_n_eff=float(n_eff[i]), low_stat=bool(n_eff[i] < min_eff)))
     out.sort(key=lambda r: (r["source"], r["analysis"], r["m_c"], r["dm"], r["lumi_fb"], r["ctau_cm"]))
     return out
+
+
+def _group_mu95(inp, kw):
+    """CLs limits of one (analysis, luminosity) group of :func:`scan` (module level: runs in a worker process)."""
+    return st.mu95(inp, **kw)
 
 
 # ------------------------------------------------------------ excluded intervals
