@@ -11,6 +11,7 @@ anything runs.  Errors name the offending key and the schema rule it broke::
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -72,6 +73,19 @@ def _key_path(error) -> str:
     return out or "<top level>"
 
 
+def _read_schema(path: str | os.PathLike | None) -> dict:
+    """The parsed schema file (default: :data:`DEFAULT_SCHEMA`), read once per file version. The validators
+    only read it (defaults are deep-copied into the configuration), so the cached dict is shared."""
+    p = Path(path if path is not None else DEFAULT_SCHEMA).resolve()
+    return _parse_schema(p, p.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_schema(path: Path, mtime_ns: int) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
 def validate_config(cfg: dict, schema: Mapping | str | os.PathLike | None = None,
                     source: str = "configuration", set_defaults: bool = True) -> dict:
     """Validate ``cfg`` in place (filling defaults) and return it.
@@ -80,9 +94,7 @@ def validate_config(cfg: dict, schema: Mapping | str | os.PathLike | None = None
     ``key 'a.b[2]': <message> (schema rule '<keyword>')``.
     """
     if schema is None or isinstance(schema, (str, os.PathLike)):
-        schema_path = Path(schema) if schema is not None else DEFAULT_SCHEMA
-        with open(schema_path) as fh:
-            schema = yaml.safe_load(fh)
+        schema = _read_schema(schema)
     cls = _DefaultFillingValidator if set_defaults else Draft7Validator
     validator = cls(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
@@ -100,8 +112,7 @@ def with_defaults(cfg: Mapping, schema: Mapping | str | os.PathLike | None = Non
     """A copy of ``cfg`` with every schema default filled in, without validating it (for stages
     handed a partial configuration: the schema stays the one source of default values)."""
     if schema is None or isinstance(schema, (str, os.PathLike)):
-        with open(Path(schema) if schema is not None else DEFAULT_SCHEMA) as fh:
-            schema = yaml.safe_load(fh)
+        schema = _read_schema(schema)
     out = copy.deepcopy(dict(cfg))
     for _ in _DefaultFillingValidator(schema).iter_errors(out):   # filling happens while iterating
         pass

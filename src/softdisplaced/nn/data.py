@@ -144,12 +144,10 @@ def read_study_ntuple(path: str | Path, kind: str, name: str, key: str,
 
 
 def study_benchmark_files(nn_cfg: Mapping) -> dict[int, str]:
-    files = nn_cfg.get("study_ntuples", {}).get("files", DEFAULT_STUDY_FILES)
-    return {int(k): v for k, v in files.items()}
+    """benchmark id -> file of the study's ntuple (``nn.study_ntuples.files``, schema default)."""
+    from softdisplaced.validation.study_ntuples import file_map
 
-
-DEFAULT_STUDY_FILES = {1: "BP_324_20_DM.root", 2: "BP_200_20_DM.root", 3: "BP_200_20_02.root",
-                       4: "BP_200_20_2.root", 5: "BP_200_20_20.root", 6: "BP_200_20_200.root"}
+    return file_map({"nn": nn_cfg})
 
 
 def benchmark_params(settings: Mapping, bid: int) -> tuple[float | None, float | None]:

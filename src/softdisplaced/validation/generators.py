@@ -31,8 +31,10 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from softdisplaced.validation import study_ntuples
+
 __all__ = [
-    "validation_settings", "STUDY_FILES", "Source", "weighted_ks", "wasserstein", "compare_variable",
+    "validation_settings", "Source", "weighted_ks", "wasserstein", "compare_variable",
     "load_skim", "load_study", "compare_sources", "sr_fractions", "efficiencies", "explain",
     "run_validation", "markdown_table", "benchmark_samples",
 ]
@@ -42,10 +44,6 @@ log = logging.getLogger(__name__)
 FEATURES = ["YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
             "Sphericity", "alphaT", "Spherocity"]
 
-
-#: benchmark id -> study file stem (../shared/reference/README.md)
-STUDY_FILES = {1: "BP_324_20_DM", 2: "BP_200_20_DM", 3: "BP_200_20_02", 4: "BP_200_20_2",
-               5: "BP_200_20_20", 6: "BP_200_20_200"}
 
 SR_LABELS = (1, 2, 3)
 
@@ -434,7 +432,7 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     """Build the validation report under ``outdir``; returns the summary (also ``summary.json``).
 
     ``fast`` / ``pythia8``: benchmark id -> skim path; ``study_dir``: the study's ntuples
-    (files from :data:`STUDY_FILES`). A benchmark is compared when at least two sources exist.
+    (files from ``nn.study_ntuples.files``, :func:`softdisplaced.validation.study_ntuples.file_map`). A benchmark is compared when at least two sources exist.
     Outputs: ``comparison.csv/.md`` (KS, Wasserstein per benchmark / variable / pair),
     ``sr_fractions.csv``, ``efficiencies.csv``, ``explanations.md``, ``REPORT.md``,
     ``plots/bp<id>_overlays.pdf/png``, ``summary.json``.
@@ -453,9 +451,8 @@ def run_validation(settings: Mapping, outdir: str | os.PathLike, fast: Mapping[i
     (outdir / "plots").mkdir(parents=True, exist_ok=True)
     fast = {int(k): v for k, v in (fast or {}).items()}
     pythia8 = {int(k): v for k, v in (pythia8 or {}).items()}
-    st = ((settings.get("samples") or {}).get("study_ntuples") or {})
-    n_study = float(st.get("n_generated", 2_000_000))
-    files = {int(k): v for k, v in (vcfg.get("study_files") or STUDY_FILES).items()}
+    n_study = float(study_ntuples.n_generated(settings))
+    files = {k: Path(v).stem for k, v in study_ntuples.file_map(settings).items()}
     ids = sorted(set(benchmarks) if benchmarks is not None else set(fast) | set(pythia8) |
                  ({i for i, stem in files.items() if study_dir and (Path(study_dir) / f"{stem}.root").exists()}))
     comp_rows, sr_rows, eff_rows, explanations, inputs, notes, plot_files = [], [], [], [], [], [], []

@@ -23,25 +23,32 @@ FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMET
 SRS = (1, 2, 3)
 
 
+def _filled(cfg: Mapping) -> dict:
+    """The sections read here with the schema's defaults filled in (the schema is their one source)."""
+    from softdisplaced.config import with_defaults
+
+    return with_defaults({k: cfg.get(k) or {} for k in ("samples", "nn", "limits")})
+
+
 def ntuple_dir(cfg: Mapping) -> Path:
-    return Path(cfg.get("samples", {}).get("study_ntuples", {}).get("dir", "../shared/reference/authors_ntuples"))
+    return Path(_filled(cfg)["samples"]["study_ntuples"]["dir"])
 
 
 def n_generated(cfg: Mapping) -> int:
-    return int(cfg.get("samples", {}).get("study_ntuples", {}).get("n_generated", 2_000_000))
+    return int(_filled(cfg)["samples"]["study_ntuples"]["n_generated"])
+
+
+def file_map(cfg: Mapping) -> dict[int, str]:
+    """benchmark id -> file name of its ntuple: ``limits.study_ntuples_files``, else ``nn.study_ntuples.files``."""
+    full = _filled(cfg)
+    mapping = full["limits"].get("study_ntuples_files") or full["nn"]["study_ntuples"]["files"]
+    return {int(bid): stem if str(stem).endswith(".root") else f"{stem}.root" for bid, stem in mapping.items()}
 
 
 def benchmark_files(cfg: Mapping, directory=None) -> dict[int, Path]:
     """benchmark id -> path of its ntuple (only those that exist)."""
     d = Path(directory) if directory is not None else ntuple_dir(cfg)
-    mapping = (cfg.get("limits", {}).get("study_ntuples_files")
-               or cfg.get("nn", {}).get("study_ntuples", {}).get("files") or {})
-    out = {}
-    for bid, stem in mapping.items():
-        p = d / (stem if str(stem).endswith(".root") else f"{stem}.root")
-        if p.exists():
-            out[int(bid)] = p
-    return out
+    return {bid: d / name for bid, name in file_map(cfg).items() if (d / name).exists()}
 
 
 def read(path, weight: str = "F") -> dict[int, dict[str, np.ndarray]]:
