@@ -104,6 +104,10 @@ def test_end_to_end_produces_every_artifact(tiny_run):
     assert set(rows[0]) >= {"source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err"}
     assert {r["stage"] for r in rows} == {"pre_nn", "post_nn"}
     assert any(r["benchmark"] == "hf" for r in rows)
+    # the Pythia 8 copy bp1_pythia8 (validation.pythia8_benchmarks) enters the yields as source pythia8, pre-NN only
+    py8 = [r for r in rows if r["source"] == "pythia8"]
+    assert {(r["benchmark"], r["stage"]) for r in py8} == {("1", "pre_nn")}
+    assert {r["sr"] for r in py8} == {"I", "II", "III"}
     with open(res / "limits" / "exclusion_ctau.csv") as fh:
         ex = list(csv.DictReader(fh))
     assert {float(r["lumi_fb"]) for r in ex if r["analysis"] in ("nn", "cut_based")} == {2.6, 140.0, 300.0, 3000.0}
