@@ -86,8 +86,12 @@ def rng_for(master_seed: int, sample: str, chunk: int = 0, stream: str = "genera
 
 def build_samples(cfg: Mapping) -> dict[str, dict]:
     """Ordered mapping ``name -> sample spec`` from the configuration."""
+    from softdisplaced.config import with_defaults
+
     out: dict[str, dict] = {}
-    scfg = cfg["samples"]
+    # a stage may hand a partial configuration: the schema is the one source of the defaults
+    full = with_defaults({"samples": cfg["samples"], "validation": cfg.get("validation") or {}})
+    scfg = full["samples"]
     sig = scfg["signal"]
     chosen = sig.get("benchmarks")  # null: all; an empty list is refused at validation
     if chosen is not None and not chosen:
@@ -98,37 +102,36 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
             continue
         s, e, label = cross_section_fb(cfg, b["m_c"])
         out[f"bp{b['id']}"] = dict(
-            name=f"bp{b['id']}", kind="signal", source=sig.get("generator", "fast"), benchmark=b["id"],
+            name=f"bp{b['id']}", kind="signal", source=sig["generator"], benchmark=b["id"],
             m_c=b["m_c"], dm=b["dm"], ctau_cm=b["ctau_cm"], br_ll=b["br_ll"],
             cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
-            n_chunks=sig.get("n_chunks", 1), events_per_chunk=sig.get("events_per_chunk", 100000), files=[])
+            n_chunks=sig["n_chunks"], events_per_chunk=sig["events_per_chunk"], files=[])
     hf = scfg["hf"]
-    if hf.get("enabled", True):
-        out["hf"] = dict(name="hf", kind="background", source=hf.get("generator", "fast"), benchmark=None,
+    if hf["enabled"]:
+        out["hf"] = dict(name="hf", kind="background", source=hf["generator"], benchmark=None,
                          cross_section_fb=None, cross_section_err_fb=None, cross_section_source=None,
-                         n_chunks=hf.get("n_chunks", 1), events_per_chunk=hf.get("events_per_chunk", 200000),
-                         files=[])
-    ms = scfg.get("mass_scan", {})
-    if ms.get("enabled", False):
+                         n_chunks=hf["n_chunks"], events_per_chunk=hf["events_per_chunk"], files=[])
+    ms = scfg.get("mass_scan") or {}          # optional sections: their defaults are filled when present
+    if ms.get("enabled"):
         for m in ms.get("masses", []):
             name = f"m{int(m) if float(m).is_integer() else m}"
             if ms["dm"] >= m:
                 raise ValueError(f"samples.mass_scan: dm = {ms['dm']} must be below m_c = {m}")
             s, e, label = cross_section_fb(cfg, m)
             out[name] = dict(
-                name=name, kind="signal", source=ms.get("generator", "fast"), benchmark=None,
+                name=name, kind="signal", source=ms["generator"], benchmark=None,
                 m_c=float(m), dm=ms["dm"], ctau_cm=ms["ctau_cm"], br_ll=ms["br_ll"],
                 cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
-                n_chunks=ms.get("n_chunks", 1), events_per_chunk=ms.get("events_per_chunk", 50000), files=[])
-    for pt in scfg.get("extra_signal", []):
+                n_chunks=ms["n_chunks"], events_per_chunk=ms["events_per_chunk"], files=[])
+    for pt in scfg["extra_signal"]:
         s, e, label = cross_section_fb(cfg, pt["m_c"])
         out[pt["name"]] = dict(
-            name=pt["name"], kind="signal", source=sig.get("generator", "fast"), benchmark=None,
+            name=pt["name"], kind="signal", source=sig["generator"], benchmark=None,
             m_c=pt["m_c"], dm=pt["dm"], ctau_cm=pt["ctau_cm"], br_ll=pt["br_ll"],
             cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
-            n_chunks=sig.get("n_chunks", 1), events_per_chunk=sig.get("events_per_chunk", 100000), files=[])
+            n_chunks=sig["n_chunks"], events_per_chunk=sig["events_per_chunk"], files=[])
     st = scfg.get("stops") or {}
-    if st.get("enabled", False):              # long-lived top squarks (generation.stops)
+    if st.get("enabled"):              # long-lived top squarks (generation.stops)
         ctaus = st["ctau_cm"] if isinstance(st["ctau_cm"], (list, tuple)) else [st["ctau_cm"]]
         for m in st.get("masses", []):
             s, e, label = stop_cross_section_fb(cfg, float(m))
@@ -138,9 +141,9 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
                     name=name, kind="signal", model="stop", source="pythia8_stop", benchmark=None,
                     m_stop=float(m), m_c=float(m), dm=None, ctau_cm=float(ct), br_ll=1.0,
                     cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
-                    n_chunks=st.get("n_chunks", 1), events_per_chunk=st.get("events_per_chunk", 5000), files=[])
+                    n_chunks=st["n_chunks"], events_per_chunk=st["events_per_chunk"], files=[])
     s8 = scfg.get("sqrt_s_8tev") or {}
-    if s8.get("enabled", False):              # copies of chargino samples at 8 TeV (the 8 TeV recast)
+    if s8.get("enabled"):              # copies of chargino samples at 8 TeV (the 8 TeV recast)
         for base in s8.get("samples", []):       # those present (samples.signal.benchmarks may restrict them)
             if base not in out:
                 continue
@@ -151,18 +154,18 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
             spec.update(name=f"{base}_8tev", sqrt_s_tev=8.0, sqrt_s_gev=float(s8["sqrt_s_gev"]),
                         luminosity=dict(s8["luminosity"]), source=s8.get("generator", spec["source"]),
                         cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
-                        n_chunks=s8.get("n_chunks", 1), events_per_chunk=s8.get("events_per_chunk", 50000))
+                        n_chunks=s8["n_chunks"], events_per_chunk=s8["events_per_chunk"])
             out[spec["name"]] = spec
-    val = cfg.get("validation", {}) or {}
-    for bid in val.get("pythia8_benchmarks", []) or []:
+    val = full["validation"]
+    for bid in val["pythia8_benchmarks"]:
         base = f"bp{bid}"
         if base not in out:
             raise ValueError(f"validation.pythia8_benchmarks: benchmark {bid} is not among the generated benchmarks")
         spec = dict(out[base])
         spec.update(name=f"{base}_pythia8", source="pythia8", validation_only=True,
-                    events_per_chunk=val.get("pythia8_events", 20000), n_chunks=val.get("pythia8_chunks", 1))
+                    events_per_chunk=val["pythia8_events"], n_chunks=val["pythia8_chunks"])
         out[spec["name"]] = spec
-    for ext in scfg.get("external", []):
+    for ext in scfg["external"]:
         spec = dict(ext)
         spec.update(source=ext["type"], benchmark=None,
                     kind={"background": "background"}.get(ext["kind"], ext["kind"]),
