@@ -363,6 +363,22 @@ def test_fidelity_reference_is_shown_with_its_provenance(tmp_path):
     assert V.fidelity_section()[0].count("reference measurement") == 0  # no committed table: no block
 
 
+def test_a_run_difference_cites_the_committed_reference_of_the_same_row(tmp_path):
+    """A default-run yield ratio beyond the threshold is shown beside the larger committed measurement of the
+    same generator, benchmark and SR (is it statistics or the generator?); rows without a reference get none."""
+    ref = tmp_path / "pythia8_fidelity.csv"
+    _reference_csv(ref, [("4", "I", 200.0, 174.0)])
+    run = [dict(quantity="yield_pre_nn", source="pythia8", benchmark="4", sr=sr, project=1.5, study=1.0, ratio=1.5,
+                ratio_err=0.1) for sr in ("I", "II")]
+    _, _, sentences = V.fidelity_section(yields=run, references={str(ref): V.fidelity_reference(ref)})
+    by_sr = {s.split("sr ")[1][:2].strip(")"): s for s in sentences if s.startswith("yield pre nn (pythia8;")}
+    assert by_sr["I"].endswith("The committed reference (100000 events) gives 1.15 +- 0.050 for this row.")
+    assert "gives" not in by_sr["II"] and "for this row" not in by_sr["II"]
+    # the reference's own sentence does not cite itself
+    (own,) = [s for s in sentences if s.startswith("yield pre nn (pythia8, reference;")]
+    assert "for this row" not in own
+
+
 def test_fidelity_reference_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         V.fidelity_reference(tmp_path / "nope.csv")

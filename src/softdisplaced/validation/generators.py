@@ -810,13 +810,21 @@ def fidelity_kappa(tf_rows: Sequence[Mapping], published_kappa: Mapping) -> list
     return out
 
 
+def _reference_key(r: Mapping) -> tuple:
+    """A yield row's identity across the run and a committed reference (whose source ends in ', reference')."""
+    return (r["quantity"], str(r["source"]).removesuffix(", reference"), str(r.get("benchmark")), str(r.get("sr")))
+
+
 def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
     """One sentence per row whose ratio differs from 1 by more than ``threshold``, generated from the numbers
     with the configured explanation of the quantity's known cause, or, when the ratio has an error and lies within
-    ``statistical_sigmas`` of it from 1, naming statistics as the cause."""
+    ``statistical_sigmas`` of it from 1, naming statistics as the cause. A run's yield row that a committed reference
+    measurement (:func:`fidelity_reference`, larger samples) also has gets the reference's ratio beside it."""
     thr, nsig, stat_q = float(fcfg["threshold"]), float(fcfg["statistical_sigmas"]), set(fcfg["statistical_quantities"])
     causes, qmap = fcfg["causes"], fcfg["quantity_causes"]
     absolute = fcfg.get("absolute_tolerances") or {}
+    refs = {_reference_key(r): r for r in rows
+            if str(r.get("source", "")).endswith(", reference") and r.get("n_generated") is not None}
     out = []
     for r in rows:
         q = r.get("ratio", float("nan"))
@@ -837,8 +845,12 @@ def fidelity_explanations(rows: Sequence[Mapping], fcfg: Mapping) -> list[str]:
                      f"statistics of both samples) from 1, within the {nsig:g} of validation.fidelity.statistical_sigmas")
         how = (f"difference {float(r.get('difference', r['project'] - r['study'])):+.3f}, tolerance "
                f"{float(absolute[r['quantity']]):g}" if r["quantity"] in absolute else f"ratio {_fmt(q)}, {100 * (q - 1):+.0f} %")
+        ref = None if str(r["source"]).endswith(", reference") else refs.get(_reference_key(r))
+        seen = "" if ref is None else (
+            f" The committed reference ({int(ref['n_generated'])} events) gives {_fmt(ref['ratio'])} +- "
+            f"{_fmt(ref['ratio_err'])} for this row.")
         out.append(f"{what} ({r['source']}; {where}): {_fmt(r['project'])} vs the study's {_fmt(r['study'])} "
-                   f"({how}). Why: {cause}.")
+                   f"({how}). Why: {cause}.{seen}")
     return out
 
 
