@@ -59,6 +59,10 @@ unbiased estimate of the physical one:
 event kept). ``tests/test_generation_hf.py`` proves the closure (weighted biased sample vs
 unbiased sample; weighted cos(theta*) flat).
 
+6. soft particles (:func:`soft_particles`, made for the kept events only): the signal's underlying event
+   (``generation.fast.underlying_event``) and the soft activity (``soft_activity``: ~30 soft K0L, the
+   MET resolution of Pythia 8 b bbar events with multiple parton interactions), their summed pT removed.
+
 Leptons come with the D decay products and the fragmentation pions around them,
 so they are not isolated by construction; isolation is computed by the detector.
 """
