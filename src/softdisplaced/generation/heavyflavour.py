@@ -3,7 +3,12 @@
 Per event (vectorised over the chunk; docs/generator.md):
 
 1. b and bbar with pT from dN/dpT ∝ pT^-n above pT-hat_min (fitted to Pythia 8), independent Gaussian
-   rapidities, back to back in phi up to a Gaussian acoplanarity;
+   rapidities, back to back in phi; initial-state radiation (``isr``): a jet of pT = pT-hat r, with r from
+   dN/dr^2 ∝ (r^2 + r0^2)^-power up to r_max (fitted to the ISR recoil of Pythia 8 b bbar events,
+   docs/generator.md), fragmented into a few visible hadrons (:func:`.signal.isr_fragments`); the b bbar
+   pair recoils against their summed pT (:func:`recoil_pair`: exact transverse momentum balance, so that
+   the reconstructed MET is the neutrinos' plus the detector's, as in Pythia 8; the earlier Gaussian
+   acoplanarity without a recoiling object gave the event a spurious MET of ~15 GeV, issue 11);
 2. Peterson fragmentation: B hadron with 3-momentum z p_b (z: the B's share of the whole b jet,
    no gluon radiation here); the rest (1 - z) p_b goes to 2 + N pions, N ~ Poisson with a mean
    growing as ln(1 + E_rest), flat Dirichlet momentum fractions and Gaussian kT around the b
@@ -54,6 +59,10 @@ unbiased estimate of the physical one:
 event kept). ``tests/test_generation_hf.py`` proves the closure (weighted biased sample vs
 unbiased sample; weighted cos(theta*) flat).
 
+6. soft particles (:func:`soft_particles`, made for the kept events only): the signal's underlying event
+   (``generation.fast.underlying_event``) and the soft activity (``soft_activity``: ~30 soft K0L, the
+   MET resolution of Pythia 8 b bbar events with multiple parton interactions), their summed pT removed.
+
 Leptons come with the D decay products and the fragmentation pions around them,
 so they are not isolated by construction; isolation is computed by the detector.
 """
@@ -69,15 +78,17 @@ import numpy as np
 from .kinematics import (boost, cos_sin, cosh_sinh, four_vector, orthonormal_basis, peterson_sample,
                          pt_eta_phi, three_body_decay, two_body_decay)
 from .record import ParticleTable, build_events
-from .signal import M_E, M_MU, M_PI
+from .radiation import underlying_event
+from .signal import M_E, M_MU, M_PI, isr_fragments, sample_isr_pt
 
 __all__ = ["generate_heavy_flavour", "M_B_QUARK", "direction_density", "peterson_density", "fragment_pions",
-           "fragment_multiplicity_mean",
+           "fragment_multiplicity_mean", "recoil_pair", "soft_particles",
            "sample_heavy_flavour_kinematics"]
 
 M_B_QUARK = 4.8
 M_K = 0.493677
 M_PI0 = 0.134977
+M_K0L = 0.497611
 _SELF_CONJUGATE = (22, 111)
 
 
@@ -86,6 +97,19 @@ def _quark(pt, y, phi, m):
     ch, sh = cosh_sinh(y)
     c, s = cos_sin(phi)
     return np.stack([mt * ch, pt * c, pt * s, mt * sh], axis=1)
+
+
+def recoil_pair(quarks, qx, qy):
+    """The two quarks with their pair given the transverse momentum (qx, qy): each is taken to the pair's
+    rest frame and back with the pair 4-momentum of the same mass and rapidity and pT = (qx, qy)."""
+    pair = quarks[0] + quarks[1]
+    m2 = np.maximum(pair[:, 0] ** 2 - np.einsum("ij,ij->i", pair[:, 1:], pair[:, 1:]), 0.0)
+    y = 0.5 * np.log((pair[:, 0] + pair[:, 3]) / (pair[:, 0] - pair[:, 3]))
+    mt = np.sqrt(m2 + qx * qx + qy * qy)
+    ch, sh = cosh_sinh(y)
+    target = np.stack([mt * ch, qx, qy, mt * sh], axis=1)
+    to_rest = np.concatenate([pair[:, :1], -pair[:, 1:]], axis=1)
+    return [boost(boost(q, to_rest), target) for q in quarks]
 
 
 # ------------------------------------------------------------------ biased samplers
@@ -208,6 +232,35 @@ def fragment_pions(rng, rest, e1, e2, h: Mapping):
     return p4, active, neutral
 
 
+# ------------------------------------------------------------------ underlying event
+def soft_particles(rng, n, ue_cfg: Mapping, soft_cfg: Mapping) -> dict:
+    """Extra particles (record fields + ``event``) of ``n`` HF events: the signal's underlying event
+    (``generation.fast.underlying_event``: isolation) and the soft activity (``heavy_flavour.soft_activity``:
+    MET resolution; its neutral particles K0L with probability ``neutral_hadron_fraction``), from the origin.
+    Their summed transverse momentum is removed per event, shared equally (the recoil of the beam remnants
+    outside the detector): the soft particles add detector effects to the MET, not a momentum imbalance."""
+    parts = []
+    for c in (ue_cfg, soft_cfg):
+        ue = underlying_event(rng, n, c)
+        nh = (ue["pid"] == 22) & (rng.random(len(ue["pid"])) < c.get("neutral_hadron_fraction", 0.0))
+        ue["pid"] = np.where(nh, 130, ue["pid"]).astype(np.int32)
+        ue["mass"] = np.where(nh, M_K0L, ue["mass"])
+        parts.append(ue)
+    ue = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
+    order = np.argsort(ue["event"], kind="stable")
+    ue = {f: v[order] for f, v in ue.items()}
+    ev = ue["event"]
+    k = np.bincount(ev, minlength=n)
+    for f in ("px", "py"):
+        ue[f] = ue[f] - (np.bincount(ev, weights=ue[f], minlength=n) / np.maximum(k, 1))[ev]
+    ue["e"] = np.sqrt(ue["px"] ** 2 + ue["py"] ** 2 + ue["pz"] ** 2 + ue["mass"] ** 2)
+    m = len(ev)
+    minus1 = np.full(m, -1, np.int32)
+    ue.update(status=np.ones(m, np.int32), x=np.zeros(m), y=np.zeros(m), z=np.zeros(m), t=np.zeros(m),
+              m1=minus1, m2=minus1, d1=minus1, d2=minus1)
+    return ue
+
+
 # ------------------------------------------------------------------ generator
 def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mapping) -> dict:
     """All particle momenta, vertices and flags of ``n`` candidate events (before thinning).
@@ -238,8 +291,16 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
         w_imp *= (n_phys - 1.0) / (n_samp - 1.0) * np.power(x, -(n_phys - n_samp))
     y = rng.normal(0.0, h["rapidity_sigma"], (n, 2))
     phi1 = rng.uniform(-np.pi, np.pi, n)
-    phi2 = phi1 + np.pi + rng.normal(0.0, h["acoplanarity_sigma"], n)
-    quarks = [_quark(pt, y[:, 0], phi1, M_B_QUARK), _quark(pt, y[:, 1], phi2, M_B_QUARK)]
+    quarks = [_quark(pt, y[:, 0], phi1, M_B_QUARK), _quark(pt, y[:, 1], phi1 + np.pi, M_B_QUARK)]
+    # ISR: a jet of pT = pT-hat r (physical density, no importance weight); the b bbar pair recoils against
+    # the jet's visible fragments (exact transverse momentum balance)
+    isr = h["isr"]
+    if isr["enabled"]:
+        r = sample_isr_pt(rng, n, isr["r0"], isr["power"], isr["r_max"])
+        isr_p4, isr_pid, isr_mass = isr_fragments(rng, n, pt * r, isr)
+        quarks = recoil_pair(quarks, -isr_p4[:, :, 1].sum(axis=1), -isr_p4[:, :, 2].sum(axis=1))
+    else:
+        isr_p4, isr_pid, isr_mass = np.zeros((n, 0, 4)), np.zeros(0, dtype=int), np.zeros(0)
 
     # 2.-3. fragmentation and B flight
     hadrons, frags, verts, zs = [], [], [], []
@@ -316,9 +377,9 @@ def sample_heavy_flavour_kinematics(rng: np.random.Generator, n: int, cfg: Mappi
         prods.append(dict(D=D, a=a, b=b, K=K, x=x, y=y, sl=sl, is_e=is_e, d_sl=d_sl, d_is_e=d_is_e, sign=sign))
 
     w_br = np.where(second_sl, 2.0 * br * br / max(f2, 1e-300), 4.0 * br * (1.0 - br) / max(1.0 - f2, 1e-300))
-    return {"quarks": quarks, "hadrons": hadrons, "frag_momentum": frags,
+    return {"quarks": quarks, "hadrons": hadrons, "frag_momentum": frags, "isr": (isr_p4, isr_pid, isr_mass),
             "verts": verts, "prods": prods,
-            "mB": mB, "mD": mD, "weight": w_br * w_c * w_imp, "w_importance": w_imp, "cos_theta": cos_theta,
+            "mB": mB, "mD": mD, "pthat": pt, "weight": w_br * w_c * w_imp, "w_importance": w_imp, "cos_theta": cos_theta,
             "z": np.stack(zs, axis=1)}
 
 
@@ -442,6 +503,20 @@ def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mappin
                 mass=np.where(d_sl, np.where(d_is_e, M_E, M_MU), M_PI), vertex=vtx, charge=-float(sign), m1=dbase)
         tab.set(kbase + 2, pid=np.where(d_sl, -np.where(d_is_e, 12, 14) * sign, 111), status=1, p4=y,
                 mass=np.where(d_sl, 0.0, M_PI0), vertex=vtx, m1=dbase)
+    isr_p4, isr_pid, isr_mass = kin["isr"]
+    if isr_p4.shape[1]:
+        # ISR-jet fragments: visible particles from the origin, no mother in the record
+        nf = isr_p4.shape[1]
+        ev_i = np.repeat(np.arange(m), nf)
+        p4 = isr_p4[idx].reshape(-1, 4)
+        pid = np.tile(isr_pid, m)
+        k = len(ev_i)
+        extra_parts.append(dict(event=ev_i, pid=pid, status=np.ones(k, np.int32), e=p4[:, 0], px=p4[:, 1],
+                                py=p4[:, 2], pz=p4[:, 3], mass=np.tile(isr_mass, m), x=np.zeros(k), y=np.zeros(k),
+                                z=np.zeros(k), t=np.zeros(k), m1=np.full(k, -1, np.int32),
+                                m2=np.full(k, -1, np.int32), d1=np.full(k, -1, np.int32),
+                                d2=np.full(k, -1, np.int32), charge=np.sign(pid).astype(float) * (np.abs(pid) == 211)))
+    extra_parts.append(soft_particles(rng, m, cfg["underlying_event"], cfg["heavy_flavour"]["soft_activity"]))
     extra = {f: np.concatenate([x[f] for x in extra_parts]) for f in extra_parts[0]}
     order = np.argsort(extra["event"], kind="stable")
     extra = {f: v[order] for f, v in extra.items()}
