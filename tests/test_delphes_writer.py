@@ -50,6 +50,8 @@ def test_delphes_schema_reads_every_collection(tmp_path, settings):
     assert ak.all(ak.flatten(ev.Jet.pt == reco["Jet"].PT)) and ak.all(ak.flatten(ev.Jet.mass == reco["Jet"].Mass))
     np.testing.assert_array_equal(ak.to_numpy(ev.MissingET.MET), ak.to_numpy(ak.flatten(reco["MissingET"].MET)))
     np.testing.assert_array_equal(ak.to_numpy(ev.ScalarHT.HT), ak.to_numpy(ak.flatten(reco["ScalarHT"].HT)))
+    np.testing.assert_array_equal(ak.to_numpy(ev.ScalarHT.HTUnique),
+                                  ak.to_numpy(ak.flatten(reco["ScalarHT"].HTUnique)))
     np.testing.assert_array_equal(ak.to_numpy(ev.Event.Number), np.arange(100, 100 + N))
     assert np.all(ak.to_numpy(ev.Event.Weight) == 1.0)
     assert np.allclose(ak.to_numpy(ev.Event.CrossSection), 0.1277)
@@ -71,7 +73,8 @@ def test_branch_names_follow_delphes(tmp_path, settings):
     with uproot.open(path) as f:
         keys = set(f["Delphes"].keys())
     for need in ("Electron_size", "Electron/Electron.PT", "Electron/Electron.IsolationVar", "Muon/Muon.D0",
-                 "Jet/Jet.Mass", "MissingET/MissingET.MET", "ScalarHT/ScalarHT.HT", "Particle/Particle.CtauProper",
+                 "Jet/Jet.Mass", "MissingET/MissingET.MET", "ScalarHT/ScalarHT.HT",
+                 "ScalarHT/ScalarHT.HTUnique", "Particle/Particle.CtauProper",
                  "Particle/Particle.PID", "Particle/Particle.M1", "Particle/Particle.D2", "Event/Event.Weight",
                  "Event/Event.CrossSection", "Event/Event.Number"):
         assert need in keys, need

@@ -164,6 +164,58 @@ def test_non_isolated_lepton_is_a_jet_input():
     assert reco["ScalarHT"].HT[0, 0] == pytest.approx(reco["Jet"].PT[0, 0], rel=1e-6)
 
 
+ALL_PHOTONS = {"unique_ht": {"photon_efficiency": {"eta_edges": [0, 1.5, 2.5], "pt_edges": [0.5, 1e9],
+                                                    "values": [[1.0], [1.0]]}}}
+
+
+def test_unique_ht_of_hand_built_event():
+    """ScalarHT.HTUnique, the study card's ScalarHT (UniqueObjectFinder): photons above 0.5 GeV in |eta| < 2.5,
+    the stored electrons and muons, and the jets sharing no constituent with those; HT stays all jets +
+    isolated leptons."""
+    ele = particle(11, 25.0, 0.0, 0.0)                                   # isolated electron
+    lone_photon = particle(22, 3.0, -1.5, 2.6)                           # in no jet
+    soft_photon = particle(22, 0.4, 2.0, -2.6)                           # below the card's 0.5 GeV
+    far_photon = particle(22, 4.0, 2.7, -0.5)                            # beyond |eta| 2.5
+    jet_photon = [particle(211, 15.0, 1.0, 2.0), particle(-211, 10.0, 1.1, 2.05), particle(22, 5.0, 0.95, 1.95)]
+    jet_charged = [particle(211, 25.0, -1.0, -1.0)]
+    jet_neutral_hadron = [particle(211, 20.0, 0.5, -2.2), particle(130, 6.0, 0.55, -2.15)]  # NNeutrals 1, kept
+    # second event: a non-isolated muon inside a jet: the jet shares it and leaves HTUnique, the muon enters
+    mu_jet = [particle(13, 22.0, 0.0, 0.0), particle(211, 10.0, 0.05, 0.05)]
+    ev = events([ele, lone_photon, soft_photon, far_photon, *jet_photon, *jet_charged, *jet_neutral_hadron], mu_jet)
+    reco = simulate(ev, {**PERFECT, **ALL_PHOTONS}, np.random.default_rng(1))
+
+    def pt_of(parts):
+        return float(np.hypot(sum(p["px"] for p in parts), sum(p["py"] for p in parts)))
+
+    jets = reco["Jet"]
+    assert ak.to_list(jets.NNeutrals[0]) == [1, 1, 0]  # by pT: 30.0 (photon), 25.9 (K0L), 25 (charged)
+    pt_a, pt_b, pt_c = pt_of(jet_photon), pt_of(jet_charged), pt_of(jet_neutral_hadron)
+    assert sorted(ak.to_list(jets.PT[0])) == pytest.approx(sorted([pt_a, pt_b, pt_c]), rel=1e-5)
+    ht_unique = 25.0 + 3.0 + 5.0 + pt_b + pt_c
+    assert reco["ScalarHT"].HTUnique[0, 0] == pytest.approx(ht_unique, rel=1e-5)
+    assert reco["ScalarHT"].HT[0, 0] == pytest.approx(pt_a + pt_b + pt_c + 25.0, rel=1e-5)
+    assert reco["Muon"].IsolationVar[1, 0] > 0.15 and ak.num(reco["Jet"])[1] == 1
+    assert reco["ScalarHT"].HTUnique[1, 0] == pytest.approx(22.0, rel=1e-6)
+    assert reco["ScalarHT"].HT[1, 0] == pytest.approx(32.0, rel=0.01)
+
+
+def test_unique_ht_photon_efficiency_of_the_card():
+    """The card's PhotonEfficiency (0.95 for |eta| <= 1.5, 0.85 up to 2.5) as the pass fraction of single
+    10 GeV photons; its draws come last, so every other collection is the same at any efficiency."""
+    n = 20_000
+    rng = np.random.default_rng(7)
+    for lo, hi, exp in ((0.1, 1.4, 0.95), (1.6, 2.4, 0.85)):
+        ev = events(*[[particle(22, 10.0, float(eta), 0.3)] for eta in rng.uniform(lo, hi, n)])
+        reco = simulate(ev, {}, np.random.default_rng(8))
+        frac = float(np.mean(ak.to_numpy(ak.flatten(reco["ScalarHT"].HTUnique)) > 0))
+        assert abs(frac - exp) < 4 * np.sqrt(exp * (1 - exp) / n), (lo, hi, frac, exp)
+    every = simulate(ev, ALL_PHOTONS, np.random.default_rng(8))
+    assert np.all(ak.to_numpy(ak.flatten(every["ScalarHT"].HTUnique)) > 0)
+    for name, field in (("MissingET", "MET"), ("ScalarHT", "HT")):
+        np.testing.assert_array_equal(ak.to_numpy(ak.flatten(every[name][field])),
+                                      ak.to_numpy(ak.flatten(reco[name][field])))
+
+
 def test_bad_table_shape_is_a_config_error():
     bad = {"muon": {"identification_efficiency": {"eta_edges": [0, 1, 2.4], "pt_edges": [0.5, 1e9], "values": [[0.9]]}}}
     with pytest.raises(ConfigError, match="detector.muon.identification_efficiency"):

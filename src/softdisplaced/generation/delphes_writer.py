@@ -6,7 +6,9 @@ by the stock ``coffea.nanoevents.DelphesSchema``:
 
 * Electron, Muon: PT, Eta, Phi, T, Charge, D0, DZ, IsolationVar, Particle
   (index of the generator particle in the event's Particle list);
-* Jet: PT, Eta, Phi, Mass, NNeutrals, NCharged;  MissingET: MET, Eta, Phi;  ScalarHT: HT;
+* Jet: PT, Eta, Phi, Mass, NNeutrals, NCharged;  MissingET: MET, Eta, Phi;
+* ScalarHT: HT (all jets + isolated leptons) and HTUnique (the study card's ScalarHT: photons, stored leptons
+  and the jets sharing no constituent with them; a real Delphes file has that sum in HT and no HTUnique);
 * Particle: PID, Status, M1, M2, D1, D2, PT, Eta, Phi, Mass, Charge, X, Y, Z
   (mm), T (s), CtauProper (proper decay length c*t in mm of the
   mediators (|PID| in MEDIATOR_PIDS: charginos, stop R-hadrons), computed from their daughters' production vertex;

@@ -9,7 +9,7 @@ collections as awkward arrays::
      "Muon":     (same),
      "Jet":      var * {PT, Eta, Phi, Mass, NNeutrals, NCharged},
      "MissingET": var * {MET, Eta, Phi}   (one entry per event),
-     "ScalarHT":  var * {HT}              (one entry per event)}
+     "ScalarHT":  var * {HT, HTUnique}    (one entry per event)}
 
 Everything is computed on the flattened particle arrays of the whole chunk
 (no Python loop over events). Jets are clustered with the ``fastjet`` package
@@ -32,7 +32,9 @@ flavour), divided by the reconstructed lepton pT, no pile-up subtraction; with
 ``ratio_max`` set, leptons above it are dropped (the module's PTRatioMax); MissingET = minus the vector sum of all visible
 energy-flow objects; ScalarHT = sum of jet pT + pT of the isolated
 reconstructed leptons (the Delphes UniqueObjectFinder convention: isolated
-leptons are not jet inputs). T is in seconds (Delphes TreeWriter convention).
+leptons are not jet inputs); HTUnique = the study card's ScalarHT (``detector.unique_ht``): the
+sum of pT of the energy-flow photons that pass its PhotonEfficiency, the Electron and Muon
+collections, and the jets sharing no constituent with those (its UniqueObjectFinder). T is in seconds (Delphes TreeWriter convention).
 
 Energy flow (``detector.energy_flow``, the study card's ChargedHadronTrackingEfficiency,
 ChargedHadronMomentumSmearing, ECal and HCal): before isolation, jets, MissingET and ScalarHT each
@@ -73,15 +75,16 @@ def detector_settings(cfg: Mapping | None) -> dict:
 def _detector_settings(cfg_json: str) -> dict:
     """Validation is done once per distinct configuration (chunks of a sample share it)."""
     out = with_defaults(json.loads(cfg_json), "detector")
+    tables = [(f"{lep}.{tab}", out[lep][tab]) for lep in ("electron", "muon")
+              for tab in ("tracking_efficiency", "identification_efficiency")]
+    for where, t in tables + [("unique_ht.photon_efficiency", out["unique_ht"]["photon_efficiency"])]:
+        shape = (len(t["eta_edges"]) - 1, len(t["pt_edges"]) - 1)
+        if np.shape(t["values"]) != shape:
+            raise ConfigError(f"detector.{where}: values must have shape (len(eta_edges)-1, "
+                              f"len(pt_edges)-1) = {shape}, got {np.shape(t['values'])}")
+        if np.any(np.diff(t["eta_edges"]) <= 0) or np.any(np.diff(t["pt_edges"]) <= 0):
+            raise ConfigError(f"detector.{where}: eta_edges and pt_edges must increase")
     for lep in ("electron", "muon"):
-        for tab in ("tracking_efficiency", "identification_efficiency"):
-            t = out[lep][tab]
-            shape = (len(t["eta_edges"]) - 1, len(t["pt_edges"]) - 1)
-            if np.shape(t["values"]) != shape:
-                raise ConfigError(f"detector.{lep}.{tab}: values must have shape (len(eta_edges)-1, "
-                                  f"len(pt_edges)-1) = {shape}, got {np.shape(t['values'])}")
-            if np.any(np.diff(t["eta_edges"]) <= 0) or np.any(np.diff(t["pt_edges"]) <= 0):
-                raise ConfigError(f"detector.{lep}.{tab}: eta_edges and pt_edges must increase")
         r = out[lep]["momentum_resolution"]
         n = len(r["eta_edges"]) - 1
         if len(r["a"]) != n or len(r["b"]) != n:
@@ -294,6 +297,8 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
     out: dict[str, ak.Array] = {}
     isolated = np.zeros(len(idx), dtype=bool)
     lep_ht = np.zeros(n_events)
+    collection_ht = np.zeros(n_events)  # every stored lepton (HTUnique)
+    in_collection = np.zeros(len(idx), dtype=bool)
     for name, code in (("Electron", 11), ("Muon", 13)):
         lcfg = cfg[name.lower()]
         cand = np.nonzero(apid == code)[0]
@@ -322,6 +327,8 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
         if iso_cfg["ratio_max"] is not None:  # Delphes PTRatioMax: such leptons leave the collection
             keep = iso <= iso_cfg["ratio_max"]
             sel, pt_reco, d0, dz, iso = sel[keep], pt_reco[keep], d0[keep], dz[keep], iso[keep]
+        in_collection[sel] = True
+        collection_ht += np.bincount(ev[sel], weights=pt_reco, minlength=n_events)
         is_iso = iso < lcfg["jet_overlap_isolation_max"]
         isolated[sel[is_iso]] = True
         lep_ht += np.bincount(ev[sel][is_iso], weights=pt_reco[is_iso], minlength=n_events)
@@ -341,7 +348,15 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
     px, py, pz, e = px * scale, py * scale, pz * scale, e * scale
     visible &= scale > 0  # deposits below the calorimeter thresholds are lost
     above = pt * scale > cfg["jets"]["constituent_pt_min_gev"]
-    tags = np.stack([neutral & above, ~neutral & above], axis=1)
+    # the study card's UniqueObjectFinder photons (HTUnique): energy-flow photons and pi0 passing its
+    # PhotonEfficiency; one draw per photon and pi0 of the record, always (the last draws of the chunk)
+    iph = np.nonzero((apid == 22) | (apid == 111))[0]
+    u = rng.random(len(iph))
+    unique_photon = np.zeros(len(idx), dtype=bool)
+    unique_photon[iph] = visible[iph] & (u < binned_efficiency(cfg["unique_ht"]["photon_efficiency"],
+                                                               np.abs(eta[iph]), pt[iph] * scale[iph]))
+    # constituent tags: neutral, charged (NNeutrals, NCharged), and shared with a photon or stored lepton
+    tags = np.stack([neutral & above, ~neutral & above, unique_photon | in_collection], axis=1)
     jc, jpt, jeta, jphi, jm, nconst = _cluster_jets(np.nonzero(visible & ~isolated)[0], ev, px, py, pz, e,
                                                     n_events, cfg["jets"], tags)
     out["Jet"] = _unflatten(jc, PT=jpt.astype(np.float32), Eta=jeta.astype(np.float32),
@@ -356,6 +371,10 @@ def simulate(events: ak.Array, detector_cfg: Mapping | None, rng: np.random.Gene
     ones = np.ones(n_events, dtype=np.int64)
     out["MissingET"] = _unflatten(ones, MET=met.astype(np.float32), Eta=met_eta.astype(np.float32),
                                   Phi=met_phi.astype(np.float32))
-    ht = np.bincount(np.repeat(np.arange(n_events), jc), weights=jpt, minlength=n_events) + lep_ht
-    out["ScalarHT"] = _unflatten(ones, HT=ht.astype(np.float32))
+    jev = np.repeat(np.arange(n_events), jc)
+    ht = np.bincount(jev, weights=jpt, minlength=n_events) + lep_ht
+    unique_jet = nconst[:, 2] == 0
+    ht_unique = (np.bincount(ev[unique_photon], weights=(pt * scale)[unique_photon], minlength=n_events)
+                 + collection_ht + np.bincount(jev[unique_jet], weights=jpt[unique_jet], minlength=n_events))
+    out["ScalarHT"] = _unflatten(ones, HT=ht.astype(np.float32), HTUnique=ht_unique.astype(np.float32))
     return out
