@@ -49,8 +49,9 @@ def particle(pid, status=1, pt=10.0, eta=0.0, phi=0.0, mass=0.0, ctau=0.0, charg
 
 
 def make_event(electrons=(), muons=(), jets=(), met=(0.0, 0.0), ht=None, weight=1.0, number=0,
-               particles=None, mediators_ctau: Sequence[float] | None = None) -> dict:
-    """One event.  ``ht`` defaults to the scalar sum of all object pT (as Delphes' ScalarHT).
+               particles=None, mediators_ctau: Sequence[float] | None = None, ht_unique=None) -> dict:
+    """One event.  ``ht`` defaults to the scalar sum of all object pT (as Delphes' ScalarHT),
+    ``ht_unique`` (ScalarHT.HTUnique, the study card's HT of this project's files) to ``ht``.
 
     ``mediators_ctau=[ct1, ct2]`` adds two chargino (|PID| = 1000024, Status 22) particles
     with those proper decay lengths (mm) to the Particle collection.
@@ -62,7 +63,8 @@ def make_event(electrons=(), muons=(), jets=(), met=(0.0, 0.0), ht=None, weight=
     if mediators_ctau is not None:
         parts += [particle(1000024 * (1 if i == 0 else -1), status=22, pt=100.0, mass=220.0, ctau=c, charge=1)
                   for i, c in enumerate(mediators_ctau)]
-    return dict(electrons=electrons, muons=muons, jets=jets, met=met, ht=ht, weight=weight,
+    return dict(electrons=electrons, muons=muons, jets=jets, met=met, ht=ht,
+                ht_unique=ht if ht_unique is None else ht_unique, weight=weight,
                 number=number, particles=parts)
 
 
@@ -95,7 +97,7 @@ def write_delphes(path, events: Sequence[dict], *, treename: str = "Delphes", dr
         "Jet": _collection((e["jets"] for e in events), JET_FIELDS),
         "MissingET": _collection(([dict(MET=e["met"][0], Eta=0.0, Phi=e["met"][1])] for e in events),
                                  ("MET", "Eta", "Phi")),
-        "ScalarHT": _collection(([dict(HT=e["ht"])] for e in events), ("HT",)),
+        "ScalarHT": _collection(([dict(HT=e["ht"], HTUnique=e["ht_unique"])] for e in events), ("HT", "HTUnique")),
         "Event": ak.zip({
             "Number": ak.unflatten(np.array([e["number"] for e in events], dtype=np.int64), np.ones(n, np.int64)),
             "Weight": ak.unflatten(np.array([e["weight"] for e in events], dtype=np.float32), np.ones(n, np.int64)),

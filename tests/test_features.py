@@ -8,8 +8,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from softdisplaced.processing.features import (FEATURES, SKIM_FEATURES, STUDY_JET_FEATURES, compute_features,
-                                              study_jet_features)
+from softdisplaced.processing.features import (FEATURES, SKIM_FEATURES, STUDY_FEATURES, STUDY_JET_FEATURES,
+                                              compute_features, study_jet_features)
 
 
 def _inputs(events):
@@ -148,11 +148,11 @@ def test_study_jet_definition_drops_jets_with_neutral_constituents():
         assert phys[k][0] != pytest.approx(only_second[k][0])
     assert study["HtJet"][1] == 0.0 and phys["HtJet"][1] == 0.0
     # the twins of the three jet sums: the study's jets whatever photon_veto says, beside the physical features
-    both = compute_features(inp, None, SKIM_FEATURES)
+    both = compute_features(inp, None, FEATURES + tuple(STUDY_JET_FEATURES.values()))
     for base, twin in STUDY_JET_FEATURES.items():
         np.testing.assert_array_equal(both[twin], study[base])
         np.testing.assert_array_equal(both[base], phys[base])
-    assert study_jet_features(FEATURES) == ["YDelpObj", "HtJet_photon_veto", "dRLL", "MtLeadLepMET",
+    assert study_jet_features(FEATURES) == ["YDelpObj_photon_veto", "HtJet_photon_veto", "dRLL", "MtLeadLepMET",
                                             "YUserObj_photon_veto", "dPhiLepMETSelObj_photon_veto",
                                             "Sphericity", "alphaT", "Spherocity"]
     del inp["jet_nneutrals"]
@@ -160,3 +160,21 @@ def test_study_jet_definition_drops_jets_with_neutral_constituents():
         compute_features(inp, {"jets": {"pt_min": 20.0, "abs_eta_max": 2.5, "photon_veto": True}})
     with pytest.raises(ValueError, match="YUserObj_photon_veto.*Jet.NNeutrals"):
         compute_features(inp, None, ["YUserObj_photon_veto"])
+
+
+def test_ydelpobj_twin_uses_the_study_cards_ht():
+    """YDelpObj_photon_veto = MET / sqrt(HTUnique) (the study card's ScalarHT), beside YDelpObj = MET / sqrt(HT);
+    0 where HTUnique is 0; a clear error without the column."""
+    e = dict(pt_y=30.0, eta_y=0.0, phi_y=0.0, pt_x=25.0, eta_x=0.5, phi_x=2.0, met=40.0, met_phi=1.0, ht=150.0,
+             jet=[(60.0, 0.1, 3.0)], ele=[(30.0, 0.0, 0.0, 1.0)], mu=[(25.0, 0.5, 2.0, 1.0)])
+    inp = _inputs([e, dict(e, met=12.0), dict(e, met=5.0)])
+    inp["ht_unique"] = ak.Array(np.array([62.5, 81.0, 0.0]))
+    twin = STUDY_FEATURES["YDelpObj"]
+    f = compute_features(inp, None, ["YDelpObj", twin])
+    np.testing.assert_allclose(f[twin], [40.0 / math.sqrt(62.5), 12.0 / math.sqrt(81.0), 0.0], rtol=1e-12)
+    np.testing.assert_allclose(f["YDelpObj"], [40.0, 12.0, 5.0] / np.sqrt(150.0), rtol=1e-12)
+    assert list(f) == ["YDelpObj", twin] and twin in SKIM_FEATURES
+    del inp["ht_unique"]
+    assert list(compute_features(inp, None, ["YDelpObj"])) == ["YDelpObj"]
+    with pytest.raises(ValueError, match="YDelpObj_photon_veto.*ScalarHT.HTUnique"):
+        compute_features(inp, None, [twin])

@@ -9,7 +9,7 @@ import awkward as ak
 import numpy as np
 
 from softdisplaced.generation import detector
-from softdisplaced.processing.features import SKIM_FEATURES, STUDY_HTJET, compute_features
+from softdisplaced.processing.features import STUDY_HTJET, compute_features
 from softdisplaced.generation import generate_chunk
 from softdisplaced.samples import rng_for
 
@@ -33,7 +33,7 @@ def _ht_jet(sample, n, generation=None, detector_cfg=None):
         inp.update({f"{pre}_{f}": empty for f in ("pt", "eta", "phi", "d0")})
     for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("nneutrals", "NNeutrals")):
         inp[f"jet_{key}"] = ak.values_astype(jets[field], np.float64)
-    both = compute_features(inp, {"jets": {**STUDY_JETS, "photon_veto": False}}, SKIM_FEATURES)
+    both = compute_features(inp, {"jets": {**STUDY_JETS, "photon_veto": False}}, ("HtJet", STUDY_HTJET))
     phys = both["HtJet"]
     study = compute_features(inp, {"jets": {**STUDY_JETS, "photon_veto": True}})["HtJet"]
     # the default read's study-compatible column is the HtJet of the global switch photon_veto

@@ -12,7 +12,7 @@ import pytest
 from delphes_factory import jet, simple_emu_event, write_delphes
 from processing_helpers import run_analyses
 from softdisplaced.processing.executors import BadFileError
-from softdisplaced.processing.features import STUDY_HTJET, STUDY_JET_FEATURES
+from softdisplaced.processing.features import STUDY_FEATURES, STUDY_HTJET, STUDY_JET_FEATURES
 
 # (pt, eta, nneutrals) of the jets of each event; object cuts pT > 20 GeV, |eta| < 2.5
 JETS = [
@@ -64,3 +64,21 @@ def test_study_htjet_needs_the_neutral_constituents(default_config, tmp_path):
     cfg["analyses"]["features"] = [x for x in cfg["analyses"]["features"] if x not in STUDY_JET_FEATURES.values()]
     ev = run_analyses(cfg, [f], tmp_path, tag="nine")[0]["soft_emu"]["events"]
     assert STUDY_HTJET not in ev and len(ev["HtJet"]) == len(JETS)
+
+
+def test_ydelpobj_twin_reads_the_study_cards_ht(default_config, tmp_path):
+    """YDelpObj_photon_veto = MET / sqrt(ScalarHT.HTUnique) in this project's files, beside YDelpObj = MET /
+    sqrt(ScalarHT.HT); a real Delphes file (no HTUnique, no Particle.CtauProper) has the study card's sum in
+    ScalarHT.HT, which the twin then takes; a file of this project without HTUnique is an error naming it."""
+    twin = STUDY_FEATURES["YDelpObj"]
+    ht_unique = [64.0, 100.0, 0.0]
+    evs = [dict(simple_emu_event(number=i, met=(40.0, 1.0)), ht=200.0, ht_unique=h) for i, h in enumerate(ht_unique)]
+    ev = run_analyses(default_config, [write_delphes(tmp_path / "own.root", evs)], tmp_path)[0]["soft_emu"]["events"]
+    assert ev[twin].tolist() == pytest.approx([40.0 / 8.0, 4.0, 0.0], rel=1e-6)
+    assert ev["YDelpObj"].tolist() == pytest.approx([40.0 / np.sqrt(200.0)] * 3, rel=1e-6)
+    real = write_delphes(tmp_path / "delphes.root", evs, truth=False, drop=["ScalarHT/ScalarHT.HTUnique"])
+    ev = run_analyses(default_config, [real], tmp_path, tag="real")[0]["soft_emu"]["events"]
+    np.testing.assert_array_equal(ev[twin], ev["YDelpObj"])
+    old = write_delphes(tmp_path / "old.root", evs, drop=["ScalarHT/ScalarHT.HTUnique"])
+    with pytest.raises(ValueError, match=r"old\.root.*YDelpObj_photon_veto.*ScalarHT/ScalarHT\.HTUnique"):
+        run_analyses(default_config, [old], tmp_path, tag="old")

@@ -254,8 +254,9 @@ def test_fidelity_section_shows_both_jet_definitions(tmp_path):
     out = tmp_path / "val"
     summary = V.run_validation({}, out, plots=False, fidelity_inputs={"nn_metrics": paths, "study_nn_metrics": st})
     md = (out / "fidelity.md").read_text()
-    study_label = "study's jets (HtJet_photon_veto, YUserObj_photon_veto, dPhiLepMETSelObj_photon_veto)"
-    for name, label in (("bp1_vs_hf", "all jets (HtJet, YUserObj, dPhiLepMETSelObj)"),
+    study_label = ("study's jets (YDelpObj_photon_veto, HtJet_photon_veto, YUserObj_photon_veto, "
+                   "dPhiLepMETSelObj_photon_veto)")
+    for name, label in (("bp1_vs_hf", "all jets (YDelpObj, HtJet, YUserObj, dPhiLepMETSelObj)"),
                         ("bp1_vs_hf_study_jets", study_label)):
         # AUC and signal efficiency for both benchmarks and the HF efficiency: 5 rows per network
         assert md.count(f"| {name} | {label} |") == 5

@@ -115,14 +115,14 @@ def test_end_to_end_produces_every_artifact(tiny_run):
     assert {"nn", "cut_based", "cms_8tev_emu"} <= {r["analysis"] for r in ex}
     metrics = json.loads((res / "nn" / "bp1_vs_hf" / "metrics.json").read_text())
     assert metrics["cut"] == 0.9 and metrics["input"] == "skims" and 0.5 < metrics["auc"]["1"] <= 1.0
-    # issue 11: the twin network on the study's jets (the *_photon_veto skim columns beside the physical ones)
+    # issue 11: the twin network on the study's jets and HT (the *_photon_veto skim columns beside the physical ones)
     twin = json.loads((res / "nn" / "bp1_vs_hf_study_jets" / "metrics.json").read_text())
-    study_jets = ["HtJet_photon_veto", "YUserObj_photon_veto", "dPhiLepMETSelObj_photon_veto"]
-    assert set(study_jets) <= set(twin["features"]) and not {"HtJet", "YUserObj"} & set(twin["features"])
+    study_jets = ["YDelpObj_photon_veto", "HtJet_photon_veto", "YUserObj_photon_veto", "dPhiLepMETSelObj_photon_veto"]
+    assert set(study_jets) <= set(twin["features"]) and not {"YDelpObj", "HtJet", "YUserObj"} & set(twin["features"])
     assert set(twin["auc"]) == set(metrics["auc"]) and twin["network"] == "bp1_vs_hf_study_jets"
     if (res / "nn" / "study_ntuples" / "metrics.json").exists():
         fidelity = (res / "validation" / "fidelity.md").read_text()
-        assert "| bp1_vs_hf | all jets (HtJet, YUserObj, dPhiLepMETSelObj) | auc |" in fidelity
+        assert "| bp1_vs_hf | all jets (YDelpObj, HtJet, YUserObj, dPhiLepMETSelObj) | auc |" in fidelity
         assert f"| bp1_vs_hf_study_jets | study's jets ({', '.join(study_jets)}) | auc |" in fidelity
         # the study-compatible network's post-NN yields beside the physical one's
         assert "| yield_post_nn | fast | bp1_vs_hf_study_jets | 1 |" in fidelity

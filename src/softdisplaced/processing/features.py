@@ -13,7 +13,8 @@ empty).  Everything is computed in float64.
 Inputs (one entry per selected event; ``y`` = electron (e-mu) or leading lepton,
 ``x`` = muon (e-mu) or subleading lepton, as in the skims):
 
-* flat: ``pt_y, eta_y, phi_y, pt_x, eta_x, phi_x, met, met_phi, ht``
+* flat: ``pt_y, eta_y, phi_y, pt_x, eta_x, phi_x, met, met_phi, ht`` (and ``ht_unique``, the study card's
+  ScalarHT, for ``YDelpObj_photon_veto``)
 * jagged: ``jet_pt, jet_eta, jet_phi`` (and ``jet_nneutrals`` for the study's jet definition);
   ``ele_pt, ele_eta, ele_phi, ele_d0``;
   ``mu_pt, mu_eta, mu_phi, mu_d0`` (all reconstructed objects of the event;
@@ -36,8 +37,13 @@ features over the study's jets (object cuts and ``NNeutrals == 0``), whatever ``
 that the default skims carry the physical features and the study-compatible ones side by side (issue 11:
 one network on each, both in the fidelity report; :func:`study_jet_features` swaps a feature list).
 ``photon_veto`` keeps its meaning: it selects the jets of ``HtJet``, ``YUserObj`` and ``dPhiLepMETSelObj``;
-with it on, each equals its twin. :data:`FEATURES` stays the study's nine; :data:`SKIM_FEATURES` lists
-every column this module computes (the values of ``analyses.features``).
+with it on, each equals its twin. ``YDelpObj_photon_veto`` (:data:`STUDY_HT_FEATURES`) is the twin of
+``YDelpObj``: MET / sqrt(HT) with the study card's HT (Delphes ScalarHT of its UniqueObjectFinder: the
+energy-flow photons, the electrons and muons, and the jets sharing no constituent with them), which this
+project's detector writes as ScalarHT.HTUnique (input ``ht_unique``); ``YDelpObj`` keeps the physical HT (all
+jets and the isolated leptons). :data:`STUDY_FEATURES` maps every feature to its study-compatible twin.
+:data:`FEATURES` stays the study's nine; :data:`SKIM_FEATURES` lists every column this module computes (the
+values of ``analyses.features``).
 """
 
 from __future__ import annotations
@@ -50,8 +56,8 @@ from typing import Mapping
 import awkward as ak
 import numpy as np
 
-__all__ = ["FEATURES", "SKIM_FEATURES", "JET_FEATURES", "STUDY_JET_FEATURES", "STUDY_HTJET", "study_jet_features",
-           "compute_features", "array_module", "default_objects"]
+__all__ = ["FEATURES", "SKIM_FEATURES", "JET_FEATURES", "STUDY_JET_FEATURES", "STUDY_HT_FEATURES", "STUDY_FEATURES",
+           "STUDY_HTJET", "study_jet_features", "compute_features", "array_module", "default_objects"]
 
 FEATURES = ("YDelpObj", "HtJet", "dRLL", "MtLeadLepMET", "YUserObj", "dPhiLepMETSelObj",
             "Sphericity", "alphaT", "Spherocity")
@@ -59,7 +65,9 @@ JET_FEATURES = ("HtJet", "YUserObj", "dPhiLepMETSelObj")   # the features that s
 STUDY_JETS_SUFFIX = "_photon_veto"
 STUDY_JET_FEATURES = {f: f + STUDY_JETS_SUFFIX for f in JET_FEATURES}   # feature -> its study's-jets twin
 STUDY_HTJET = STUDY_JET_FEATURES["HtJet"]   # HtJet of the study's jets (photon veto), beside the physical HtJet
-SKIM_FEATURES = FEATURES + tuple(STUDY_JET_FEATURES.values())
+STUDY_HT_FEATURES = {"YDelpObj": "YDelpObj" + STUDY_JETS_SUFFIX}   # MET / sqrt(the study card's ScalarHT)
+STUDY_FEATURES = {**STUDY_JET_FEATURES, **STUDY_HT_FEATURES}       # feature -> its study-compatible twin
+SKIM_FEATURES = FEATURES + tuple(STUDY_JET_FEATURES.values()) + tuple(STUDY_HT_FEATURES.values())
 
 
 
@@ -121,9 +129,15 @@ def _dphi(a, b, xp):
 
 
 def study_jet_features(features) -> list[str]:
-    """``features`` with every jet-summing feature (:data:`JET_FEATURES`) replaced by its study's-jets twin
-    (``HtJet`` -> ``HtJet_photon_veto``, ...): the inputs of a study-compatible network."""
-    return [STUDY_JET_FEATURES.get(f, f) for f in features]
+    """``features`` with every feature that has a study-compatible twin (:data:`STUDY_FEATURES`: the jet sums
+    and YDelpObj) replaced by it (``HtJet`` -> ``HtJet_photon_veto``, ``YDelpObj`` -> ``YDelpObj_photon_veto``,
+    ...): the inputs of a study-compatible network."""
+    return [STUDY_FEATURES.get(f, f) for f in features]
+
+
+def _met_over_sqrt_ht(met, ht, xp):
+    """MET / sqrt(HT), 0 where HT is 0."""
+    return xp.where(ht > 0, met / xp.sqrt(xp.where(ht > 0, ht, 1.0)), 0.0)
 
 
 def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = None,
@@ -193,8 +207,13 @@ def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = N
     if twins:
         out.update(jet_features(study_jets, twins))
     if "YDelpObj" in want:
-        ht = f["ht"]
-        out["YDelpObj"] = xp.where(ht > 0, f["met"] / xp.sqrt(xp.where(ht > 0, ht, 1.0)), 0.0)
+        out["YDelpObj"] = _met_over_sqrt_ht(f["met"], f["ht"], xp)
+    twin = STUDY_HT_FEATURES["YDelpObj"]
+    if twin in want:
+        if "ht_unique" not in inputs:
+            raise ValueError(f"the feature {twin} needs the study card's HT (branch ScalarHT.HTUnique of this "
+                             "project's event files, or ScalarHT.HT of a real Delphes file); the inputs have none")
+        out[twin] = _met_over_sqrt_ht(f["met"], _flat(inputs["ht_unique"], xp), xp)
     if "dRLL" in want:
         dphi = _dphi(f["phi_y"], f["phi_x"], xp)
         out["dRLL"] = xp.sqrt((f["eta_y"] - f["eta_x"]) ** 2 + dphi ** 2)

@@ -48,7 +48,7 @@ from coffea import processor
 from softdisplaced.generation import delphes_writer
 from softdisplaced.processing.analyses import CHANNEL_CODES
 from softdisplaced.processing.efficiency import d0_weight, load_tables
-from softdisplaced.processing.features import SKIM_FEATURES, STUDY_JET_FEATURES, compute_features
+from softdisplaced.processing.features import SKIM_FEATURES, STUDY_HT_FEATURES, STUDY_JET_FEATURES, compute_features
 from softdisplaced.processing.skim import NON_FINITE_STEP
 
 __all__ = ["SoftDisplacedProcessor", "needs_jet_neutrals", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
@@ -72,6 +72,9 @@ VERTEX_FIELDS = ("X", "Y", "Z")
 FLAT_BRANCHES = {"weight": ("Event", "Weight", np.float64), "number": ("Event", "Number", np.int64),
                  "met": ("MissingET", "MET", np.float64), "met_phi": ("MissingET", "Phi", np.float64),
                  "ht": ("ScalarHT", "HT", np.float64)}  # Chunk attribute: (collection, field, dtype)
+# the study card's ScalarHT (feature YDelpObj_photon_veto): this project's files write it beside HT; a real Delphes
+# file has it in HT (ScalarHT of the UniqueObjectFinder objects) and no such field. Read only when needed.
+HT_UNIQUE_FIELD = "HTUnique"
 
 try:  # keep ConfigError semantics for the CLI (exit code 2, clear message)
     from softdisplaced.config import ConfigError as _Base
@@ -228,6 +231,7 @@ class Chunk:
     met_phi: np.ndarray
     ht: np.ndarray
     mediator_ct: np.ndarray | None  # (n, 2) c*t of the two mediators (NaN if missing), None without truth
+    ht_unique: np.ndarray | None = None  # the study card's ScalarHT (YDelpObj_photon_veto), None when not read
 
     def branches(self) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
         """``{branch name: (values, event index of each value or None for per-event branches)}`` of the
@@ -237,6 +241,8 @@ class Chunk:
             v = getattr(self, key)
             if v.dtype.kind == "f":
                 out[f"{c}/{c}.{f}"] = (v, None)
+        if self.ht_unique is not None:
+            out[f"ScalarHT/ScalarHT.{HT_UNIQUE_FIELD}"] = (self.ht_unique, None)
         for coll, d in (("Electron", self.leptons["e"]), ("Muon", self.leptons["mu"]), ("Jet", self.jets)):
             for f, v in d.values.items():
                 if v.dtype.kind == "f":
@@ -260,7 +266,8 @@ class Chunk:
                      leptons={k: d.take_rows(rows, list(d.values)) for k, d in self.leptons.items()},
                      jets=self.jets.take_rows(rows, list(self.jets.values)), met=self.met[rows],
                      met_phi=self.met_phi[rows], ht=self.ht[rows],
-                     mediator_ct=None if self.mediator_ct is None else self.mediator_ct[rows])
+                     mediator_ct=None if self.mediator_ct is None else self.mediator_ct[rows],
+                     ht_unique=None if self.ht_unique is None else self.ht_unique[rows])
 
 
 def _mediator_ct(particles) -> np.ndarray:
@@ -383,7 +390,26 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
             _add_lepton_vertices(leptons, events.Particle, where)
         return Chunk(n=len(events), **flat, leptons=leptons,
                      jets=read_objects(events.Jet, JET_FIELDS + self._jet_extra(events)),
-                     mediator_ct=_mediator_ct(events.Particle) if truth else None)
+                     mediator_ct=_mediator_ct(events.Particle) if truth else None,
+                     ht_unique=self._ht_unique(events, flat["ht"], truth, where) if self.needs_ht_unique() else None)
+
+    def needs_ht_unique(self) -> bool:
+        """Whether a feature of the analyses uses the study card's HT (``YDelpObj_photon_veto``)."""
+        twins = set(STUDY_HT_FEATURES.values())
+        return any(twins & set(a.get("features", SKIM_FEATURES)) for a in self.analyses.values())
+
+    @staticmethod
+    def _ht_unique(events, ht, this_project: bool, where: str) -> np.ndarray:
+        """The study card's ScalarHT: ScalarHT.HTUnique of this project's files; for a real Delphes file (no
+        HTUnique and no Particle.CtauProper, which only this project writes) its ScalarHT.HT, which Delphes
+        sums over the UniqueObjectFinder's photons, electrons, muons and jets (the study card's definition)."""
+        if HT_UNIQUE_FIELD in events.ScalarHT.fields:
+            return read_flat(events.ScalarHT[HT_UNIQUE_FIELD], np.float64)
+        if this_project:
+            raise ValueError(f"{where}: the feature {', '.join(STUDY_HT_FEATURES.values())} needs the study card's "
+                             f"HT (branch ScalarHT/ScalarHT.{HT_UNIQUE_FIELD}), which this project's event file "
+                             "lacks (written before it existed): generate the file again")
+        return ht
 
     def needs_jet_neutrals(self) -> bool:
         return needs_jet_neutrals(self.analyses, self.objects)
@@ -583,6 +609,8 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
             return {}
         inputs = {k: cols[k] for k in ("pt_y", "eta_y", "phi_y", "pt_x", "eta_x", "phi_x")}
         inputs.update(met=ev.met[rows], met_phi=ev.met_phi[rows], ht=ev.ht[rows])
+        if ev.ht_unique is not None:
+            inputs["ht_unique"] = ev.ht_unique[rows]
         inputs = {k: ak.Array(np.asarray(v, dtype=np.float64)) for k, v in inputs.items()}
         jets = ev.jets.take_rows(rows, tuple(ev.jets.values))
         for key, field in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi"), ("nneutrals", "NNeutrals")):

@@ -708,13 +708,14 @@ def fidelity_reference(path: str | os.PathLike) -> list[dict]:
 
 
 def jet_definition(features: Sequence[str]) -> str:
-    """Which jets a network's jet-summing inputs (HtJet, YUserObj, dPhiLepMETSelObj) use: the study's jets
-    (their ``*_photon_veto`` twins), all jets, a mixture (named), or none."""
-    from softdisplaced.processing.features import JET_FEATURES, STUDY_JET_FEATURES
+    """Which jets a network's jet-dependent inputs (HtJet, YUserObj, dPhiLepMETSelObj, and YDelpObj through its
+    HT) use: the study's jets (their ``*_photon_veto`` twins; YDelpObj_photon_veto with the study card's HT),
+    all jets, a mixture (named), or none."""
+    from softdisplaced.processing.features import STUDY_FEATURES
 
     features = list(features or [])
-    study = [f for f in features if f in STUDY_JET_FEATURES.values()]
-    every = [f for f in features if f in JET_FEATURES]
+    study = [f for f in features if f in STUDY_FEATURES.values()]
+    every = [f for f in features if f in STUDY_FEATURES]
     if study and every:
         return f"study's jets in {', '.join(study)}; all jets in {', '.join(every)}"
     if study:
