@@ -50,4 +50,4 @@ def test_processor_reads_exactly_the_preloaded_branches(default_config, tmp_path
         proc.process(events)
     assert proc.needs_lepton_vertex() is truth
     assert {a.branch for a in log} == set(preload_branches(isolation, truth, proc.needs_jet_neutrals(),
-                                                           proc.needs_lepton_vertex()))
+                                                           proc.needs_lepton_vertex(), proc.needs_ht_unique()))

@@ -107,7 +107,7 @@ def run(outdir="results/benchmarks") -> dict:
     from softdisplaced.processing.analyses import build_analyses
     from ..config import REPO_ROOT, load_config
     from softdisplaced.processing.executors import preload_branches
-    from softdisplaced.processing.processor import needs_jet_neutrals
+    from softdisplaced.processing.processor import needs_ht_unique, needs_jet_neutrals
     from softdisplaced.processing.skim import process_files, run_processor
 
     cfg = load_config(REPO_ROOT / "config" / "config.yaml")
@@ -122,7 +122,8 @@ def run(outdir="results/benchmarks") -> dict:
         # Electron_size, ... that DelphesSchema takes the offsets from)
         branches = preload_branches(needs_isolation=bool(analyses["soft_emu"]["isolation"]),
                                     has_truth=True,
-                                    jet_neutrals=needs_jet_neutrals({"soft_emu": analyses["soft_emu"]}))
+                                    jet_neutrals=needs_jet_neutrals({"soft_emu": analyses["soft_emu"]}),
+                                    ht_unique=needs_ht_unique({"soft_emu": analyses["soft_emu"]}))
 
         def raw():
             for f in files:

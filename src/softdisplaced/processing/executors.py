@@ -42,8 +42,8 @@ from coffea import processor
 from coffea.nanoevents import DelphesSchema
 from coffea.processor.executor import FileMeta
 
-from softdisplaced.processing.processor import (FLAT_BRANCHES, JET_FIELDS, LEPTON_FIELDS, LEPTON_TRUTH_FIELD,
-                                               PARTICLE_FIELDS, VERTEX_FIELDS)
+from softdisplaced.processing.processor import (FLAT_BRANCHES, HT_UNIQUE_BRANCH, JET_FIELDS, LEPTON_FIELDS,
+                                               LEPTON_TRUTH_FIELD, PARTICLE_FIELDS, VERTEX_FIELDS)
 
 __all__ = ["make_executor", "check_file", "required_branches", "preload_branches", "run", "BadFileError",
            "FileInfo", "ReadFailure", "is_read_failure"]
@@ -129,6 +129,7 @@ class FileInfo(NamedTuple):
     entries: int  # number of entries of the tree
     truth: bool  # has the mediator truth branch Particle/Particle.CtauProper
     uuid: bytes  # the ROOT file's UUID (coffea's chunking metadata)
+    ht_unique: bool = False  # has ScalarHT/ScalarHT.HTUnique (this project's study-card HT)
 
 
 def check_file(path: str | os.PathLike, needs_isolation: bool = True, *,
@@ -165,7 +166,8 @@ def check_file(path: str | os.PathLike, needs_isolation: bool = True, *,
         missing = [b for b in required_branches(needs_isolation, has_particle, jet_neutrals) if b not in keys]
         if missing:
             raise BadFileError(f"{p}: tree '{TREE}' lacks the branch(es) {', '.join(missing)}")
-        return FileInfo(int(tree.num_entries), "Particle/Particle.CtauProper" in keys, fh.file.fUUID)
+        return FileInfo(int(tree.num_entries), "Particle/Particle.CtauProper" in keys, fh.file.fUUID,
+                        HT_UNIQUE_BRANCH in keys)
 
 
 @contextlib.contextmanager
@@ -204,12 +206,13 @@ def make_executor(pcfg: Mapping):
 
 
 def preload_branches(needs_isolation: bool, has_truth: bool, jet_neutrals: bool = False,
-                     lepton_vertex: bool = False) -> list[str]:
+                     lepton_vertex: bool = False, ht_unique: bool = False) -> list[str]:
     """Exactly the branches the processor reads (its fields and the counts branches DelphesSchema takes
     the offsets from), preloaded in one bulk read per work item (faster than one by one).  The raw-read
     reference of the processing benchmark reads the same list.  ``jet_neutrals``: Jet.NNeutrals, for the
     study's jets (``SoftDisplacedProcessor.needs_jet_neutrals``); ``lepton_vertex``: the leptons' generator
-    particles and their vertices (``SoftDisplacedProcessor.needs_lepton_vertex``), with ``has_truth``."""
+    particles and their vertices (``SoftDisplacedProcessor.needs_lepton_vertex``), with ``has_truth``;
+    ``ht_unique``: ScalarHT.HTUnique (``SoftDisplacedProcessor.needs_ht_unique``, files that have it)."""
     vertex = has_truth and lepton_vertex
     lepton_fields = LEPTON_FIELDS + (("IsolationVar",) if needs_isolation else ()) + \
         ((LEPTON_TRUTH_FIELD,) if vertex else ())
@@ -220,7 +223,8 @@ def preload_branches(needs_isolation: bool, has_truth: bool, jet_neutrals: bool 
     out = []
     for c, fields in jagged:
         out += [f"{c}_size"] + [f"{c}/{c}.{f}" for f in fields]
-    return out + [f"{c}/{c}.{f}" for c, f, _ in FLAT_BRANCHES.values()]
+    out += [f"{c}/{c}.{f}" for c, f, _ in FLAT_BRANCHES.values()]
+    return out + ([HT_UNIQUE_BRANCH] if ht_unique else [])
 
 
 def _metadata_cache(dataset: str, infos: Mapping[str, FileInfo]) -> dict:
@@ -261,8 +265,10 @@ def _run_coffea(infos: Mapping[str, FileInfo], processor_instance, pcfg: Mapping
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
+                # HTUnique where the processor reads it and every file has it (else read where present)
+                ht_unique = processor_instance.needs_ht_unique() and all(infos[f].ht_unique for f in nonempty)
                 fileset = {dataset: {"files": nonempty, "preload": preload_branches(
-                    needs_isolation, truth, jet_neutrals, processor_instance.needs_lepton_vertex())}}
+                    needs_isolation, truth, jet_neutrals, processor_instance.needs_lepton_vertex(), ht_unique)}}
                 out = runner(fileset, processor_instance, treename=TREE, uproot_options=dict(uproot_options))
             except Exception as exc:
                 if skip and isinstance(exc, ValueError) and str(exc).startswith("No chunks returned results"):

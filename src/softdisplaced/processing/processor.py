@@ -51,7 +51,7 @@ from softdisplaced.processing.efficiency import d0_weight, load_tables
 from softdisplaced.processing.features import SKIM_FEATURES, STUDY_HT_FEATURES, STUDY_JET_FEATURES, compute_features
 from softdisplaced.processing.skim import NON_FINITE_STEP
 
-__all__ = ["SoftDisplacedProcessor", "needs_jet_neutrals", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
+__all__ = ["SoftDisplacedProcessor", "needs_jet_neutrals", "needs_ht_unique", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
            "MEDIATOR_PID", "NON_FINITE_STEP", "cut_names"]
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ FLAT_BRANCHES = {"weight": ("Event", "Weight", np.float64), "number": ("Event", 
 # the study card's ScalarHT (feature YDelpObj_photon_veto): this project's files write it beside HT; a real Delphes
 # file has it in HT (ScalarHT of the UniqueObjectFinder objects) and no such field. Read only when needed.
 HT_UNIQUE_FIELD = "HTUnique"
+HT_UNIQUE_BRANCH = f"ScalarHT/ScalarHT.{HT_UNIQUE_FIELD}"
 
 try:  # keep ConfigError semantics for the CLI (exit code 2, clear message)
     from softdisplaced.config import ConfigError as _Base
@@ -242,7 +243,7 @@ class Chunk:
             if v.dtype.kind == "f":
                 out[f"{c}/{c}.{f}"] = (v, None)
         if self.ht_unique is not None:
-            out[f"ScalarHT/ScalarHT.{HT_UNIQUE_FIELD}"] = (self.ht_unique, None)
+            out[HT_UNIQUE_BRANCH] = (self.ht_unique, None)
         for coll, d in (("Electron", self.leptons["e"]), ("Muon", self.leptons["mu"]), ("Jet", self.jets)):
             for f, v in d.values.items():
                 if v.dtype.kind == "f":
@@ -340,6 +341,13 @@ def needs_jet_neutrals(analyses: Mapping[str, Mapping], objects: Mapping | None 
             or any(twins & set(a.get("features", SKIM_FEATURES)) for a in analyses.values()))
 
 
+def needs_ht_unique(analyses: Mapping[str, Mapping]) -> bool:
+    """Whether a feature of ``analyses`` uses the study card's HT (``YDelpObj_photon_veto``: ScalarHT.HTUnique,
+    which the executors then preload where every file has it)."""
+    twins = set(STUDY_HT_FEATURES.values())
+    return any(twins & set(a.get("features", SKIM_FEATURES)) for a in analyses.values())
+
+
 class SoftDisplacedProcessor(processor.ProcessorABC):
     """Evaluates ``analyses`` (``{name: spec}`` from build_analyses) on Delphes-format events.
 
@@ -394,9 +402,7 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
                      ht_unique=self._ht_unique(events, flat["ht"], truth, where) if self.needs_ht_unique() else None)
 
     def needs_ht_unique(self) -> bool:
-        """Whether a feature of the analyses uses the study card's HT (``YDelpObj_photon_veto``)."""
-        twins = set(STUDY_HT_FEATURES.values())
-        return any(twins & set(a.get("features", SKIM_FEATURES)) for a in self.analyses.values())
+        return needs_ht_unique(self.analyses)
 
     @staticmethod
     def _ht_unique(events, ht, this_project: bool, where: str) -> np.ndarray:
@@ -407,7 +413,7 @@ class SoftDisplacedProcessor(processor.ProcessorABC):
             return read_flat(events.ScalarHT[HT_UNIQUE_FIELD], np.float64)
         if this_project:
             raise ValueError(f"{where}: the feature {', '.join(STUDY_HT_FEATURES.values())} needs the study card's "
-                             f"HT (branch ScalarHT/ScalarHT.{HT_UNIQUE_FIELD}), which this project's event file "
+                             f"HT (branch {HT_UNIQUE_BRANCH}), which this project's event file "
                              "lacks (written before it existed): generate the file again")
         return ht
 
