@@ -34,7 +34,8 @@ energy-flow objects; ScalarHT = sum of jet pT + pT of the isolated
 reconstructed leptons (the Delphes UniqueObjectFinder convention: isolated
 leptons are not jet inputs); HTUnique = the study card's ScalarHT (``detector.unique_ht``): the
 sum of pT of the energy-flow photons that pass its PhotonEfficiency, the Electron and Muon
-collections, and the jets sharing no constituent with those (its UniqueObjectFinder). T is in seconds (Delphes TreeWriter convention).
+collections, and the jets sharing no constituent with those (its UniqueObjectFinder). T is in
+seconds (Delphes TreeWriter convention).
 
 Energy flow (``detector.energy_flow``, the study card's ChargedHadronTrackingEfficiency,
 ChargedHadronMomentumSmearing, ECal and HCal): before isolation, jets, MissingET and ScalarHT each

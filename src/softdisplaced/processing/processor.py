@@ -51,7 +51,8 @@ from softdisplaced.processing.efficiency import d0_weight, load_tables
 from softdisplaced.processing.features import SKIM_FEATURES, STUDY_HT_FEATURES, STUDY_JET_FEATURES, compute_features
 from softdisplaced.processing.skim import NON_FINITE_STEP
 
-__all__ = ["SoftDisplacedProcessor", "needs_jet_neutrals", "needs_ht_unique", "resolve_gpu", "GPUUnavailableError", "NonFiniteInputError", "CHANNEL_CODES",
+__all__ = ["SoftDisplacedProcessor", "needs_jet_neutrals", "needs_ht_unique", "resolve_gpu", "GPUUnavailableError",
+           "NonFiniteInputError", "CHANNEL_CODES",
            "MEDIATOR_PID", "NON_FINITE_STEP", "cut_names"]
 
 log = logging.getLogger(__name__)
