@@ -250,3 +250,18 @@ def test_direct_and_reweighted_toys_agree_where_the_weights_are_healthy():
     one = st.LimitInputs.build([[1.0]], [[3.0]], n_obs=[[2]])
     assert st.mu95_toys(one, n_toys=20000, seed=1, sampling="direct")["obs"][0] == pytest.approx(st.s95_exact(3.0, 2)[0],
                                                                                                 rel=0.03)
+
+
+def test_signal_count_kernel_equals_the_table_comparison_and_the_poisson_quantile():
+    # the compiled count of the s+b toys is the numpy comparison it replaced, entry for entry (incl. lam = 0, inf,
+    # NaN and counts at the table's end), and with the overflow above the table it is the exact Poisson quantile
+    rng = np.random.default_rng(3)
+    v = rng.random((400, 3))
+    table = st.special.gammainccinv(np.arange(1, st.SIGNAL_COUNT_TABLE + 1)[None, None, :], v[..., None])
+    lam = rng.uniform(0, 45, (5, 400, 3))
+    lam[0, :3, 0] = [0.0, np.inf, np.nan]
+    n = st._count_below_kernel()(table, lam)
+    np.testing.assert_array_equal(n, np.sum(table[None] < lam[..., None], axis=-1))
+    assert n.max() == st.SIGNAL_COUNT_TABLE and n.min() == 0
+    ok = np.isfinite(lam) & (n < st.SIGNAL_COUNT_TABLE)
+    np.testing.assert_array_equal(n[ok], stats.poisson.ppf(np.broadcast_to(v, lam.shape)[ok], lam[ok]))

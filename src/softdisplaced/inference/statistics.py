@@ -37,6 +37,7 @@ the limits b -> 0 and zero signal are defined (see the functions).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import zlib
@@ -557,6 +558,32 @@ def _q_threshold(q_b, prob=None, q_obs=None):
     return q - 1e-9 * np.maximum(1, np.abs(q))
 
 
+@functools.cache
+def _count_below_kernel():
+    """The compiled kernel ``count_below(table (T, K, M), lam (P, T, K)) -> n (P, T, K)``: n = #{m : table[t, k, m] <
+    lam[p, t, k]} for a table increasing in m, as floats. It is ``np.sum(table[None] < lam[..., None], axis=-1)``
+    (the same comparisons, so the same counts) at the cost of the counts rather than of the table size: the s+b
+    toys spend most of their time here. numba (a dependency of coffea) compiles it once per process (cached)."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def count_below(table, lam):
+        P, T, K = lam.shape
+        M = table.shape[2]
+        out = np.empty((P, T, K), np.float64)
+        for p in range(P):
+            for t in range(T):
+                for k in range(K):
+                    x = lam[p, t, k]
+                    n = 0
+                    while n < M and table[t, k, n] < x:
+                        n += 1
+                    out[p, t, k] = n
+        return out
+
+    return count_below
+
+
 def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chunk=64):
     """Limits of the points (s (p, K), A (p, K, M)) sharing one background and its toys.
 
@@ -582,9 +609,10 @@ def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chu
         # signal counts n_s = #{m : lam > L_m(v)}, with L_m(v) the lam at which P(N <= m - 1 | lam) = v: one table
         # per group, then each mu costs comparisons only (counts beyond the table: _poisson_quantile)
         thresholds = special.gammainccinv(np.arange(1, SIGNAL_COUNT_TABLE + 1)[None, None, :], v_t[..., None])
+        count_below = _count_below_kernel()
 
         def signal_counts(lam):
-            n_s = np.sum(thresholds[None] < lam[..., None], axis=-1).astype(float)
+            n_s = count_below(thresholds, np.ascontiguousarray(lam, float))
             beyond = n_s >= SIGNAL_COUNT_TABLE
             if beyond.any():
                 n_s[beyond] = _poisson_quantile(np.broadcast_to(v_t[None], lam.shape)[beyond], lam[beyond])
@@ -597,6 +625,9 @@ def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chu
             ratio_t = (s_t / b_t[None]).astype(np.float32)
             s_tot_t = s_t.sum(2).astype(np.float32)
             n_t32 = n_t.astype(np.float32)[None]
+        # s+b toys: the first two evaluations of a chunk are the bracket ends, the same for every band edge (and
+        # the costliest: the large counts beyond the table at the upper end): their statistics are kept
+        ends: list = []
 
         def cls_at(mu, prob=None, n_o=None, diagnose=False):
             q_b, w = _q_lep(mu, sc, b_nom, n_t)
@@ -604,8 +635,12 @@ def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chu
             ind_b = q_b >= thr[:, None]
             clb = np.mean(ind_b, axis=1)
             if sampling == "direct":
-                n_sb = n_t[None] + signal_counts(mu[:, None, None] * s_t)
-                clsb = np.mean(_q_lep(mu, sc, b_nom, n_sb)[0] >= thr[:, None], axis=1)
+                q_sb = next((q for m, q in ends if np.array_equal(m, mu)), None)
+                if q_sb is None:
+                    q_sb = _q_lep(mu, sc, b_nom, n_t[None] + signal_counts(mu[:, None, None] * s_t))[0]
+                    if len(ends) < 2:
+                        ends.append((mu.copy(), q_sb))
+                clsb = np.mean(q_sb >= thr[:, None], axis=1)
             else:
                 # mu beyond float32's range (the bisection's open upper bracket): the signal is then
                 # infinitely larger than any toy count, CLs+b = 0 exactly (points with no signal never get here)
