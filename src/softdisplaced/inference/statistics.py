@@ -541,6 +541,32 @@ def _toy_counts(b, C, n_toys, rng):
     return _poisson_quantile(u, lam), theta, lam, v
 
 
+class _BackgroundToys:
+    """The pseudo-experiments of one background configuration (:func:`_toy_counts`, read-only): counts n (T, K),
+    nuisances theta (T, M), b(theta) (T, K), the uniforms v (T, K) of the s+b signal counts, and their table."""
+
+    def __init__(self, n, theta, lam, v):
+        for arr in (n, theta, lam, v):
+            arr.setflags(write=False)
+        self.n, self.theta, self.lam, self.v = n, theta, lam, v
+
+    @functools.cached_property
+    def count_table(self) -> np.ndarray:
+        """Thresholds L_m(v) (T, K, ``SIGNAL_COUNT_TABLE``), the lam at which P(N <= m - 1 | lam) = v, increasing in
+        m: the signal count of an s+b toy is n_s = #{m : lam > L_m(v)}."""
+        table = special.gammainccinv(np.arange(1, SIGNAL_COUNT_TABLE + 1)[None, None, :], self.v[..., None])
+        table.setflags(write=False)
+        return table
+
+
+@functools.lru_cache(maxsize=4)
+def _background_toys(seed: int, n_toys: int, b: bytes, C: bytes, shape: tuple) -> _BackgroundToys:
+    """The toys of the background (b, C) (as bytes, C of ``shape``), seeded by :func:`_group_seed`: kept for the
+    next calls with the same background (a recast's mass points come one call each)."""
+    b_arr, C_arr = np.frombuffer(b, float), np.frombuffer(C, float).reshape(shape)
+    return _BackgroundToys(*_toy_counts(b_arr, C_arr, n_toys, _group_seed(seed, b_arr, C_arr)))
+
+
 def _q_lep(mu, s, b_nom, n):
     """The LEP statistic Q(mu) = 2 mu S - sum_k n_k 2 ln(1 + mu s_k / b_k) (nominal s, b): points (p,) x toys.
 
@@ -584,7 +610,7 @@ def _count_below_kernel():
     return count_below
 
 
-def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chunk=64):
+def _toys_group(s, A, b_nom, C, n_obs, toys: _BackgroundToys, alpha, sampling, chunk=64):
     """Limits of the points (s (p, K), A (p, K, M)) sharing one background and its toys.
 
     sampling 'reweight': CLs+b from the background-only toys weighted by the likelihood ratio
@@ -595,7 +621,7 @@ def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chu
     background prior much wider than sqrt(b): 10 % at b = 1e9 gives one toy of weight ~1, the others ~0).
     """
     P = s.shape[0]
-    T = len(n_t)
+    n_t, th_t, b_t, v_t = toys.n, toys.theta, toys.lam, toys.v
     exp = np.full((P, len(NSIGMA)), np.nan)
     obs = np.full(P, np.nan)
     healthy = np.ones(P, bool)
@@ -606,9 +632,9 @@ def _toys_group(s, A, b_nom, C, n_obs, n_t, th_t, b_t, v_t, alpha, sampling, chu
     tol = 1e-3 if sampling == "direct" else 1e-5
     hi_all = 10 * _bracket(LimitInputs(s, np.broadcast_to(b_nom, s.shape), A, np.broadcast_to(C, A.shape)))[1] / 1e3
     if sampling == "direct":
-        # signal counts n_s = #{m : lam > L_m(v)}, with L_m(v) the lam at which P(N <= m - 1 | lam) = v: one table
-        # per group, then each mu costs comparisons only (counts beyond the table: _poisson_quantile)
-        thresholds = special.gammainccinv(np.arange(1, SIGNAL_COUNT_TABLE + 1)[None, None, :], v_t[..., None])
+        # signal counts n_s = #{m : lam > L_m(v)}: one table per background, then each mu costs comparisons only
+        # (counts beyond the table: _poisson_quantile)
+        thresholds = toys.count_table
         count_below = _count_below_kernel()
 
         def signal_counts(lam):
@@ -695,17 +721,17 @@ def mu95_toys(inp: LimitInputs, cl: float = 0.95, n_toys: int = 5000, seed: int 
     meth = np.empty(P, dtype=object)
     for idx in _background_groups(inp):
         b_nom, C = inp.b[idx[0]], inp.C[idx[0]]
-        toys = _toy_counts(b_nom, C, int(n_toys), _group_seed(seed, b_nom, C))
+        toys = _background_toys(int(seed), int(n_toys), b_nom.tobytes(), C.tobytes(), C.shape)
         n_obs = None if inp.n_obs is None else inp.n_obs[idx]
         mode = "direct" if sampling == "direct" else "reweight"
-        e, o, healthy = _toys_group(inp.s[idx], inp.A[idx], b_nom, C, n_obs, *toys, alpha, mode, chunk)
+        e, o, healthy = _toys_group(inp.s[idx], inp.A[idx], b_nom, C, n_obs, toys, alpha, mode, chunk)
         meth[idx] = "toys" if mode == "reweight" else "toys_direct"
         if sampling == "auto" and not healthy.all():
             bad = np.flatnonzero(~healthy)
             log.info("toy CLs: reweighted toys degenerate for %d of %d points of a background group (b = %s); "
                      "s+b toys there", len(bad), len(idx), b_nom)
             e[bad], o[bad], _ = _toys_group(inp.s[idx[bad]], inp.A[idx[bad]], b_nom, C,
-                                            None if n_obs is None else n_obs[bad], *toys, alpha, "direct", chunk)
+                                            None if n_obs is None else n_obs[bad], toys, alpha, "direct", chunk)
             meth[idx[bad]] = "toys_direct"
         exp[idx], obs[idx] = e, o
     return {"exp": exp, "obs": obs, "method": meth}
