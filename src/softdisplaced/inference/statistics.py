@@ -633,16 +633,9 @@ def _toys_group(s, A, b_nom, C, n_obs, toys: _BackgroundToys, alpha, sampling, c
     hi_all = 10 * _bracket(LimitInputs(s, np.broadcast_to(b_nom, s.shape), A, np.broadcast_to(C, A.shape)))[1] / 1e3
     if sampling == "direct":
         # signal counts n_s = #{m : lam > L_m(v)}: one table per background, then each mu costs comparisons only
-        # (counts beyond the table: _poisson_quantile)
+        # (counts beyond the table: _poisson_quantile, for the toys where they matter)
         thresholds = toys.count_table
         count_below = _count_below_kernel()
-
-        def signal_counts(lam):
-            n_s = count_below(thresholds, np.ascontiguousarray(lam, float))
-            beyond = n_s >= SIGNAL_COUNT_TABLE
-            if beyond.any():
-                n_s[beyond] = _poisson_quantile(np.broadcast_to(v_t[None], lam.shape)[beyond], lam[beyond])
-            return n_s
     for start in range(0, P, chunk):
         sl = slice(start, start + chunk)
         sc, Ac = s[sl], A[sl]
@@ -651,9 +644,15 @@ def _toys_group(s, A, b_nom, C, n_obs, toys: _BackgroundToys, alpha, sampling, c
             ratio_t = (s_t / b_t[None]).astype(np.float32)
             s_tot_t = s_t.sum(2).astype(np.float32)
             n_t32 = n_t.astype(np.float32)[None]
-        # s+b toys: the first two evaluations of a chunk are the bracket ends, the same for every band edge (and
-        # the costliest: the large counts beyond the table at the upper end): their statistics are kept
+        # s+b toys: the first two evaluations of a chunk are the bracket ends, the same for every band edge: kept
         ends: list = []
+
+        def sb_statistic(mu):
+            """Q (p, T) of the s+b toys with the signal counts beyond the table set to the table size, a lower bound
+            of the count (so Q is an upper bound: it falls as any count grows), the counts, and where they are."""
+            n_s = count_below(thresholds, np.ascontiguousarray(mu[:, None, None] * s_t))
+            beyond = n_s >= SIGNAL_COUNT_TABLE
+            return _q_lep(mu, sc, b_nom, n_t[None] + n_s)[0], n_s, beyond
 
         def cls_at(mu, prob=None, n_o=None, diagnose=False):
             q_b, w = _q_lep(mu, sc, b_nom, n_t)
@@ -661,12 +660,21 @@ def _toys_group(s, A, b_nom, C, n_obs, toys: _BackgroundToys, alpha, sampling, c
             ind_b = q_b >= thr[:, None]
             clb = np.mean(ind_b, axis=1)
             if sampling == "direct":
-                q_sb = next((q for m, q in ends if np.array_equal(m, mu)), None)
-                if q_sb is None:
-                    q_sb = _q_lep(mu, sc, b_nom, n_t[None] + signal_counts(mu[:, None, None] * s_t))[0]
-                    if len(ends) < 2:
-                        ends.append((mu.copy(), q_sb))
-                clsb = np.mean(q_sb >= thr[:, None], axis=1)
+                kept = next((stat for m, stat in ends if np.array_equal(m, mu)), None)
+                q_sb, n_s, beyond = kept or sb_statistic(mu)
+                if kept is None and len(ends) < 2:
+                    ends.append((mu.copy(), (q_sb, n_s, beyond)))
+                passed = q_sb >= thr[:, None]
+                # a toy with counts beyond the table that passes with their lower bound: the exact counts decide
+                pp, tt = np.nonzero(passed & beyond.any(axis=2))
+                if len(pp):
+                    over = beyond[pp, tt]
+                    n_x = n_s[pp, tt]
+                    n_x[over] = _poisson_quantile(v_t[tt][over], (mu[pp, None] * s_t[pp, tt])[over])
+                    w_x = 2 * np.log1p(mu[pp, None] * sc[pp] / b_nom[None, :])            # as _q_lep
+                    q_x = 2 * (mu[pp] * sc[pp].sum(1)) - np.einsum("mk,mk->m", w_x, n_t[tt] + n_x)
+                    passed[pp, tt] = q_x >= thr[pp]
+                clsb = np.mean(passed, axis=1)
             else:
                 # mu beyond float32's range (the bisection's open upper bracket): the signal is then
                 # infinitely larger than any toy count, CLs+b = 0 exactly (points with no signal never get here)
