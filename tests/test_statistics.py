@@ -275,10 +275,10 @@ def test_s_plus_b_toys_give_the_same_limits_whatever_the_signal_count_table(monk
     inp = st.LimitInputs.build(s, np.broadcast_to([40.0, 5.0, 0.5], s.shape), 0.05 * s, 0.06, [0.2],
                                n_obs=[[45, 4, 1], [38, 9, 0]])
     ref = st.mu95_toys(inp, n_toys=2000, seed=3, sampling="direct")
-    st._background_toys.cache_clear()                 # the table is kept with the toys
+    st._cached_toys.cache_clear()                 # the table is kept with the toys
     monkeypatch.setattr(st, "SIGNAL_COUNT_TABLE", 4)
     small = st.mu95_toys(inp, n_toys=2000, seed=3, sampling="direct")
-    st._background_toys.cache_clear()
+    st._cached_toys.cache_clear()
     np.testing.assert_array_equal(small["exp"], ref["exp"])
     np.testing.assert_array_equal(small["obs"], ref["obs"])
     assert np.all((ref["exp"][:, 3, None] * s).max(1) > 5)  # the signal at the limits: counts beyond 4 in most toys

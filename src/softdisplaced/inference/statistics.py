@@ -559,11 +559,15 @@ class _BackgroundToys:
         return table
 
 
+def _background_toys(seed: int, n_toys: int, b: np.ndarray, C: np.ndarray) -> _BackgroundToys:
+    """The toys of the background (b (K,), C (K, M)), seeded by :func:`_group_seed`: kept for the next calls with
+    the same background (a recast's mass points come one call each)."""
+    return _cached_toys(seed, n_toys, b.dtype.str, b.tobytes(), C.dtype.str, C.tobytes(), C.shape)
+
+
 @functools.lru_cache(maxsize=4)
-def _background_toys(seed: int, n_toys: int, b: bytes, C: bytes, shape: tuple) -> _BackgroundToys:
-    """The toys of the background (b, C) (as bytes, C of ``shape``), seeded by :func:`_group_seed`: kept for the
-    next calls with the same background (a recast's mass points come one call each)."""
-    b_arr, C_arr = np.frombuffer(b, float), np.frombuffer(C, float).reshape(shape)
+def _cached_toys(seed, n_toys, b_dtype, b, C_dtype, C, shape) -> _BackgroundToys:
+    b_arr, C_arr = np.frombuffer(b, b_dtype), np.frombuffer(C, C_dtype).reshape(shape)
     return _BackgroundToys(*_toy_counts(b_arr, C_arr, n_toys, _group_seed(seed, b_arr, C_arr)))
 
 
@@ -729,7 +733,7 @@ def mu95_toys(inp: LimitInputs, cl: float = 0.95, n_toys: int = 5000, seed: int 
     meth = np.empty(P, dtype=object)
     for idx in _background_groups(inp):
         b_nom, C = inp.b[idx[0]], inp.C[idx[0]]
-        toys = _background_toys(int(seed), int(n_toys), b_nom.tobytes(), C.tobytes(), C.shape)
+        toys = _background_toys(int(seed), int(n_toys), b_nom, C)
         n_obs = None if inp.n_obs is None else inp.n_obs[idx]
         mode = "direct" if sampling == "direct" else "reweight"
         e, o, healthy = _toys_group(inp.s[idx], inp.A[idx], b_nom, C, n_obs, toys, alpha, mode, chunk)
