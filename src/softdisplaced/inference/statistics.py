@@ -581,6 +581,12 @@ def _q_lep(mu, s, b_nom, n):
     return 2 * (mu * s.sum(1))[:, None] - lin, w
 
 
+def _fraction(mask) -> np.ndarray:
+    """Fraction of True per row of a (p, T) mask: ``np.mean(mask, axis=1)`` to the bit (an exact integer count over T),
+    3x faster."""
+    return np.count_nonzero(mask, axis=1) / mask.shape[1]
+
+
 def _q_threshold(q_b, prob=None, q_obs=None):
     """Observed Q, or the b-only quantile 1 - prob of Q for an expected band edge; with the tolerance
     that counts equal statistics (ties of discrete counts) as at least as background-like."""
@@ -662,7 +668,7 @@ def _toys_group(s, A, b_nom, C, n_obs, toys: _BackgroundToys, alpha, sampling, c
             q_b, w = _q_lep(mu, sc, b_nom, n_t)
             thr = _q_threshold(q_b, prob, None if n_o is None else 2 * mu * sc.sum(1) - np.sum(w * n_o, 1))
             ind_b = q_b >= thr[:, None]
-            clb = np.mean(ind_b, axis=1)
+            clb = _fraction(ind_b)
             if sampling == "direct":
                 kept = next((stat for m, stat in ends if np.array_equal(m, mu)), None)
                 q_sb, n_s, beyond = kept or sb_statistic(mu)
@@ -678,7 +684,7 @@ def _toys_group(s, A, b_nom, C, n_obs, toys: _BackgroundToys, alpha, sampling, c
                     w_x = 2 * np.log1p(mu[pp, None] * sc[pp] / b_nom[None, :])            # as _q_lep
                     q_x = 2 * (mu[pp] * sc[pp].sum(1)) - np.einsum("mk,mk->m", w_x, n_t[tt] + n_x)
                     passed[pp, tt] = q_x >= thr[pp]
-                clsb = np.mean(passed, axis=1)
+                clsb = _fraction(passed)
             else:
                 # mu beyond float32's range (the bisection's open upper bracket): the signal is then
                 # infinitely larger than any toy count, CLs+b = 0 exactly (points with no signal never get here)
