@@ -147,6 +147,10 @@ def test_lifetime_scan_and_projections_commands(tmp_path, default_config):
     assert joined.startswith((outdir / "exclusion_ctau.csv").read_text())
     assert joined.count(",cms_8tev_emu,") == 3 and "r95_exp" not in joined
     assert (two / "excluded_intervals.json").read_text() == (outdir / "excluded_intervals.json").read_text()
+    with pytest.raises(ValueError, match=r"yields\.csv: not an exclusion table \(columns .*r95"):
+        y.write_csv(tmp_path / "yields.csv", [{"source": "fast", "analysis": "nn"}], ["source", "analysis"])
+        lm.join_exclusion_table(two / "projection_ctau.csv", [tmp_path / "yields.csv"], tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_pooled_efficiency_at_generated_lifetime_equals_plain_count():

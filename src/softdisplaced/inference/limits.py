@@ -268,7 +268,12 @@ def join_exclusion_table(scan_csv, recast_csvs: Sequence, out) -> None:
         if not path.exists():
             raise FileNotFoundError(f"{path}: not found")
         with open(path, newline="") as fh:
-            return list(csv.DictReader(fh))
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+        missing = [c for c in EXCLUSION_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: not an exclusion table (columns {', '.join(missing)} missing)")
+        return rows
 
     write_csv(out, with_recast_rows(read(scan_csv), [r for p in recast_csvs for r in read(p)]), SCAN_COLUMNS)
 
