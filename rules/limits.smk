@@ -52,7 +52,7 @@ rule recast_stop:
 
 
 rule recast:
-    # the longest job on the critical path (recast -> projections -> report): start it first when ready
+    # the longest job near the end of the DAG (recast -> exclusion_table -> report): start it first when ready
     priority: 10
     input:
         skims=recast_skims,
@@ -80,13 +80,13 @@ rule recast:
 
 
 rule projections:
+    # needs no recast: the recast's 8 TeV rows join its table in `exclusion_table`, so both run side by side
     priority: 10
     input:
         signal="results/limits/signal_vs_ctau.csv",
         background="results/background/background.csv",
-        bound_8tev="results/recast/cms_8tev_emu_ctau.csv" if HAS_8TEV else [],
     output:
-        exclusion="results/limits/exclusion_ctau.csv",
+        table="results/limits/projection_ctau.csv",
         intervals="results/limits/excluded_intervals.json",
         mass_reach="results/limits/mass_reach.csv",
         summary="results/limits/mass_reach_summary.json",
@@ -95,7 +95,6 @@ rule projections:
         "results/logs/projections.log",
     params:
         settings=lambda w: physics_settings("seed", "background", "limits"),
-        bound=lambda w, input: f"--bound-8tev {input.bound_8tev}" if input.bound_8tev else "",
     benchmark:
         "results/benchmarks/rules/projections.tsv"
     threads: 1  # one process (numpy); 2 would keep it waiting for an idle pair of cores
@@ -104,4 +103,19 @@ rule projections:
         runtime=30,
     shell:
         "softdisplaced projections --settings {params.settings:q} --signal {input.signal}"
-        " --background {input.background} {params.bound} --outdir results/limits > {log} 2>&1"
+        " --background {input.background} --outdir results/limits --table projection_ctau.csv > {log} 2>&1"
+
+
+rule exclusion_table:
+    """exclusion_ctau.csv: the projections' table and the recast's R95 vs c*tau of the 8 TeV search (in-process)."""
+    input:
+        scan="results/limits/projection_ctau.csv",
+        bound_8tev="results/recast/cms_8tev_emu_ctau.csv" if HAS_8TEV else [],
+    output:
+        exclusion="results/limits/exclusion_ctau.csv",
+    message: "{rule} ({output})"
+    localrule: True
+    run:
+        from softdisplaced.inference.limits import join_exclusion_table
+
+        join_exclusion_table(input.scan, [input.bound_8tev] if input.bound_8tev else [], output.exclusion)

@@ -126,6 +126,32 @@ def test_lifetime_scan_and_projections_commands(tmp_path, default_config):
     assert (outdir / "mass_reach.csv").exists()
     assert not list(outdir.glob("*.png"))   # the figures are the report's Figs. 9-10 (one implementation)
 
+    # the workflow's two steps (projections --table projection_ctau.csv, which needs no recast, then the local rule
+    # exclusion_table) give the table of one step with --bound-8tev, byte for byte: the recast's rows appended as
+    # their own analysis (extra recast columns dropped), outside the intervals
+    from softdisplaced.inference.recast import RECAST_CTAU_COLUMNS
+
+    bound = tmp_path / "recast/cms_8tev_emu_ctau.csv"
+    y.write_csv(bound, [dict(source="fast", analysis="cms_8tev_emu", m_c=220.0, dm=20.0, lumi_fb=19.7, ctau_cm=ct,
+                             r95=1.0 / ct, mu95_exp=math.nan, mu95_obs=0.123456789 * ct, mu95_exp_m2=0.1,
+                             mu95_exp_m1=0.2, mu95_exp_p1=0.3, mu95_exp_p2=0.4, cls_method="toys", s_total=3.0,
+                             b_total=19.06, r95_exp=0.5) for ct in (0.01, 0.1, 1.0)], RECAST_CTAU_COLUMNS)
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = ["projections", "--settings", json.dumps(cfg), "--signal", str(sig), "--background", str(bkg)]
+    assert main([*args, "--bound-8tev", str(bound), "--outdir", str(one)]) == 0
+    assert main([*args, "--table", "projection_ctau.csv", "--outdir", str(two)]) == 0
+    assert not (two / "exclusion_ctau.csv").exists()
+    lm.join_exclusion_table(two / "projection_ctau.csv", [bound], two / "exclusion_ctau.csv")
+    joined = (two / "exclusion_ctau.csv").read_text()
+    assert joined == (one / "exclusion_ctau.csv").read_text()
+    assert joined.startswith((outdir / "exclusion_ctau.csv").read_text())
+    assert joined.count(",cms_8tev_emu,") == 3 and "r95_exp" not in joined
+    assert (two / "excluded_intervals.json").read_text() == (outdir / "excluded_intervals.json").read_text()
+    with pytest.raises(ValueError, match=r"yields\.csv: not an exclusion table \(columns .*r95"):
+        y.write_csv(tmp_path / "yields.csv", [{"source": "fast", "analysis": "nn"}], ["source", "analysis"])
+        lm.join_exclusion_table(two / "projection_ctau.csv", [tmp_path / "yields.csv"], tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
+
 
 def test_pooled_efficiency_at_generated_lifetime_equals_plain_count():
     rng = np.random.default_rng(3)

@@ -250,3 +250,35 @@ def test_direct_and_reweighted_toys_agree_where_the_weights_are_healthy():
     one = st.LimitInputs.build([[1.0]], [[3.0]], n_obs=[[2]])
     assert st.mu95_toys(one, n_toys=20000, seed=1, sampling="direct")["obs"][0] == pytest.approx(st.s95_exact(3.0, 2)[0],
                                                                                                 rel=0.03)
+
+
+def test_signal_count_kernel_equals_the_table_comparison_and_the_poisson_quantile():
+    # the compiled count of the s+b toys is the numpy comparison it replaced, entry for entry (incl. lam = 0, inf,
+    # NaN and counts at the table's end), and with the overflow above the table it is the exact Poisson quantile
+    rng = np.random.default_rng(3)
+    v = rng.random((400, 3))
+    table = st.special.gammainccinv(np.arange(1, st.SIGNAL_COUNT_TABLE + 1)[None, None, :], v[..., None])
+    lam = rng.uniform(0, 45, (5, 400, 3))
+    lam[0, :3, 0] = [0.0, np.inf, np.nan]
+    n = st._count_below_kernel()(table, lam)
+    np.testing.assert_array_equal(n, np.sum(table[None] < lam[..., None], axis=-1))
+    assert n.max() == st.SIGNAL_COUNT_TABLE and n.min() == 0
+    ok = np.isfinite(lam) & (n < st.SIGNAL_COUNT_TABLE)
+    np.testing.assert_array_equal(n[ok], stats.poisson.ppf(np.broadcast_to(v, lam.shape)[ok], lam[ok]))
+
+
+def test_s_plus_b_toys_give_the_same_limits_whatever_the_signal_count_table(monkeypatch):
+    # counts beyond the table are replaced by the table size (a lower bound: Q only falls as a count grows) and the
+    # exact Poisson quantile is drawn only for the toys that still pass: the decision of every toy is the same, so a
+    # table of 4 counts (nearly every toy beyond it, at b ~ 40) gives the limits of the default table, bit for bit
+    s = np.array([[10.0, 4.0, 1.0], [2.0, 6.0, 3.0]])
+    inp = st.LimitInputs.build(s, np.broadcast_to([40.0, 5.0, 0.5], s.shape), 0.05 * s, 0.06, [0.2],
+                               n_obs=[[45, 4, 1], [38, 9, 0]])
+    ref = st.mu95_toys(inp, n_toys=2000, seed=3, sampling="direct")
+    st._cached_toys.cache_clear()                 # the table is kept with the toys
+    monkeypatch.setattr(st, "SIGNAL_COUNT_TABLE", 4)
+    small = st.mu95_toys(inp, n_toys=2000, seed=3, sampling="direct")
+    st._cached_toys.cache_clear()
+    np.testing.assert_array_equal(small["exp"], ref["exp"])
+    np.testing.assert_array_equal(small["obs"], ref["obs"])
+    assert np.all((ref["exp"][:, 3, None] * s).max(1) > 5)  # the signal at the limits: counts beyond 4 in most toys

@@ -185,7 +185,7 @@ def test_changing_luminosities_reruns_only_projections_and_report(tiny_run):
     cfg = _extra(work, "lumi.yaml", "limits:\n  projection_lumis_fb: [2.6, 140, 300, 1000, 3000]\n")
     jobs = planned_jobs(work, configfiles=cfg)
     # resolved_config: the report and provenance read the whole configuration from its output
-    assert set(jobs) == {"resolved_config", "projections", "report", "provenance", "all"}
+    assert set(jobs) == {"resolved_config", "projections", "exclusion_table", "report", "provenance", "all"}
 
 
 def test_changing_nn_settings_reruns_training_not_generation(tiny_run):

@@ -66,6 +66,9 @@ def register(sub):
     p.add_argument("--background", required=True, help="results/background/background.csv")
     p.add_argument("--bound-8tev", help="results/recast/cms_8tev_emu_ctau.csv (joins exclusion_ctau.csv)")
     p.add_argument("--outdir", default="results/limits")
+    p.add_argument("--table", default="exclusion_ctau.csv",
+                   help="file name of the table in --outdir (the workflow: projection_ctau.csv, joined with the "
+                        "recast's rows into exclusion_ctau.csv afterwards)")
     p.add_argument("--no-plots", action="store_true", help=argparse.SUPPRESS)   # figures: the report
     p.set_defaults(func=run_projections)
 
@@ -290,11 +293,8 @@ def run_projections(args):
     out = Path(args.outdir)
     from softdisplaced.inference.yields import write_csv
 
-    # the recast's R95 vs c*tau (e.g. the 8 TeV search) joins the table as its own analysis (contract:
-    # analysis = nn | cut_based | <recast name>); it does not enter the intervals of the projections
-    bound_rows = [{c: r.get(c) for c in lm.EXCLUSION_COLUMNS} for r in _read_csv(args.bound_8tev)] \
-        if args.bound_8tev else []
-    write_csv(out / "exclusion_ctau.csv", rows + bound_rows, lm.SCAN_COLUMNS)
+    bound_rows = _read_csv(args.bound_8tev) if args.bound_8tev else []
+    write_csv(out / args.table, lm.with_recast_rows(rows, bound_rows), lm.SCAN_COLUMNS)
     iv = lm.intervals_table(rows)
     write_json(out / "excluded_intervals.json", {"intervals": iv, "lumis_fb": lumis,
                                                  "note": "c*tau in cm; r95: R95 > 1; cls_*: mu95 < 1; *_open: "
@@ -309,7 +309,7 @@ def run_projections(args):
                                               "ctau_lo_cm", "ctau_hi_cm"))
     write_json(out / "mass_reach_summary.json", lm.max_excluded_mass(reach))
     # figures of these tables: the report's Fig. 9 (exclusion vs c*tau) and the (m_c, c*tau) plane
-    print(f"projections: {len(rows)} points in {dt:.1f} s -> {out}/exclusion_ctau.csv, excluded_intervals.json, "
+    print(f"projections: {len(rows)} points in {dt:.1f} s -> {out}/{args.table}, excluded_intervals.json, "
           "mass_reach.csv")
     return 0
 

@@ -225,8 +225,11 @@ def scan(signal_rows: Sequence[Mapping], bkg_rows: Sequence[Mapping], lumis: Seq
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
+        # the groups with toys first (one costs several asymptotic ones), so that the workers finish together
+        order = sorted(range(len(groups)), key=lambda i: not _uses_toys(groups[i][-1], mu95_kw))
         with ProcessPoolExecutor(workers) as pool:
-            lims = list(pool.map(_group_mu95, [g[-1] for g in groups], [mu95_kw] * len(groups)))
+            done = dict(zip(order, pool.map(_group_mu95, [groups[i][-1] for i in order], [mu95_kw] * len(order))))
+        lims = [done[i] for i in range(len(groups))]
     else:
         lims = [_group_mu95(g[-1], mu95_kw) for g in groups]
     out = []
@@ -243,6 +246,41 @@ def scan(signal_rows: Sequence[Mapping], bkg_rows: Sequence[Mapping], lumis: Seq
                             signal_n_eff=float(n_eff[i]), low_stat=bool(n_eff[i] < min_eff)))
     out.sort(key=lambda r: (r["source"], r["analysis"], r["m_c"], r["dm"], r["lumi_fb"], r["ctau_cm"]))
     return out
+
+
+def with_recast_rows(scan_rows: Sequence[Mapping], recast_rows: Sequence[Mapping] = ()) -> list[dict]:
+    """The exclusion table: the rows of :func:`scan`, then a recast's R95 / CLs versus c*tau (e.g. the 8 TeV search,
+    ``results/recast/cms_8tev_emu_ctau.csv``) as its own analysis (contract: analysis = nn | cut_based | <recast
+    name>). The recast rows do not enter the intervals of the projections."""
+    return [dict(r) for r in scan_rows] + [{c: r.get(c) for c in EXCLUSION_COLUMNS} for r in recast_rows]
+
+
+def join_exclusion_table(scan_csv, recast_csvs: Sequence, out) -> None:
+    """``exclusion_ctau.csv`` from the scan table of ``projections --table`` and recasts' c*tau tables (the workflow
+    joins them after both jobs, so that the scan need not wait for the recast). Values are copied as written."""
+    import csv
+    from pathlib import Path
+
+    from softdisplaced.inference.yields import write_csv
+
+    def read(path):
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: not found")
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+        missing = [c for c in EXCLUSION_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: not an exclusion table (columns {', '.join(missing)} missing)")
+        return rows
+
+    write_csv(out, with_recast_rows(read(scan_csv), [r for p in recast_csvs for r in read(p)]), SCAN_COLUMNS)
+
+
+def _uses_toys(inp, kw) -> bool:
+    """Whether :func:`statistics.mu95` takes toys for this (analysis, luminosity) group (one background)."""
+    return kw["method"] == "toys" or (kw["method"] == "auto" and float(inp.b.min()) < kw["asymptotic_min_b"])
 
 
 def _group_mu95(inp, kw):
