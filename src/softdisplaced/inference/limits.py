@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from softdisplaced.inference import statistics as st
+from softdisplaced.processing.analyses import SR_LABELS
 from softdisplaced.inference.reweighting import effective_sample_size, interpolate_in_ctau
 from softdisplaced.samples import build_samples, cross_section_fb
 
@@ -31,7 +32,6 @@ EXCLUSION_COLUMNS = ("source", "analysis", "m_c", "dm", "lumi_fb", "ctau_cm", "r
 # the projections' table adds the signal's effective MC event count (over all SRs) and its low-statistics flag
 SCAN_COLUMNS = EXCLUSION_COLUMNS + ("signal_n_eff", "low_stat")
 SRS = (1, 2, 3)
-SR_LABELS = {1: "I", 2: "II", 3: "III"}
 
 
 # --------------------------------------------------------------- signal vs c*tau

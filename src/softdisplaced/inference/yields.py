@@ -25,12 +25,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from softdisplaced.validation import study_ntuples
-from softdisplaced.processing.analyses import CHANNEL_CODES
+from softdisplaced.processing.analyses import CHANNEL_CODES, SR_LABELS
 from softdisplaced.nn.scoring import read_scores
 from softdisplaced.samples import build_samples, cross_section_fb
 from softdisplaced.processing.skim import input_losses
 
-SR_LABELS = {1: "I", 2: "II", 3: "III"}
 YIELD_COLUMNS = ("source", "benchmark", "analysis", "sr", "stage", "lumi_fb", "yield", "stat_err",
                  "skipped_files", "lost_fraction")  # the last two: input files skipped as bad, and the
 # fraction of the sample's entries they held (processing.skip_bad_files; empty where not applicable)

@@ -44,6 +44,8 @@ __all__ = ["build_analyses", "normalise_spec", "threshold_scan_name", "selected_
 
 CHANNELS = ("emu", "ee", "mumu")
 CHANNEL_CODES = {c: i for i, c in enumerate(CHANNELS)}   # values of the skim column 'channel'
+#: signal-region label (skim column 'sr') -> its name in tables and figures (the study's SR I, II, III)
+SR_LABELS = {1: "I", 2: "II", 3: "III"}
 
 @functools.lru_cache(maxsize=1)
 def _schema_spec_defaults() -> dict:
