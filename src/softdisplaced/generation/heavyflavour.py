@@ -78,7 +78,7 @@ import numpy as np
 from .kinematics import (boost, cos_sin, cosh_sinh, four_vector, orthonormal_basis, peterson_sample,
                          pt_eta_phi, three_body_decay, two_body_decay)
 from .record import ParticleTable, build_events
-from .radiation import underlying_event
+from .radiation import concat_extra, from_origin, underlying_event
 from .signal import M_E, M_MU, M_PI, isr_fragments, sample_isr_pt
 
 __all__ = ["generate_heavy_flavour", "M_B_QUARK", "direction_density", "peterson_density", "fragment_pions",
@@ -247,18 +247,12 @@ def soft_particles(rng, n, ue_cfg: Mapping, soft_cfg: Mapping) -> dict:
         ue["mass"] = np.where(nh, M_K0L, ue["mass"])
         parts.append(ue)
     ue = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
-    order = np.argsort(ue["event"], kind="stable")
-    ue = {f: v[order] for f, v in ue.items()}
     ev = ue["event"]
     k = np.bincount(ev, minlength=n)
     for f in ("px", "py"):
         ue[f] = ue[f] - (np.bincount(ev, weights=ue[f], minlength=n) / np.maximum(k, 1))[ev]
     ue["e"] = np.sqrt(ue["px"] ** 2 + ue["py"] ** 2 + ue["pz"] ** 2 + ue["mass"] ** 2)
-    m = len(ev)
-    minus1 = np.full(m, -1, np.int32)
-    ue.update(status=np.ones(m, np.int32), x=np.zeros(m), y=np.zeros(m), z=np.zeros(m), t=np.zeros(m),
-              m1=minus1, m2=minus1, d1=minus1, d2=minus1)
-    return ue
+    return from_origin(ue)
 
 
 # ------------------------------------------------------------------ generator
@@ -506,18 +500,10 @@ def _generate_batch(rng: np.random.Generator, n: int, cfg: Mapping, bias: Mappin
     isr_p4, isr_pid, isr_mass = kin["isr"]
     if isr_p4.shape[1]:
         # ISR-jet fragments: visible particles from the origin, no mother in the record
-        nf = isr_p4.shape[1]
-        ev_i = np.repeat(np.arange(m), nf)
         p4 = isr_p4[idx].reshape(-1, 4)
         pid = np.tile(isr_pid, m)
-        k = len(ev_i)
-        extra_parts.append(dict(event=ev_i, pid=pid, status=np.ones(k, np.int32), e=p4[:, 0], px=p4[:, 1],
-                                py=p4[:, 2], pz=p4[:, 3], mass=np.tile(isr_mass, m), x=np.zeros(k), y=np.zeros(k),
-                                z=np.zeros(k), t=np.zeros(k), m1=np.full(k, -1, np.int32),
-                                m2=np.full(k, -1, np.int32), d1=np.full(k, -1, np.int32),
-                                d2=np.full(k, -1, np.int32), charge=np.sign(pid).astype(float) * (np.abs(pid) == 211)))
+        extra_parts.append(from_origin(dict(event=np.repeat(np.arange(m), isr_p4.shape[1]), pid=pid, e=p4[:, 0],
+                                            px=p4[:, 1], py=p4[:, 2], pz=p4[:, 3], mass=np.tile(isr_mass, m),
+                                            charge=np.sign(pid).astype(float) * (np.abs(pid) == 211))))
     extra_parts.append(soft_particles(rng, m, cfg["underlying_event"], cfg["heavy_flavour"]["soft_activity"]))
-    extra = {f: np.concatenate([x[f] for x in extra_parts]) for f in extra_parts[0]}
-    order = np.argsort(extra["event"], kind="stable")
-    extra = {f: v[order] for f, v in extra.items()}
-    return build_events(tab, kin["weight"][idx] / prob, extra=extra)
+    return build_events(tab, kin["weight"][idx] / prob, extra=concat_extra(extra_parts))

@@ -36,7 +36,7 @@ import numpy as np
 
 from .kinematics import cos_sin, cosh_sinh, inverse_cdf_sampler, orthonormal_basis
 
-__all__ = ["qed_fsr", "underlying_event", "fsr_integrals", "concat_extra", "EMPTY_EXTRA_FIELDS"]
+__all__ = ["qed_fsr", "underlying_event", "fsr_integrals", "concat_extra", "from_origin", "EMPTY_EXTRA_FIELDS"]
 
 M_PI = 0.13957
 EMPTY_EXTRA_FIELDS = ("event", "pid", "status", "px", "py", "pz", "e", "mass", "x", "y", "z", "t",
@@ -156,6 +156,16 @@ def underlying_event(rng: np.random.Generator, n: int, cfg: Mapping) -> dict:
     e = np.sqrt(np.square(pt * ch) + mass * mass)
     return {"event": ev, "pid": pid, "charge": np.where(charged, sign, 0).astype(float), "mass": mass,
             "e": e, "px": px, "py": py, "pz": pz}
+
+
+def from_origin(particles: dict) -> dict:
+    """``particles`` (``event``, pid, momenta, mass, charge) completed to extra-particle records of final-state
+    particles made at the origin without mother or daughters (underlying event, ISR fragments)."""
+    k = len(particles["event"])
+    minus1 = np.full(k, -1, np.int32)
+    zeros = np.zeros(k)
+    return {**particles, "status": np.ones(k, np.int32), "x": zeros, "y": zeros, "z": zeros, "t": zeros,
+            "m1": minus1, "m2": minus1, "d1": minus1, "d2": minus1}
 
 
 def concat_extra(parts) -> dict:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .kinematics import boost, cos_sin, cosh_sinh, four_vector, three_body_decay
 from .luminosity import sample_mass_rapidity
-from .radiation import concat_extra, qed_fsr, underlying_event
+from .radiation import concat_extra, from_origin, qed_fsr, underlying_event
 from .record import ParticleTable, build_events
 
 __all__ = ["generate_signal", "decay_flavours", "PID_CHARGINO", "PID_NEUTRALINO", "M_E", "M_MU", "M_PI",
@@ -169,12 +169,7 @@ def generate_signal(rng: np.random.Generator, n: int, m_c: float, dm: float, cta
                         "x": vtx[0][i], "y": vtx[1][i], "z": vtx[2][i], "t": vtx[3][i],
                         "m1": np.full(len(i), mother), "m2": np.full(len(i), -1), "d1": np.full(len(i), -1),
                         "d2": np.full(len(i), -1), "charge": zeros})
-    ue = underlying_event(rng, n, cfg["underlying_event"])
-    k = len(ue["event"])
-    minus1 = np.full(k, -1)
-    ue.update(status=np.ones(k, dtype=np.int64), x=np.zeros(k), y=np.zeros(k), z=np.zeros(k), t=np.zeros(k),
-              m1=minus1, m2=minus1, d1=minus1, d2=minus1)
-    extra = concat_extra(photons + [ue])
+    extra = concat_extra(photons + [from_origin(underlying_event(rng, n, cfg["underlying_event"]))])
 
     tab = ParticleTable(n, 9 + nf)
     zero = (0.0, 0.0, 0.0, 0.0)
