@@ -226,7 +226,8 @@ def scan(signal_rows: Sequence[Mapping], bkg_rows: Sequence[Mapping], lumis: Seq
         from concurrent.futures import ProcessPoolExecutor
 
         # the groups with toys first (one costs several asymptotic ones), so that the workers finish together
-        order = sorted(range(len(groups)), key=lambda i: not _uses_toys(groups[i][-1], mu95_kw))
+        order = sorted(range(len(groups)), key=lambda i: not st.uses_toys(groups[i][-1].b, mu95_kw["method"],
+                                                                       mu95_kw["asymptotic_min_b"]))
         with ProcessPoolExecutor(workers) as pool:
             done = dict(zip(order, pool.map(_group_mu95, [groups[i][-1] for i in order], [mu95_kw] * len(order))))
         lims = [done[i] for i in range(len(groups))]
@@ -276,11 +277,6 @@ def join_exclusion_table(scan_csv, recast_csvs: Sequence, out) -> None:
         return rows
 
     write_csv(out, with_recast_rows(read(scan_csv), [r for p in recast_csvs for r in read(p)]), SCAN_COLUMNS)
-
-
-def _uses_toys(inp, kw) -> bool:
-    """Whether :func:`statistics.mu95` takes toys for this (analysis, luminosity) group (one background)."""
-    return kw["method"] == "toys" or (kw["method"] == "auto" and float(inp.b.min()) < kw["asymptotic_min_b"])
 
 
 def _group_mu95(inp, kw):

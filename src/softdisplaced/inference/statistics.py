@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Q95", "q_study", "r95", "cls_poisson", "s95_exact", "expected_counts_quantiles",
-    "LimitInputs", "mu95_asymptotic", "mu95_toys", "mu95", "pyhf_spec", "mu95_pyhf", "NSIGMA", "pyhf_toys_compat",
+    "LimitInputs", "mu95_asymptotic", "mu95_toys", "mu95", "uses_toys", "pyhf_spec", "mu95_pyhf", "NSIGMA", "pyhf_toys_compat",
 ]
 
 #: 95 % quantile of chi^2 with 2 degrees of freedom, as rounded by the study (5.99)
@@ -755,6 +755,13 @@ def mu95_toys(inp: LimitInputs, cl: float = 0.95, n_toys: int = 5000, seed: int 
     return {"exp": exp, "obs": obs, "method": meth}
 
 
+def uses_toys(b, method: str = "auto", asymptotic_min_b: float = 1.0) -> bool:
+    """Whether :func:`mu95` takes toys for a background configuration ``b`` (one per SR): always with 'toys',
+    never with 'asymptotic', and with 'auto' where the smallest background of any region is below
+    ``asymptotic_min_b``."""
+    return method == "toys" or (method == "auto" and float(np.min(b)) < asymptotic_min_b)
+
+
 def mu95(inp: LimitInputs, method: str = "auto", asymptotic_min_b: float = 1.0, cl: float = 0.95,
          n_toys: int = 5000, seed: int = 0) -> dict:
     """Upper limits on mu for every point.
@@ -769,10 +776,9 @@ def mu95(inp: LimitInputs, method: str = "auto", asymptotic_min_b: float = 1.0, 
     if method not in ("auto", "asymptotic", "toys"):
         raise ValueError(f"limits.cls.method: unknown method {method!r} (auto, asymptotic, toys)")
     P = inp.s.shape[0]
-    use_toys = np.full(P, method == "toys")
-    if method == "auto":
-        for idx in _background_groups(inp):
-            use_toys[idx] = inp.b[idx[0]].min() < asymptotic_min_b
+    use_toys = np.zeros(P, bool)
+    for idx in _background_groups(inp):
+        use_toys[idx] = uses_toys(inp.b[idx[0]], method, asymptotic_min_b)
     exp = np.full((P, len(NSIGMA)), np.nan)
     obs = np.full(P, np.nan)
     meth = np.empty(P, dtype=object)
