@@ -12,7 +12,7 @@ from pathlib import Path
 
 from softdisplaced.atomic import remove_stale_temporaries, write_text
 from softdisplaced.config import config_hash, subset
-from softdisplaced.samples import build_samples, signal_samples
+from softdisplaced.samples import build_samples, check_network_samples, signal_samples
 
 SAMPLES = build_samples(config)
 GENERATED = [s for s, spec in SAMPLES.items() if spec["source"] != "delphes"]
@@ -35,6 +35,7 @@ def _networks():
 
 
 NETWORKS = _networks()
+check_network_samples(NETWORKS, SAMPLES)
 SKIM_NETWORKS = [n for n, s in NETWORKS.items() if s.get("input", "skims") == "skims"]
 
 

@@ -131,3 +131,26 @@ def test_samples_and_seeds(default_config):
     c = chunk_seed(1, "bp2", 0).generate_state(4)
     assert (a == chunk_seed(1, "bp1", 0).generate_state(4)).all()
     assert not (a == b).all() and not (a == c).all()
+
+
+def test_sample_generation_settings_are_validated_at_load(repo_root):
+    """A sample's own generator settings (samples.hf_study.generation) are checked with the generator's schema
+    when the configuration is read, the error naming the sample key and the generator key."""
+    bad = {"samples": {"hf_study": {"generation": {"fast": {"heavy_flavour": {"second_b_semileptonic_fraction": 2}}}}}}
+    with pytest.raises(ConfigError, match=r"(?s)samples.hf_study.generation.*generation.fast.heavy_flavour."
+                                          r"second_b_semileptonic_fraction"):
+        load_config(repo_root / "config" / "config.yaml", overrides=bad)
+
+
+def test_networks_must_train_on_samples_of_the_configuration(default_config):
+    """The study-compatible network trains on hf_study: disabling that sample is a clear error naming the
+    network and the sample, not a missing input of the workflow."""
+    from softdisplaced.samples import check_network_samples
+
+    cfg = copy.deepcopy(default_config)
+    networks = cfg["nn"]["networks"]
+    assert networks["bp1_vs_hf_study_jets"]["background"] == ["hf_study"]
+    check_network_samples(networks, build_samples(cfg))
+    cfg["samples"]["hf_study"]["enabled"] = False
+    with pytest.raises(ValueError, match=r"nn.networks.bp1_vs_hf_study_jets.background: hf_study is not a sample"):
+        check_network_samples(networks, build_samples(cfg))

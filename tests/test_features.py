@@ -49,7 +49,8 @@ def _hand(e):
     # transverse spherocity with candidate axes along each lepton
     pts = [(e["pt_y"], e["phi_y"]), (e["pt_x"], e["phi_x"])]
     best = min(sum(pt * abs(math.sin(ph - ax)) for pt, ph in pts) for _, ax in pts) / sum(pt for pt, _ in pts)
-    mt = math.sqrt(max(slep ** 2 - (lx ** 2 + ly ** 2), 0))
+    # mT over "all leptons": exactly 0 for a single lepton (where the float difference leaves rounding)
+    mt = math.sqrt(max(slep ** 2 - (lx ** 2 + ly ** 2), 0)) if len(leps) > 1 else 0.0
     return {
         "YDelpObj": e["met"] / math.sqrt(e["ht"]),
         "HtJet": sum(j[0] for j in jets),
@@ -101,6 +102,20 @@ def test_feature_values_of_a_simple_event():
     f2 = compute_features(_inputs([e2]))
     assert f2["Spherocity"][0] == pytest.approx((math.pi / 4) ** 2)
     assert f2["Sphericity"][0] == pytest.approx(0.75)
+
+
+def test_alphat_is_zero_when_all_leptons_hold_one_lepton():
+    """The pair muon beyond |d0| = 100 mm is not among "all leptons": the one lepton left has mT = 0 exactly, so
+    alphaT = 0 (docs/features.md), not pT / (the rounding of mT) ~ 1e8; a pair 1e-3 rad apart keeps its value."""
+    rng = np.random.default_rng(3)
+    events = [dict(pt_y=pt, eta_y=0.3, phi_y=phi, pt_x=25.0, eta_x=-0.7, phi_x=phi + 2.0, met=30.0, met_phi=0.0,
+                   ht=100.0, jet=[], ele=[(pt, 0.3, phi, 0.5)], mu=[(25.0, -0.7, phi + 2.0, 150.0)])
+              for pt, phi in zip(rng.uniform(20, 200, 200), rng.uniform(-3, 3, 200))]
+    assert np.all(compute_features(_inputs(events))["alphaT"] == 0.0)
+    close = dict(events[0], phi_x=events[0]["phi_y"] + 1e-3,
+                 mu=[(25.0, -0.7, events[0]["phi_y"] + 1e-3, 1.0)])
+    assert compute_features(_inputs([close]))["alphaT"][0] == pytest.approx(_hand(close)["alphaT"], rel=1e-6)
+    assert _hand(close)["alphaT"] > 100
 
 
 def test_features_in_plausible_ranges_on_random_events():

@@ -324,3 +324,42 @@ def test_biased_sample_is_reproducible(default_config):
     a = generate_heavy_flavour(np.random.default_rng(3), 20_000, cfg)
     b = generate_heavy_flavour(np.random.default_rng(3), 20_000, cfg)
     assert len(a) == len(b) and np.array_equal(ak.to_numpy(a.weight), ak.to_numpy(b.weight))
+
+
+# ------------------------------------------------------------------ the study's composition (hf_study)
+def test_hf_study_has_both_b_hadrons_semileptonic_with_the_physical_charm(default_config):
+    """samples.hf_study is hf with its own generator settings (with_sample_settings): every event has two
+    B -> l nu X decays (the study's forced decays), while hf has the physical mixture (one or two); the D decays
+    keep the configured forced fraction and their weights; events with fewer than two hard leptons are thinned
+    harder, with their weights raised by the same factor (their sum over candidates is unchanged)."""
+    from softdisplaced.generation import with_sample_settings
+    from softdisplaced.samples import build_samples
+
+    samples = build_samples(default_config)
+    study = samples["hf_study"]
+    cfg = with_sample_settings(default_config, study)
+    assert default_config["generation"]["fast"]["heavy_flavour"]["second_b_semileptonic_fraction"] < 1  # not modified
+    h = fast_settings(cfg["generation"])["heavy_flavour"]
+    assert h["second_b_semileptonic_fraction"] == 1.0
+
+    def count(truth):
+        p = truth.particles
+        mother = p.pid[ak.where(p.m1 >= 0, p.m1, 0)]
+        lep = (abs(p.pid) == 11) | (abs(p.pid) == 13)
+        return (ak.to_numpy(ak.sum(lep & (abs(mother) == 521), axis=1)),
+                ak.to_numpy(ak.sum(lep & (abs(mother) == 421), axis=1)))
+
+    truth = generate_chunk(study, cfg, rng_for(3, "hf_study", 0), 20_000)
+    n_b, n_c = count(truth)
+    assert np.all(n_b == 2)
+    assert 0 < np.mean(n_c) / 2 < 1
+    physical = generate_chunk(HF, default_config, rng_for(3, "hf", 0), 20_000)
+    assert set(np.unique(count(physical)[0])) == {1, 2}
+    # biased generation: per candidate, the same weighted rate of events with two truth leptons above 20 GeV
+    # (both generated here with both B semi-leptonic; only the thinning differs)
+    both = with_sample_settings(default_config, {"generation": {"fast": {"heavy_flavour": {
+        "second_b_semileptonic_fraction": 1.0}}}})
+    a, a2 = _summaries(generate_chunk(study, cfg, rng_for(4, "hf_study", 0), 200_000), 200_000)
+    b, b2 = _summaries(generate_chunk(HF, both, rng_for(5, "hf", 0), 200_000), 200_000)
+    pull = (a[-1] - b[-1]) / np.sqrt(a2[-1] + b2[-1])
+    assert abs(pull) < 3.5, (a[-1], b[-1], pull)

@@ -158,6 +158,28 @@ def test_signal_forced_emu_mode():
     assert sum(f == (11, 13) for f in flav) >= 95 and not any(f in ((11, 11), (13, 13)) for f in flav)
 
 
+def test_validation_copies_are_forced_emu_and_record_it(default_config):
+    """The Pythia 8 validation copies bp<id>_pythia8 get validation.pythia8_decay_mode (forced e-mu by default)
+    as their own generator setting: Pythia's commands force e-mu for them alone, and the mode recorded in the
+    event file (the yields' flavour factor 1/2) is theirs, while the physics samples stay democratic."""
+    from softdisplaced.generation import signal_decay_mode, with_sample_settings
+    from softdisplaced.samples import build_samples
+
+    samples = build_samples(default_config)
+    copy_ = samples["bp1_pythia8"]
+    s_copy = with_sample_settings(default_config, copy_)
+    forced = [f"{P.MEDIATOR_ID}:onPosIfAll = {P.LSP_ID} 11", f"{P.MEDIATOR_ID}:onNegIfAll = {P.LSP_ID} 13"]
+    cmds = P.pythia_settings(copy_, s_copy, 1, slha_path="x.slha")
+    assert all(c in cmds for c in forced)
+    assert signal_decay_mode(copy_, s_copy) == "emu"
+    physics = dict(samples["bp1"], source="pythia8")
+    s_phys = with_sample_settings(default_config, physics)
+    assert not any(c in P.pythia_settings(physics, s_phys, 1, slha_path="x.slha") for c in forced)
+    assert signal_decay_mode(physics, s_phys) == "democratic"
+    cfg = dict(default_config, validation=dict(default_config["validation"], pythia8_decay_mode="democratic"))
+    assert signal_decay_mode(build_samples(cfg)["bp1_pythia8"], cfg) == "democratic"
+
+
 def test_pythia8_defaults_come_from_the_schema():
     from softdisplaced.generation.defaults import section_schema
 

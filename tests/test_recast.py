@@ -153,17 +153,17 @@ def test_sample_energy_reaches_both_generators(default_config):
     """An 8 TeV copy runs the fast generator with sqrt(s) = 8 TeV and the 8 TeV luminosity fit, and Pythia 8
     with Beams:eCM = 8000."""
     from softdisplaced.generation import pythia8 as p8
-    from softdisplaced.generation import with_sample_energy
+    from softdisplaced.generation import with_sample_settings
     from softdisplaced.samples import build_samples
 
     spec = build_samples(default_config)["bp4_8tev"]
-    s8 = with_sample_energy(default_config, spec)
+    s8 = with_sample_settings(default_config, spec)
     assert s8["generation"]["fast"]["sqrt_s_gev"] == 8000.0
     assert s8["generation"]["fast"]["luminosity"] == default_config["samples"]["sqrt_s_8tev"]["luminosity"]
     assert default_config["generation"]["fast"]["sqrt_s_gev"] == 13000.0        # the configuration is not modified
     cmds = p8.pythia_settings(dict(spec, source="pythia8"), s8, 7, slha_path="x.slha")
     assert "Beams:eCM = 8000.0" in cmds
-    assert with_sample_energy(default_config, build_samples(default_config)["bp4"]) == default_config
+    assert with_sample_settings(default_config, build_samples(default_config)["bp4"]) == default_config
 
 
 @pytest.mark.parametrize("mode", ["democratic", "emu"])

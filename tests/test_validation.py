@@ -187,6 +187,10 @@ def test_fidelity_nn_kappa_and_cutflow_rows():
     assert by[("auc", "1")]["difference_err"] == pytest.approx(0.005)
     assert by[("hf_eff_at_cut", "hf")]["difference_err"] == pytest.approx(0.01)
     assert np.isnan(by[("auc", "2")]["difference_err"])
+    # the HF efficiency row names the HF sample the network was trained and measured on (hf_study: the
+    # study's composition, the study-compatible network)
+    nn = V.fidelity_nn({"hf_eff_at_cut": 0.01, "training_backgrounds": ["hf_study"]}, {"hf_eff_at_cut": 0.01})
+    assert [(r["quantity"], r["benchmark"]) for r in nn] == [("hf_eff_at_cut", "hf_study")]
     kap = V.fidelity_kappa([{"threshold": "20", "kappa_emu": "570", "method": "own_fit"},
                             {"threshold": "42", "kappa_emu": "1", "method": "own_fit"}],
                            {"20": [39.19, 1.73, 29.08, 1.45, 1139.46, 75.97]})

@@ -45,10 +45,10 @@ def _extra(work: Path, name: str, text: str) -> tuple[str, str]:
 def test_dry_run_lists_generate_jobs(tmp_path):
     work = make_workdir(tmp_path / "wf", _reference())
     jobs = planned_jobs(work)
-    # tiny.yaml: benchmarks 1, 4, 7 + hf + 2 mass points + the Pythia 8 copy of bp1 + the 8 TeV copies of
-    # bp4 and bp7 (samples.sqrt_s_8tev), one chunk each
-    assert jobs["generate"] == 9
-    assert jobs["process"] == 9 and jobs["merge"] == 9
+    # tiny.yaml: benchmarks 1, 4, 7 + hf + hf_study (the study-compatible network's background) + 2 mass points
+    # + the Pythia 8 copy of bp1 + the 8 TeV copies of bp4 and bp7 (samples.sqrt_s_8tev), one chunk each
+    assert jobs["generate"] == 10
+    assert jobs["process"] == 10 and jobs["merge"] == 10
     for rule in ("train", "evaluate", "background", "yields", "lifetime_scan", "projections", "recast", "report"):
         assert jobs.get(rule, 0) >= 1, rule
     # scoring: per skim-input network (bp1_vs_hf and its study-jets twin bp1_vs_hf_study_jets), one job for the
@@ -70,8 +70,8 @@ def test_user_delphes_file_enters_at_processing(tmp_path):
              f" ctau_cm: 1.0, br_ll: 1.0, cross_section_fb: 633.0, files: [{user}]}}\n")
     work = make_workdir(tmp_path / "wf", _reference(), extra_config=extra)
     jobs = planned_jobs(work)
-    assert jobs["generate"] == 9  # the same generated samples as without it
-    assert jobs["process"] == 10 and jobs["merge"] == 10  # plus the user's file
+    assert jobs["generate"] == 10  # the same generated samples as without it
+    assert jobs["process"] == 11 and jobs["merge"] == 11  # plus the user's file
     proc = snakemake(work, "results/skims/soft_emu/my_delphes.h5")
     assert (work / "results" / "skims" / "soft_emu" / "my_delphes.h5").is_file(), proc.stdout[-2000:]
     assert not (work / "results" / "events" / "my_delphes").exists()
@@ -120,10 +120,13 @@ def test_end_to_end_produces_every_artifact(tiny_run):
     study_jets = ["YDelpObj_photon_veto", "HtJet_photon_veto", "YUserObj_photon_veto", "dPhiLepMETSelObj_photon_veto"]
     assert set(study_jets) <= set(twin["features"]) and not {"YDelpObj", "HtJet", "YUserObj"} & set(twin["features"])
     assert set(twin["auc"]) == set(metrics["auc"]) and twin["network"] == "bp1_vs_hf_study_jets"
+    # ... trained on the study's HF composition (both B semi-leptonic), the physical network on the physical mixture
+    assert twin["training_backgrounds"] == ["hf_study"] and metrics["training_backgrounds"] == ["hf"]
     if (res / "nn" / "study_ntuples" / "metrics.json").exists():
         fidelity = (res / "validation" / "fidelity.md").read_text()
         assert "| bp1_vs_hf | all jets (YDelpObj, HtJet, YUserObj, dPhiLepMETSelObj) | auc |" in fidelity
         assert f"| bp1_vs_hf_study_jets | study's jets ({', '.join(study_jets)}) | auc |" in fidelity
+        assert f"| bp1_vs_hf_study_jets | study's jets ({', '.join(study_jets)}) | hf_eff_at_cut | hf_study |" in fidelity
         # the study-compatible network's post-NN yields beside the physical one's
         assert "| yield_post_nn | fast | bp1_vs_hf_study_jets | 1 |" in fidelity
         assert "| yield_post_nn | fast | bp1_vs_hf | 1 |" in fidelity

@@ -105,7 +105,25 @@ def validate_config(cfg: dict, schema: Mapping | str | os.PathLike | None = None
             lines.append(f"key '{_key_path(err)}': {err.message} (schema rule '{err.validator}' at {rule_path})")
         raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines))
     _semantic_checks(cfg, source)
+    _check_sample_generation(cfg, schema, source)
     return cfg
+
+
+def _check_sample_generation(cfg: Mapping, schema: Mapping, source: str) -> None:
+    """A sample's own generator settings (``samples.<block>.generation``, merged into ``generation`` for that
+    sample alone) must give valid generator settings, checked here rather than when the sample is generated."""
+    gen_schema = dict((schema.get("properties") or {}).get("generation") or {},
+                      definitions=schema.get("definitions", {}))
+    for name, block in (cfg.get("samples") or {}).items():
+        extra = block.get("generation") if isinstance(block, Mapping) else None
+        if not extra:
+            continue
+        merged = deep_merge(cfg.get("generation") or {}, extra)
+        errors = sorted(Draft7Validator(gen_schema).iter_errors(merged), key=lambda e: list(map(str, e.absolute_path)))
+        if errors:
+            raise ConfigError(f"{source}: key 'samples.{name}.generation': the generator settings it makes are "
+                              "invalid:\n  " + "\n  ".join(f"key 'generation.{_key_path(e)}': {e.message}"
+                                                           for e in errors))
 
 
 def with_defaults(cfg: Mapping, schema: Mapping | str | os.PathLike | None = None) -> dict:

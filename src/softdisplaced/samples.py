@@ -4,8 +4,11 @@ One place decides which samples exist, their generator, chunking, physics
 parameters, cross section and random seeds; the Snakefile and every stage use
 it, so that names stay consistent across the DAG.
 
-Sample names: ``bp<id>`` (benchmarks), ``hf`` (heavy-flavour background),
-``m<m_c>`` (mass scan at fixed dm), and the user's external samples.
+Sample names: ``bp<id>`` (benchmarks), ``hf`` (heavy-flavour background), ``hf_study`` (heavy flavour
+of the study's composition, for the study-compatible network), ``m<m_c>`` (mass scan at fixed dm), the
+copies ``<name>_8tev`` and ``bp<id>_pythia8``, and the user's external samples. A spec's ``generation``
+holds its own generator settings, merged into ``generation`` for it alone
+(:func:`softdisplaced.generation.with_sample_settings`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["build_samples", "cross_section_fb", "stop_cross_section_fb", "table_cross_section_fb", "chunk_seed",
+__all__ = ["build_samples", "check_network_samples", "cross_section_fb", "stop_cross_section_fb", "table_cross_section_fb", "chunk_seed",
            "rng_for", "signal_samples"]
 
 
@@ -106,11 +109,13 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
             m_c=b["m_c"], dm=b["dm"], ctau_cm=b["ctau_cm"], br_ll=b["br_ll"],
             cross_section_fb=s, cross_section_err_fb=e, cross_section_source=label,
             n_chunks=sig["n_chunks"], events_per_chunk=sig["events_per_chunk"], files=[])
-    hf = scfg["hf"]
-    if hf["enabled"]:
-        out["hf"] = dict(name="hf", kind="background", source=hf["generator"], benchmark=None,
-                         cross_section_fb=None, cross_section_err_fb=None, cross_section_source=None,
-                         n_chunks=hf["n_chunks"], events_per_chunk=hf["events_per_chunk"], files=[])
+    for name in ("hf", "hf_study"):   # the physical HF mixture; the study's composition (both B semi-leptonic)
+        hf = scfg[name]
+        if hf["enabled"]:
+            out[name] = dict(name=name, kind="background", source=hf["generator"], benchmark=None,
+                             cross_section_fb=None, cross_section_err_fb=None, cross_section_source=None,
+                             n_chunks=hf["n_chunks"], events_per_chunk=hf["events_per_chunk"], files=[],
+                             **({"generation": dict(hf["generation"])} if hf.get("generation") else {}))
     ms = scfg.get("mass_scan") or {}          # optional sections: their defaults are filled when present
     if ms.get("enabled"):
         for m in ms.get("masses", []):
@@ -163,7 +168,8 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
             raise ValueError(f"validation.pythia8_benchmarks: benchmark {bid} is not among the generated benchmarks")
         spec = dict(out[base])
         spec.update(name=f"{base}_pythia8", source="pythia8", validation_only=True,
-                    events_per_chunk=val["pythia8_events"], n_chunks=val["pythia8_chunks"])
+                    events_per_chunk=val["pythia8_events"], n_chunks=val["pythia8_chunks"],
+                    generation={"pythia8": {"signal": {"decay_mode": val["pythia8_decay_mode"]}}})
         out[spec["name"]] = spec
     for ext in scfg["external"]:
         spec = dict(ext)
@@ -178,6 +184,19 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
             raise ValueError(f"samples.external: name '{spec['name']}' clashes with a built-in sample")
         out[spec["name"]] = spec
     return out
+
+
+def check_network_samples(networks: Mapping[str, Mapping], samples: Mapping[str, dict]) -> None:
+    """Every sample a skim network (``nn.networks``) trains on is a sample of the configuration: a clear error
+    naming the network and the sample (e.g. ``hf_study`` disabled), not a missing input of the workflow."""
+    for net, spec in networks.items():
+        if spec.get("input", "skims") != "skims" or not spec.get("enabled", True):
+            continue
+        for role in ("signal", "background"):
+            missing = [str(s) for s in spec.get(role, ["hf"] if role == "background" else []) if str(s) not in samples]
+            if missing:
+                raise ValueError(f"nn.networks.{net}.{role}: {', '.join(missing)} is not a sample of this configuration "
+                                 f"(enabled samples: {', '.join(samples)}); enable it under samples or train on another")
 
 
 def signal_samples(samples: Mapping[str, dict], include_validation: bool = False, model: str = "chargino",

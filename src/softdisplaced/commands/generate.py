@@ -60,7 +60,7 @@ def generate_file(settings: dict, sample: dict, chunk: int, output: str, n_event
     elif n is None or int(n) <= 0:
         raise ValueError(f"sample '{sample['name']}': number of events must be positive, got {n}")
     backend = generation.backend_for(source)
-    settings = generation.with_sample_energy(settings, sample)   # e.g. the 8 TeV samples
+    settings = generation.with_sample_settings(settings, sample)   # its own settings (hf_study, 8 TeV, Pythia 8 copies)
     t0 = time.perf_counter()
     rng = rng_for(settings["seed"], sample["name"], chunk, "generate")
     truth = backend.generate_chunk(sample, settings, rng, None if n is None else int(n), **extra)

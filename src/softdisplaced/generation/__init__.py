@@ -22,11 +22,12 @@ from typing import Mapping
 import awkward as ak
 import numpy as np
 
+from ..config import deep_merge
 from .defaults import with_defaults
 from .heavyflavour import generate_heavy_flavour
 from .signal import generate_signal
 
-__all__ = ["generate_chunk", "fast_settings", "backend_for", "signal_decay_mode", "with_sample_energy", "BACKENDS"]
+__all__ = ["generate_chunk", "fast_settings", "backend_for", "signal_decay_mode", "with_sample_settings", "BACKENDS"]
 
 BACKENDS = {"fast": "softdisplaced.generation", "pythia8": "softdisplaced.generation.pythia8",
             "pythia8_stop": "softdisplaced.generation.stops",
@@ -41,12 +42,13 @@ def fast_settings(generation_cfg: Mapping | None) -> dict:
 
 def signal_decay_mode(sample: Mapping, settings: Mapping) -> str:
     """The chargino decay mode a generator backend uses for ``sample``: ``democratic`` or ``emu``
-    (forced e-mu) for generated signal, "" where the events decide (background, LHE / HepMC input).
+    (forced e-mu) for generated signal, "" where the events decide (background, LHE / HepMC input); the
+    sample's own generator settings count (:func:`with_sample_settings`, e.g. the Pythia 8 validation copies).
     It is stored in the event file and the skims, and sets the yields' flavour factor
     (:func:`softdisplaced.inference.yields.flavour_factor`)."""
     if sample.get("kind") != "signal":
         return ""
-    gen = settings.get("generation") or {}
+    gen = with_sample_settings(settings, sample).get("generation") or {}
     source = sample.get("source", "fast")
     if source == "fast":
         return fast_settings(gen)["mediator_decay"]["decay_mode"]
@@ -71,12 +73,17 @@ def generate_chunk(sample: Mapping, settings: Mapping, rng: np.random.Generator,
                      f"'background' (heavy flavour), not '{kind}'")
 
 
-def with_sample_energy(settings: Mapping, sample: Mapping) -> dict:
-    """``settings`` with the sample's own collision energy, if it has one (``sqrt_s_gev``, e.g. the 8 TeV
-    copies of ``samples.sqrt_s_8tev``): ``generation.fast.sqrt_s_gev`` and ``.luminosity`` (the
-    parton-luminosity model fitted at that energy) and ``generation.pythia8.ecm_gev``."""
+def with_sample_settings(settings: Mapping, sample: Mapping) -> dict:
+    """``settings`` as the generator of ``sample`` sees them: the sample's own generator settings
+    (``sample['generation']``, deep-merged into ``generation``: e.g. the study's HF composition of ``hf_study``,
+    the decay mode of the Pythia 8 validation copies), and its own collision energy, if it has one
+    (``sqrt_s_gev``, e.g. the 8 TeV copies of ``samples.sqrt_s_8tev``): ``generation.fast.sqrt_s_gev`` and
+    ``.luminosity`` (the parton-luminosity model fitted at that energy) and ``generation.pythia8.ecm_gev``."""
+    settings = dict(settings)
+    if sample.get("generation"):
+        settings["generation"] = deep_merge(settings.get("generation") or {}, sample["generation"])
     if sample.get("sqrt_s_gev") is None:
-        return dict(settings)
+        return settings
     gen = dict(settings.get("generation") or {})
     fast = dict(gen.get("fast") or {}, sqrt_s_gev=float(sample["sqrt_s_gev"]))
     if sample.get("luminosity") is not None:

@@ -377,6 +377,7 @@ def train(settings: Mapping, network: str, outdir: str | Path, signal_paths: Seq
         "n_test_per_class": {"signal": int(len(sig_test_all)), "background": int(len(bkg_test))},
         "overtraining_ks": {"signal": ev.ks_test(s_train, s_test), "background": ev.ks_test(b_train, b_test)},
         "training_signals": [d.key for d in sig],
+        "training_backgrounds": [d.name for d in bkg],
         "features": feature_names,
         "parameters": pnames,
         "device": dev["device"],

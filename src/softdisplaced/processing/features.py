@@ -68,6 +68,8 @@ STUDY_HTJET = STUDY_JET_FEATURES["HtJet"]   # HtJet of the study's jets (photon 
 STUDY_HT_FEATURES = {"YDelpObj": "YDelpObj" + STUDY_JETS_SUFFIX}   # MET / sqrt(the study card's ScalarHT)
 STUDY_FEATURES = {**STUDY_JET_FEATURES, **STUDY_HT_FEATURES}       # feature -> its study-compatible twin
 SKIM_FEATURES = FEATURES + tuple(STUDY_JET_FEATURES.values()) + tuple(STUDY_HT_FEATURES.values())
+#: alphaT: mT^2 / (sum pT)^2 at or below this is the rounding of an exact 0 (one lepton in "all leptons")
+MT2_ROUNDING = 1e-12
 
 
 
@@ -235,9 +237,13 @@ def compute_features(inputs: Mapping[str, ak.Array], objects: Mapping | None = N
         lam2 = 0.5 * (1.0 - xp.sqrt(xp.clip(1.0 - 4.0 * det, 0.0, 1.0)))
         out["Sphericity"] = 1.5 * lam2
     if "alphaT" in want:
+        # mT = 0 exactly when "all leptons" hold one lepton (the other beyond |d0| = 100 mm, say): computed, it is
+        # rounding (mT^2 ~ 1e-16 (sum pT)^2, alphaT ~ 1e8), so mT^2 below MT2_ROUNDING (sum pT)^2 counts as 0; a
+        # physical pair reaches it only below |dphi| ~ 2e-6 rad
         mt2 = lep_sum_pt ** 2 - (lep_px ** 2 + lep_py ** 2)
-        mt = xp.sqrt(xp.maximum(mt2, 0.0))
-        out["alphaT"] = xp.where(mt > 0, pt_l2 / xp.where(mt > 0, mt, 1.0), 0.0)
+        exact = mt2 > MT2_ROUNDING * lep_sum_pt ** 2
+        mt = xp.sqrt(xp.where(exact, mt2, 1.0))
+        out["alphaT"] = xp.where(exact, pt_l2 / mt, 0.0)
     if "Spherocity" in want:
         s = pt_y + pt_x
         sin_dphi = xp.abs(xp.sin(f["phi_y"] - f["phi_x"]))

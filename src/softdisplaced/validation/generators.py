@@ -747,7 +747,9 @@ def fidelity_nn(project: Mapping, study: Mapping) -> list[dict]:
                             difference_err=math.hypot(err(project, key, bm), err(study, key, bm))))
     if project.get("hf_eff_at_cut") is not None and study.get("hf_eff_at_cut") is not None:
         p, s = float(project["hf_eff_at_cut"]), float(study["hf_eff_at_cut"])
-        out.append(dict(quantity="hf_eff_at_cut", **label, benchmark="hf",
+        # each on the held-out events of its own HF sample (hf; hf_study: the study's composition)
+        bkg = "+".join(project.get("training_backgrounds") or ["hf"])
+        out.append(dict(quantity="hf_eff_at_cut", **label, benchmark=bkg,
                         project=p, study=s, ratio=_ratio(p, s), difference=p - s,
                         difference_err=math.hypot(err(project, "hf_eff_at_cut"), err(study, "hf_eff_at_cut"))))
     return out
