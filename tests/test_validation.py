@@ -438,6 +438,29 @@ def test_pooled_yields_are_exact_and_more_precise(tmp_path):
                   **{"yield": direct[s]["yield"], "stat_err": direct[s]["stat_err"]}) for s in ("I", "II", "III")]
     fid = [r for r in V.fidelity_yields(rows + study) if r["quantity"] == "yield_pre_nn_pooled"]
     assert len(fid) == 3 and all(abs(r["ratio"] - 1) < 3 * r["ratio_err"] for r in fid)
+    # post-NN: the same pooling over the events with score >= cut; every event passing gives the pre-NN rows,
+    # a score that passes half the events at random about half of them, within the errors
+    from skim_factory import write_scores
+
+    def scores(name, value):
+        bid = int(name[2:-1])
+        with h5py.File(paths[bid]) as f:
+            n = len(f["events/sr"])
+        return str(write_scores(tmp_path / "scores" / f"{name}.h5", value(n), network="toy"))
+
+    ones = {bid: scores(f"bp{bid}a", np.ones) for bid in paths}
+    same = V.pooled_yields(cfg, {"fast": paths}, 140.0, scores=ones, cut=0.9, network="toy")
+    assert {r["stage"] for r in same} == {"post_nn_pooled"} and {r["network"] for r in same} == {"toy"}
+    assert [r["yield"] for r in same] == pytest.approx([r["yield"] for r in rows], rel=1e-12)
+    half = {bid: scores(f"bp{bid}b", lambda n: rng.random(n)) for bid in paths}
+    post = V.pooled_yields(cfg, {"fast": paths}, 140.0, scores=half, cut=0.5, network="toy")
+    for p, r in zip(post, rows):
+        assert abs(p["yield"] - 0.5 * r["yield"]) < 4 * p["stat_err"], (p, r)
+    study_post = [dict(r, stage="post_nn", **{"yield": 0.5 * r["yield"]}) for r in study]
+    fid = [r for r in V.fidelity_yields(post + study_post) if r["quantity"] == "yield_post_nn_pooled"]
+    assert len(fid) == 3 and {r["network"] for r in fid} == {"toy"}
+    with pytest.raises(ValueError, match="post-NN pooling needs the cut"):
+        V.pooled_yields(cfg, {"fast": paths}, 140.0, scores=half)
 
 
 def test_ratio_within_statistics_is_explained_as_statistics():

@@ -583,7 +583,7 @@ def fidelity_yields(yields: Sequence[Mapping], lumi_fb: float | None = None, ana
     for r in rows:
         if r["source"] == "study_ntuples":
             continue
-        stage = "pre_nn" if r["stage"] == "pre_nn_pooled" else r["stage"]   # pooled_yields: the same quantity
+        stage = r["stage"].removesuffix("_pooled")   # pooled_yields: the same quantity
         ref = study.get((str(r["benchmark"]), r["sr"], stage))
         if ref is None or float(ref["yield"]) <= min_study_yield:
             continue
@@ -591,12 +591,13 @@ def fidelity_yields(yields: Sequence[Mapping], lumi_fb: float | None = None, ana
         q = _ratio(y, ys)
         rel = math.hypot(e / y if y > 0 else 0.0, es / ys if ys > 0 else 0.0)
         out.append(dict(quantity=f"yield_{r['stage']}", source=r["source"],
-                        network=network if r["stage"] == "post_nn" else "", benchmark=str(r["benchmark"]),
+                        network=r.get("network") or (network if stage == "post_nn" else ""), benchmark=str(r["benchmark"]),
                         sr=r["sr"], lumi_fb=lumi_fb, project=y, study=ys, ratio=q, ratio_err=q * rel))
     return sorted(out, key=lambda x: (x["quantity"], x["source"], x["network"], x["benchmark"], x["sr"]))
 
 
-def pooled_yields(settings: Mapping, skims: Mapping[str, Mapping[int, str]], lumi_fb: float) -> list[dict]:
+def pooled_yields(settings: Mapping, skims: Mapping[str, Mapping[int, str]], lumi_fb: float,
+                  scores: Mapping[int, str] | None = None, cut: float | None = None, network: str = "") -> list[dict]:
     """Pre-NN yields of every benchmark from all benchmark samples of the same generator, mediator mass and
     mass splitting pooled by exact lifetime reweighting (softdisplaced.inference.limits.pooled_efficiency: weight
     p_tau(t) / sum_k n_k p_tau_k(t), unbiased for any pooling), normalised like the direct yields
@@ -606,7 +607,12 @@ def pooled_yields(settings: Mapping, skims: Mapping[str, Mapping[int, str]], lum
     all five: the comparison with the study no longer rests on one sample's sparsely populated SRs.
     ``skims``: generator -> benchmark id -> skim path; ``settings`` needs ``benchmarks`` and ``cross_sections``.
     Rows as yields.csv (stage ``pre_nn_pooled``) plus ``n_eff``, ``n_raw`` (selected events of all pooled samples),
-    ``n_gen`` (their generated events) and ``samples``; groups of one sample are left out."""
+    ``n_gen`` (their generated events) and ``samples``; groups of one sample are left out.
+
+    With ``scores`` (benchmark id -> a network's score file of that skim; one generator) and ``cut``: the post-NN
+    yields (stage ``post_nn_pooled``, ``network``), the same pooling over the events with score >= cut."""
+    if scores is not None and (cut is None or len(skims) != 1):
+        raise ValueError("pooled_yields: post-NN pooling needs the cut and the skims of one generator")
     from collections import defaultdict
 
     from softdisplaced.inference.limits import SR_LABELS, SRS, pooled_efficiency
@@ -622,7 +628,11 @@ def pooled_yields(settings: Mapping, skims: Mapping[str, Mapping[int, str]], lum
                 raise ValueError(f"{path}: benchmark {bid} is not in the configuration (benchmarks)")
             b = bench[int(bid)]
             spec = dict(b, name=f"bp{bid}")
-            groups[(float(b["m_c"]), float(b["dm"]))].append((int(bid), lifetime_entry(path, spec, spec["name"])))
+            keep = None if scores is None else scores.get(int(bid))
+            if scores is not None and keep is None:
+                continue
+            groups[(float(b["m_c"]), float(b["dm"]))].append(
+                (int(bid), lifetime_entry(path, spec, spec["name"], keep_scores=keep, cut=cut)))
         for (m_c, dm), members in sorted(groups.items()):
             if len(members) < 2:
                 continue
@@ -634,7 +644,9 @@ def pooled_yields(settings: Mapping, skims: Mapping[str, Mapping[int, str]], lum
                 norm = sig * float(bench[bid]["br_ll"]) * float(lumi_fb)
                 for j, r in enumerate(SRS):
                     out.append(dict(source=source, benchmark=str(bid), analysis="soft_emu", sr=SR_LABELS[r],
-                                    stage="pre_nn_pooled", lumi_fb=float(lumi_fb), **{"yield": norm * pe["eff"][j, i]},
+                                    stage="pre_nn_pooled" if scores is None else "post_nn_pooled",
+                                    **({} if scores is None else {"network": network}),
+                                    lumi_fb=float(lumi_fb), **{"yield": norm * pe["eff"][j, i]},
                                     stat_err=norm * pe["eff_err"][j, i], n_eff=float(pe["n_eff"][j, i]),
                                     n_raw=int(pe["n_raw"][j, i]), n_gen=sum(e["n_gen"] for e in entries),
                                     samples=names))
@@ -755,6 +767,23 @@ def fidelity_nn(project: Mapping, study: Mapping) -> list[dict]:
     return out
 
 
+def scored_benchmarks(score_files: Sequence, fast: Mapping[int, str]) -> list[tuple[str, int, str, str]]:
+    """(network, benchmark id, skim, score file) of each score file of a fast skim (``fast``: benchmark id -> skim),
+    from the score file's attributes ``network`` and ``skim``; a score file of another skim is an error."""
+    from softdisplaced.nn.scoring import read_score_attributes
+
+    bench_of = {os.path.normpath(str(p)): int(b) for b, p in fast.items()}
+    out = []
+    for path in score_files:
+        attrs = read_score_attributes(path)
+        skim_path = os.path.normpath(str(attrs.get("skim", "")))
+        if skim_path not in bench_of:
+            raise ValueError(f"{path}: scores of {attrs.get('skim')!r}, which is not a fast skim of this validation "
+                             f"({', '.join(sorted(bench_of))})")
+        out.append((str(attrs.get("network", "")), bench_of[skim_path], skim_path, str(path)))
+    return out
+
+
 def fidelity_post_nn(yields: Sequence[Mapping], score_files: Sequence, fast: Mapping[int, str], cut: float,
                      analysis: str = "soft_emu", min_study_yield: float = 0.0) -> list[dict]:
     """Post-NN yields of further networks (e.g. the study-compatible one) against the study's, per benchmark and SR.
@@ -765,22 +794,15 @@ def fidelity_post_nn(yields: Sequence[Mapping], score_files: Sequence, fast: Map
     (:func:`softdisplaced.inference.yields.signal_sums`, the yields' own sums: the normalisation cancels);
     the study's is its post-NN row of yields.csv (the study-ntuple network)."""
     from softdisplaced.inference.yields import SR_LABELS, signal_sums
-    from softdisplaced.nn.scoring import read_score_attributes
 
-    bench_of = {os.path.normpath(str(p)): int(b) for b, p in fast.items()}
     pre = {(str(r["benchmark"]), r["sr"]): r for r in fidelity_yields(yields, analysis=analysis,
                                                                       min_study_yield=min_study_yield)
            if r["quantity"] == "yield_pre_nn" and r["source"] == "fast"}
     study_post = {(r["benchmark"], r["sr"]): r for r in yields
                   if r.get("source") == "study_ntuples" and r.get("stage") == "post_nn" and r.get("analysis") == analysis}
     out = []
-    for path in score_files:
-        attrs = read_score_attributes(path)
-        skim_path = os.path.normpath(str(attrs.get("skim", "")))
-        if skim_path not in bench_of:
-            raise ValueError(f"{path}: scores of {attrs.get('skim')!r}, which is not a fast skim of this validation "
-                             f"({', '.join(sorted(bench_of))})")
-        bm = str(bench_of[skim_path])
+    for network, bid, skim_path, path in scored_benchmarks(score_files, fast):
+        bm = str(bid)
         sums = signal_sums(skim_path, path, cut)
         for r, label in SR_LABELS.items():
             base = pre.get((bm, label))
@@ -793,7 +815,7 @@ def fidelity_post_nn(yields: Sequence[Mapping], score_files: Sequence, fast: Map
             ys, es = float(ref["yield"]), float(ref["stat_err"])
             q = _ratio(y, ys)
             rel = math.hypot(math.sqrt(sw2) / sw if sw > 0 else 0.0, es / ys)
-            out.append(dict(quantity="yield_post_nn", source="fast", network=str(attrs.get("network", "")),
+            out.append(dict(quantity="yield_post_nn", source="fast", network=network,
                             benchmark=bm, sr=label, lumi_fb=base["lumi_fb"], project=y, study=ys, ratio=q,
                             ratio_err=q * rel))
     return sorted(out, key=lambda x: (x["network"], x["benchmark"], x["sr"]))
@@ -941,10 +963,10 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
     if fin.get("yields"):
         rows = _read_rows(fin["yields"])
         network = str(((settings.get("background") or {}).get("nn_network")) or "")
-        if fcfg["pooled"] and skims and settings.get("benchmarks") and settings.get("cross_sections"):
-            lumis = sorted({float(r["lumi_fb"]) for r in rows if r.get("analysis") == "soft_emu"})
-            if lumis:
-                rows += pooled_yields(settings, {k: v for k, v in skims.items() if v}, lumis[0])
+        lumis = sorted({float(r["lumi_fb"]) for r in rows if r.get("analysis") == "soft_emu"})
+        pool = bool(fcfg["pooled"] and skims and settings.get("benchmarks") and settings.get("cross_sections") and lumis)
+        if pool:
+            rows += pooled_yields(settings, {k: v for k, v in skims.items() if v}, lumis[0])
         yields = fidelity_yields(rows, network=network)
         inputs.append(str(fin["yields"]))
         if fin.get("post_nn_scores"):
@@ -952,9 +974,18 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
             cut = (settings.get("nn") or {}).get("cut")
             if cut is None:
                 raise ValueError("validate: post-NN scores given but no nn.cut in the settings")
-            yields += fidelity_post_nn(rows, fin["post_nn_scores"], (skims or {}).get("fast") or {}, float(cut),
+            fast = (skims or {}).get("fast") or {}
+            yields += fidelity_post_nn(rows, fin["post_nn_scores"], fast, float(cut),
                                        analysis=validation_settings(settings)["analysis"])
             inputs += [str(p) for p in fin["post_nn_scores"]]
+            if pool:
+                # the same networks' post-NN yields from the pooled samples (the pre-NN pooling, events with score >= cut)
+                by_net: dict = {}
+                for net, bm, _, score in scored_benchmarks(fin["post_nn_scores"], fast):
+                    by_net.setdefault(net, {})[bm] = score
+                pooled = [r for net, sc in sorted(by_net.items())
+                          for r in pooled_yields(settings, {"fast": fast}, lumis[0], scores=sc, cut=float(cut), network=net)]
+                yields += fidelity_yields([r for r in rows if r["source"] == "study_ntuples"] + pooled)
     if fin.get("cutflows"):
         cfs = {str(bm): {src: json.loads(Path(p).read_text()) for src, p in by.items()}
                for bm, by in fin["cutflows"].items()}
