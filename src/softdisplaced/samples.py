@@ -18,8 +18,8 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["build_samples", "check_network_samples", "cross_section_fb", "stop_cross_section_fb", "table_cross_section_fb", "chunk_seed",
-           "rng_for", "signal_samples"]
+__all__ = ["build_samples", "check_network_samples", "cross_section_fb", "stop_cross_section_fb",
+           "table_cross_section_fb", "chunk_seed", "rng_for", "signal_samples"]
 
 
 def table_cross_section_fb(table_fb: Mapping, mass: float, name: str) -> tuple[float, float]:

@@ -121,7 +121,8 @@ def pythia_settings(sample: Mapping, settings: Mapping | None, seed: int, slha_p
             "ParticleDecays:limitTau0 = off",
         ]
         if sig["decay_mode"] == "emu":
-            # forced e-mu (an option; the study's cards are flavour-democratic): chi+ -> chi0 e+ nu_e, chi- -> chi0 mu- nu_mu~
+            # forced e-mu (an option; the study's cards are flavour-democratic):
+            # chi+ -> chi0 e+ nu_e, chi- -> chi0 mu- nu_mu~
             cmds += [f"{MEDIATOR_ID}:onMode = off",
                      f"{MEDIATOR_ID}:onPosIfAll = {LSP_ID} 11",
                      f"{MEDIATOR_ID}:onNegIfAll = {LSP_ID} 13"]

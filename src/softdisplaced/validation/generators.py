@@ -591,7 +591,8 @@ def fidelity_yields(yields: Sequence[Mapping], lumi_fb: float | None = None, ana
         q = _ratio(y, ys)
         rel = math.hypot(e / y if y > 0 else 0.0, es / ys if ys > 0 else 0.0)
         out.append(dict(quantity=f"yield_{r['stage']}", source=r["source"],
-                        network=r.get("network") or (network if stage == "post_nn" else ""), benchmark=str(r["benchmark"]),
+                        network=r.get("network") or (network if stage == "post_nn" else ""),
+                        benchmark=str(r["benchmark"]),
                         sr=r["sr"], lumi_fb=lumi_fb, project=y, study=ys, ratio=q, ratio_err=q * rel))
     return sorted(out, key=lambda x: (x["quantity"], x["source"], x["network"], x["benchmark"], x["sr"]))
 
@@ -984,7 +985,8 @@ def _fidelity(settings: Mapping, fin: Mapping, study_dir, files: Mapping[int, st
                 for net, bm, _, score in scored_benchmarks(fin["post_nn_scores"], fast):
                     by_net.setdefault(net, {})[bm] = score
                 pooled = [r for net, sc in sorted(by_net.items())
-                          for r in pooled_yields(settings, {"fast": fast}, lumis[0], scores=sc, cut=float(cut), network=net)]
+                          for r in pooled_yields(settings, {"fast": fast}, lumis[0], scores=sc, cut=float(cut),
+                                                 network=net)]
                 yields += fidelity_yields([r for r in rows if r["source"] == "study_ntuples"] + pooled)
     if fin.get("cutflows"):
         cfs = {str(bm): {src: json.loads(Path(p).read_text()) for src, p in by.items()}
