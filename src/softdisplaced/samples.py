@@ -187,13 +187,14 @@ def build_samples(cfg: Mapping) -> dict[str, dict]:
 
 
 def check_network_samples(networks: Mapping[str, Mapping], samples: Mapping[str, dict]) -> None:
-    """Every sample a skim network (``nn.networks``) trains on is a sample of the configuration: a clear error
-    naming the network and the sample (e.g. ``hf_study`` disabled), not a missing input of the workflow."""
+    """Every sample a skim network (``nn.networks``, schema defaults filled) trains on is a sample of the
+    configuration: a clear error naming the network and the sample (e.g. ``hf_study`` disabled), not a missing
+    input of the workflow."""
     for net, spec in networks.items():
         if spec.get("input", "skims") != "skims" or not spec.get("enabled", True):
             continue
         for role in ("signal", "background"):
-            missing = [str(s) for s in spec.get(role, ["hf"] if role == "background" else []) if str(s) not in samples]
+            missing = [str(s) for s in spec.get(role, []) if str(s) not in samples]
             if missing:
                 raise ValueError(f"nn.networks.{net}.{role}: {', '.join(missing)} is not a sample of this configuration "
                                  f"(enabled samples: {', '.join(samples)}); enable it under samples or train on another")

@@ -40,15 +40,19 @@ def n_generated(cfg: Mapping) -> int:
 
 def file_map(cfg: Mapping) -> dict[int, str]:
     """benchmark id -> file name of its ntuple: ``limits.study_ntuples_files``, else ``nn.study_ntuples.files``."""
-    full = _filled(cfg)
+    return _file_map(_filled(cfg))
+
+
+def _file_map(full: Mapping) -> dict[int, str]:
     mapping = full["limits"].get("study_ntuples_files") or full["nn"]["study_ntuples"]["files"]
     return {int(bid): stem if str(stem).endswith(".root") else f"{stem}.root" for bid, stem in mapping.items()}
 
 
 def benchmark_files(cfg: Mapping, directory=None) -> dict[int, Path]:
     """benchmark id -> path of its ntuple (only those that exist)."""
-    d = Path(directory) if directory is not None else ntuple_dir(cfg)
-    return {bid: d / name for bid, name in file_map(cfg).items() if (d / name).exists()}
+    full = _filled(cfg)   # once: the directory and the file names
+    d = Path(directory) if directory is not None else Path(full["samples"]["study_ntuples"]["dir"])
+    return {bid: d / name for bid, name in _file_map(full).items() if (d / name).exists()}
 
 
 def read(path, weight: str = "F") -> dict[int, dict[str, np.ndarray]]:
